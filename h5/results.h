@@ -1,0 +1,112 @@
+/* results.h - the qsweep results file (HDF5): one row per cell.
+ *
+ * Layout (schema version QS_RESULTS_SCHEMA_VERSION; h5/README.md documents it):
+ *   /cells            compound dataset, 1-D, chunked, extendible: one qs_cell_row per cell
+ *   /samples/<key>    1-D float64 dataset of the raw per-iteration latencies (ms) of a cell
+ *                     (key with '/' replaced), written with the row
+ *   root attributes   run metadata (strings): schema_version (int), qsweep_version, git_commit,
+ *                     started_utc, finished_utc, sweep_json, sweep_hash, command_line, mpi_library,
+ *                     world_size (int), hostnames, gpu_names, driver_version, cuda_version,
+ *                     nccl_version, backend
+ * Strings are UTF-8, variable length in the compound. Rank 0 is the only writer.
+ * A number that was not measured is NaN (never 0 or a placeholder). */
+#ifndef QS_RESULTS_H
+#define QS_RESULTS_H
+
+#include <stdint.h>
+
+#define QS_RESULTS_SCHEMA_VERSION 1
+#define QS_KEY_MAX 256
+#define QS_MSG_MAX 512
+
+/* One cell's result as the runner fills it in (and the reader returns it). */
+typedef struct {
+  /* identity: key = model|precision|b<batch>|tp<k> */
+  char key[QS_KEY_MAX];
+  char model[128];
+  char precision[16];   /* fp32 fp16 int8 nf4 (bf16 fp8 tf32 later) */
+  int32_t batch;
+  int32_t tp;
+  char backend[16];     /* cpu, cuda, sim (sim rows are never measurements) */
+  char status[16];      /* ok failed oom unsupported skipped */
+  char message[QS_MSG_MAX];
+  /* where it ran */
+  int32_t rank;
+  char host[64];
+  char device[128];     /* GPU name or "cpu" */
+  /* model facts (from the architecture) */
+  char category[64];
+  char family[16];
+  double params;        /* parameter count */
+  double gflops;        /* forward GFLOPs per image */
+  /* latency statistics over the timed iterations, milliseconds */
+  int32_t warmup;
+  int32_t iterations;
+  double lat_min_ms, lat_median_ms, lat_mean_ms, lat_p90_ms, lat_p99_ms, lat_max_ms, lat_stdev_ms;
+  double lat_ci_lo_ms, lat_ci_hi_ms; /* 95% confidence interval of the median */
+  double throughput_ips;             /* images per second = batch / median */
+  /* memory, MB (1e6 bytes) */
+  double weight_mb;      /* bytes the weights really occupy on the device */
+  double workspace_mb;   /* backend allocator high-water mark beyond the weights */
+  double peak_mb;        /* weight_mb + workspace_mb: the comparable "peak memory" */
+  double device_mb;      /* device-level usage delta (cudaMemGetInfo), NaN on cpu */
+  double qweight_bits;   /* bits per weight of the quantized layers (32, 16, ~8.1, ~4.5) */
+  /* energy */
+  double energy_mj_per_image; /* NaN where the driver has no energy counter */
+  /* fidelity against the fp32 output of the same model and input */
+  double fid_cosine, fid_rel_l2, fid_max_abs, fid_top1;
+  /* tensor parallel */
+  double allreduce_share;  /* fraction of the forward spent in all-reduce (NaN for tp=1) */
+  /* clocks (MHz) at start and end of the timed loop, NaN on cpu */
+  double sm_clock_start_mhz, sm_clock_end_mhz;
+  /* bookkeeping */
+  double started_unix;   /* wall-clock start, seconds since the epoch */
+  double duration_s;     /* wall time of the whole cell incl. setup */
+  /* raw samples (ms); owned by the row, may be NULL */
+  double *samples_ms;
+  int32_t n_samples;
+} qs_cell_result;
+
+/* Run metadata written as root attributes. */
+typedef struct {
+  char qsweep_version[32];
+  char git_commit[64];
+  char started_utc[40];   /* RFC 3339 */
+  char finished_utc[40];
+  char *sweep_json;       /* full sweep spec text (owned) */
+  char sweep_hash[32];    /* FNV-1a 64 of the canonical spec, hex */
+  char *command_line;     /* owned */
+  char mpi_library[256];
+  int32_t world_size;
+  char *hostnames;        /* comma separated, owned */
+  char *gpu_names;        /* comma separated, owned */
+  char driver_version[64];
+  char cuda_version[64];
+  char nccl_version[64];
+  char backend[16];
+} qs_run_meta;
+
+typedef struct qs_results qs_results; /* opaque open file */
+
+/* Initialise a row: strings empty, every measurement NaN, counts 0. */
+void qs_cell_result_init(qs_cell_result *r);
+void qs_cell_result_free(qs_cell_result *r); /* frees samples_ms */
+void qs_run_meta_free(qs_run_meta *m);
+
+/* Create a new file (fails if it exists unless overwrite) or open an existing one
+ * for appending (resume). A file that is not HDF5, not a qsweep file, or of a newer
+ * schema version is refused with a one-line message naming the file. */
+int qs_results_create(const char *path, const qs_run_meta *meta, int overwrite, qs_results **out);
+int qs_results_open_append(const char *path, qs_results **out);
+/* Append one row (and its samples) and make it durable (H5Fflush). */
+int qs_results_append(qs_results *f, const qs_cell_result *r);
+/* Update the run metadata attributes (e.g. finished_utc at the end). */
+int qs_results_set_meta(qs_results *f, const qs_run_meta *meta);
+int qs_results_close(qs_results *f);
+
+/* Read a whole file: rows (with samples) and metadata. Caller frees with
+ * qs_results_free_rows / qs_run_meta_free. */
+int qs_results_read(const char *path, qs_cell_result **rows, int *n_rows, qs_run_meta *meta);
+void qs_results_free_rows(qs_cell_result *rows, int n_rows);
+
+#endif
