@@ -1,23 +1,31 @@
 /* results.h - the qsweep results file (HDF5): one row per cell.
  *
  * Layout (schema version QS_RESULTS_SCHEMA_VERSION; h5/README.md documents it):
- *   /cells            compound dataset, 1-D, chunked, extendible: one qs_cell_row per cell
- *   /samples/<key>    1-D float64 dataset of the raw per-iteration latencies (ms) of a cell
- *                     (key with '/' replaced), written with the row
- *   root attributes   run metadata (strings): schema_version (int), qsweep_version, git_commit,
+ *   /cells            compound dataset, 1-D, chunked, extendible: one row (qs_cell_result) per cell
+ *   /samples/<row>    1-D float64 dataset of the raw per-iteration latencies (ms) of the cell
+ *                     in /cells row <row> (decimal, 0-based), with a "key" string attribute;
+ *                     written with the row, absent for a row without samples
+ *   root attributes   format = "qsweep-results" (string), schema_version (int), and the
+ *                     run metadata (strings unless noted): qsweep_version, git_commit,
  *                     started_utc, finished_utc, sweep_json, sweep_hash, command_line, mpi_library,
  *                     world_size (int), hostnames, gpu_names, driver_version, cuda_version,
  *                     nccl_version, backend
  * Strings are UTF-8, variable length in the compound. Rank 0 is the only writer.
- * A number that was not measured is NaN (never 0 or a placeholder). */
+ * A number that was not measured is NaN (never 0 or a placeholder).
+ * Every change (create, append, set_meta) replaces the file atomically, so a SIGKILL at
+ * any moment leaves a file that opens with every row whose append had returned. */
 #ifndef QS_RESULTS_H
 #define QS_RESULTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define QS_RESULTS_SCHEMA_VERSION 1
 #define QS_KEY_MAX 256
 #define QS_MSG_MAX 512
+/* Reader caps: larger files are refused with a message naming the cap. */
+#define QS_RESULTS_MAX_ROWS 10000000
+#define QS_RESULTS_MAX_SAMPLES 100000000 /* per /samples/<row> dataset */
 
 /* One cell's result as the runner fills it in (and the reader returns it). */
 typedef struct {
@@ -88,7 +96,7 @@ typedef struct {
 
 typedef struct qs_results qs_results; /* opaque open file */
 
-/* Initialise a row: strings empty, every measurement NaN, counts 0. */
+/* Initialise a row: strings empty, every measurement NaN, counts 0 (tp 1, batch 0). */
 void qs_cell_result_init(qs_cell_result *r);
 void qs_cell_result_free(qs_cell_result *r); /* frees samples_ms */
 void qs_run_meta_free(qs_run_meta *m);
@@ -98,7 +106,7 @@ void qs_run_meta_free(qs_run_meta *m);
  * schema version is refused with a one-line message naming the file. */
 int qs_results_create(const char *path, const qs_run_meta *meta, int overwrite, qs_results **out);
 int qs_results_open_append(const char *path, qs_results **out);
-/* Append one row (and its samples) and make it durable (H5Fflush). */
+/* Append one row (and its samples) and make it durable before returning. */
 int qs_results_append(qs_results *f, const qs_cell_result *r);
 /* Update the run metadata attributes (e.g. finished_utc at the end). */
 int qs_results_set_meta(qs_results *f, const qs_run_meta *meta);
@@ -108,5 +116,16 @@ int qs_results_close(qs_results *f);
  * qs_results_free_rows / qs_run_meta_free. */
 int qs_results_read(const char *path, qs_cell_result **rows, int *n_rows, qs_run_meta *meta);
 void qs_results_free_rows(qs_cell_result *rows, int n_rows);
+
+/* The cell key "model|precision|b<batch>|tp<k>" into buf; returns buf, or NULL if it
+ * did not fit in cap bytes (buf then holds it truncated). */
+const char *qs_results_key(const char *model, const char *precision, int batch, int tp,
+                           char *buf, size_t cap);
+
+/* Resume index: the distinct keys of a file's rows (sorted), where the LAST row of a key
+ * wins; with only_ok, only keys whose last row has status "ok" (--resume skips those and
+ * retries the rest). Caller frees with qs_results_free_keys. */
+int qs_results_done_keys(const char *path, char ***keys, int *n, int only_ok);
+void qs_results_free_keys(char **keys, int n);
 
 #endif

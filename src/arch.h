@@ -45,6 +45,7 @@ typedef struct {
 
   /* shared transformer fields */
   int image_size, patch_size, num_channels;
+  int input_size;                  /* resolution the forward runs at (DINOv2: 224 though trained at 518) */
   int hidden, layers, heads, mlp;  /* D, L, H, intermediate size */
   float ln_eps;
   float initializer_range;
@@ -93,5 +94,13 @@ const char *qs_output_name(qs_output_kind o);
  * (2 per multiply-add, GEMMs, attention and convolutions). */
 int64_t qs_arch_param_count(const qs_arch *a);
 double qs_arch_gflops(const qs_arch *a);
+
+/* The tensors of the model (caller frees *specs). */
+#include "specs.h"
+int qs_arch_specs(const qs_arch *a, qs_tensor_spec **specs, int *n);
+
+/* MobileViT parts (mobilevit.c). */
+int qs_mobilevit_specs(const qs_arch *a, qs_spec_list *l);
+double qs_mobilevit_gflops(const qs_arch *a);
 
 #endif

@@ -22,13 +22,17 @@ const char *qs_last_error(void) { return qs_err_buf; }
 void qs_clear_error(void) { qs_err_buf[0] = '\0'; }
 
 void qs_error_prefix(const char *fmt, ...) {
-  char prefix[512], old[sizeof qs_err_buf];
+  char old[sizeof qs_err_buf];
+  memcpy(old, qs_err_buf, sizeof old);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(prefix, sizeof prefix, fmt, ap);
+  int n = vsnprintf(qs_err_buf, sizeof qs_err_buf, fmt, ap);
   va_end(ap);
-  memcpy(old, qs_err_buf, sizeof old);
-  snprintf(qs_err_buf, sizeof qs_err_buf, "%s: %s", prefix, old);
+  if (n < 0 || (size_t)n >= sizeof qs_err_buf - 3) return;
+  size_t used = (size_t)n;
+  qs_err_buf[used++] = ':';
+  qs_err_buf[used++] = ' ';
+  qs_strlcpy(qs_err_buf + used, old, sizeof qs_err_buf - used);
 }
 
 const char *qs_status_name(int code) {

@@ -1,0 +1,459 @@
+/* cpu_backend.c - the CPU reference forward of the transformer families
+ * (ViT, DeiT, DINO, DINOv2, BEiT); MobileViT is in cpu_mobilevit.c. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_internal.h"
+#include "qs_common.h"
+#include "qs_half.h"
+#include "quant.h"
+
+/* ---- plan -------------------------------------------------------------------- */
+
+int qs_cpu_plan_create(const qs_model *m, const qs_prec_opts *po, qs_cpu_plan **out) {
+  qs_cpu_plan *p = qs_calloc(1, sizeof *p);
+  if (!p) return QS_ENOMEM;
+  p->m = m;
+  p->p = *po;
+  p->w = qs_calloc((size_t)m->n, sizeof *p->w);
+  p->q = qs_calloc((size_t)m->n, sizeof *p->q);
+  if (!p->w || !p->q) {
+    qs_cpu_plan_free(p);
+    return QS_ENOMEM;
+  }
+  for (int i = 0; i < m->n; i++) {
+    const qs_tensor_spec *s = &m->specs[i];
+    float *src = m->t[i].data;
+    if (!src) continue;
+    int64_t n = qs_spec_numel(s);
+    if (po->prec != QS_PREC_FP32 && s->quantized) {
+      if (po->prec == QS_PREC_INT8) {
+        qs_int8_matrix *q = qs_calloc(1, sizeof *q);
+        if (!q || qs_int8_quantize_weight(src, s->shape[0], s->shape[1], q) != QS_OK) {
+          free(q);
+          qs_cpu_plan_free(p);
+          return qs_fail(QS_ENOMEM, "%s: %s: int8 quantization failed", m->arch.name, s->name);
+        }
+        p->q[i] = q;
+        continue;
+      }
+      if (po->prec == QS_PREC_NF4) {
+        qs_nf4_matrix *q = qs_calloc(1, sizeof *q);
+        if (!q || qs_nf4_quantize(src, s->shape[0], s->shape[1], po->nf4_block, po->nf4_double_quant, q) != QS_OK) {
+          free(q);
+          qs_cpu_plan_free(p);
+          return qs_fail(QS_EINVAL, "%s: %s: nf4 quantization failed: %s", m->arch.name, s->name, qs_last_error());
+        }
+        p->q[i] = q;
+        continue;
+      }
+    }
+    if (po->prec == QS_PREC_FP32) {
+      p->w[i] = src;
+    } else {
+      /* every other precision computes in fp16: keep a rounded copy */
+      float *c = malloc((size_t)n * sizeof(float) + 1);
+      if (!c) {
+        qs_cpu_plan_free(p);
+        return qs_fail(QS_ENOMEM, "%s: out of host memory", m->arch.name);
+      }
+      for (int64_t j = 0; j < n; j++) c[j] = qs_round_half(src[j]);
+      p->w[i] = c;
+    }
+  }
+  *out = p;
+  return QS_OK;
+}
+
+void qs_cpu_plan_free(qs_cpu_plan *p) {
+  if (!p) return;
+  for (int i = 0; p->w && i < p->m->n; i++)
+    if (p->w[i] && p->w[i] != p->m->t[i].data) free(p->w[i]);
+  for (int i = 0; p->q && i < p->m->n; i++) {
+    if (!p->q[i]) continue;
+    if (p->p.prec == QS_PREC_INT8) qs_int8_free(p->q[i]);
+    if (p->p.prec == QS_PREC_NF4) qs_nf4_free(p->q[i]);
+    free(p->q[i]);
+  }
+  free(p->w);
+  free(p->q);
+  free(p);
+}
+
+void qs_cpu_plan_qweight_bytes(const qs_cpu_plan *p, size_t *bytes, size_t *fp32_bytes) {
+  size_t b = 0, f = 0;
+  for (int i = 0; i < p->m->n; i++) {
+    const qs_tensor_spec *s = &p->m->specs[i];
+    if (!s->quantized || !p->m->t[i].data) continue;
+    size_t n = (size_t)qs_spec_numel(s);
+    f += 4 * n;
+    switch (p->p.prec) {
+      case QS_PREC_FP32: b += 4 * n; break;
+      case QS_PREC_FP16: b += 2 * n; break;
+      case QS_PREC_INT8: b += (size_t)qs_int8_bytes(s->shape[0], s->shape[1]); break;
+      case QS_PREC_NF4: b += (size_t)qs_nf4_bytes(s->shape[0], s->shape[1], p->p.nf4_block, p->p.nf4_double_quant); break;
+      default: break;
+    }
+  }
+  *bytes = b;
+  *fp32_bytes = f;
+}
+
+size_t qs_cpu_plan_weight_bytes(const qs_cpu_plan *p) {
+  size_t qb, qf, other = 0;
+  qs_cpu_plan_qweight_bytes(p, &qb, &qf);
+  size_t elem = p->p.prec == QS_PREC_FP32 ? 4 : 2;
+  for (int i = 0; i < p->m->n; i++) {
+    const qs_tensor_spec *s = &p->m->specs[i];
+    if (s->quantized || !p->m->t[i].data) continue;
+    other += elem * (size_t)qs_spec_numel(s);
+  }
+  return qb + other;
+}
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+int qs_cpu_find(const qs_cpu_plan *p, const char *name) {
+  for (int i = 0; i < p->m->n; i++)
+    if (strcmp(p->m->specs[i].name, name) == 0) return i;
+  return -1;
+}
+
+const float *qs_cpu_w(const qs_cpu_plan *p, const char *fmt, ...) {
+  char name[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(name, sizeof name, fmt, ap);
+  va_end(ap);
+  int i = qs_cpu_find(p, name);
+  if (i < 0 || !p->w[i]) {
+    qs_fail(QS_EINVAL, "%s: %s: tensor missing", p->m->arch.name, name);
+    return NULL;
+  }
+  return p->w[i];
+}
+
+void qs_cpu_round(const qs_cpu_plan *p, float *x, int64_t n) {
+  if (p->p.prec == QS_PREC_FP32) return;
+  for (int64_t i = 0; i < n; i++) x[i] = qs_round_half(x[i]);
+}
+
+int qs_cpu_linear(const qs_cpu_plan *p, const char *base, const float *x, int64_t M, int64_t K, int64_t N, float *y) {
+  char name[512];
+  snprintf(name, sizeof name, "%s.weight", base);
+  int wi = qs_cpu_find(p, name);
+  if (wi < 0) return qs_fail(QS_EINVAL, "%s: %s: tensor missing", p->m->arch.name, name);
+  const qs_tensor_spec *s = &p->m->specs[wi];
+  if (s->ndim != 2 || s->shape[0] != N || s->shape[1] != K)
+    return qs_fail(QS_EINTERNAL, "%s: %s: shape is not [%lld, %lld]", p->m->arch.name, name, (long long)N, (long long)K);
+  snprintf(name, sizeof name, "%s.bias", base);
+  int bi = qs_cpu_find(p, name);
+  const float *bias = bi >= 0 ? p->w[bi] : NULL;
+  switch (p->p.prec) {
+    case QS_PREC_FP32: qs_cpu_gemm_nt(x, p->w[wi], bias, M, N, K, y); return QS_OK;
+    case QS_PREC_FP16: return qs_gemm_f16_ref(x, p->w[wi], bias, M, N, K, y);
+    case QS_PREC_INT8:
+      if (p->q[wi])
+        return qs_int8_linear_ref(x, M, p->q[wi], bias, p->p.int8_threshold, y, NULL, NULL, NULL);
+      return qs_gemm_f16_ref(x, p->w[wi], bias, M, N, K, y);
+    case QS_PREC_NF4:
+      if (p->q[wi]) return qs_nf4_linear_ref(x, p->q[wi], bias, M, y);
+      return qs_gemm_f16_ref(x, p->w[wi], bias, M, N, K, y);
+    default: return qs_fail(QS_EUNSUPPORTED, "precision not supported by the cpu backend");
+  }
+}
+
+void qs_block_names_vit(qs_block_names *n, const char *b) {
+  snprintf(n->ln1, sizeof n->ln1, "%s.layernorm_before", b);
+  snprintf(n->ln2, sizeof n->ln2, "%s.layernorm_after", b);
+  snprintf(n->q, sizeof n->q, "%s.attention.attention.query", b);
+  snprintf(n->k, sizeof n->k, "%s.attention.attention.key", b);
+  snprintf(n->v, sizeof n->v, "%s.attention.attention.value", b);
+  snprintf(n->o, sizeof n->o, "%s.attention.output.dense", b);
+  snprintf(n->fc1, sizeof n->fc1, "%s.intermediate.dense", b);
+  snprintf(n->fc2, sizeof n->fc2, "%s.output.dense", b);
+  n->ls1[0] = n->ls2[0] = '\0';
+}
+
+void qs_block_names_dinov2(qs_block_names *n, const char *b) {
+  qs_block_names_vit(n, b);
+  snprintf(n->ln1, sizeof n->ln1, "%s.norm1", b);
+  snprintf(n->ln2, sizeof n->ln2, "%s.norm2", b);
+  snprintf(n->fc1, sizeof n->fc1, "%s.mlp.fc1", b);
+  snprintf(n->fc2, sizeof n->fc2, "%s.mlp.fc2", b);
+  snprintf(n->ls1, sizeof n->ls1, "%s.layer_scale1.lambda1", b);
+  snprintf(n->ls2, sizeof n->ls2, "%s.layer_scale2.lambda1", b);
+}
+
+static int layernorm_named(const qs_cpu_plan *p, const char *base, const float *x, int64_t M, int64_t D, float eps,
+                           float *y) {
+  const float *g = qs_cpu_w(p, "%s.weight", base);
+  const float *b = qs_cpu_w(p, "%s.bias", base);
+  if (!g || !b) return QS_EINVAL;
+  qs_cpu_layernorm(x, g, b, M, D, eps, y);
+  qs_cpu_round(p, y, M * D);
+  return QS_OK;
+}
+
+/* x += ls * y (ls optional), rounded to the compute dtype */
+static void residual_add(const qs_cpu_plan *p, float *x, const float *y, const float *ls, int64_t M, int64_t D) {
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t d = 0; d < D; d++) {
+      float v = ls ? ls[d] * y[m * D + d] : y[m * D + d];
+      if (ls && p->p.prec != QS_PREC_FP32) v = qs_round_half(v);
+      x[m * D + d] += v;
+    }
+  qs_cpu_round(p, x, M * D);
+}
+
+int qs_cpu_block(const qs_cpu_plan *p, const qs_block_names *nm, float *x, int B, int N, int D, int H, int mlp,
+                 float eps, qs_act act, const float *rel_bias) {
+  const int64_t M = (int64_t)B * N;
+  float *buf = malloc(sizeof(float) * (size_t)M * (5 * (size_t)D + (size_t)mlp));
+  if (!buf) return qs_fail(QS_ENOMEM, "%s: out of host memory for activations", p->m->arch.name);
+  float *h = buf, *q = h + M * D, *k = q + M * D, *v = k + M * D, *att = v + M * D, *mid = att + M * D;
+  int rc = QS_OK;
+  const float *ls1 = NULL, *ls2 = NULL;
+  if (nm->ls1[0] && !(ls1 = qs_cpu_w(p, "%s", nm->ls1))) rc = QS_EINVAL;
+  if (rc == QS_OK && nm->ls2[0] && !(ls2 = qs_cpu_w(p, "%s", nm->ls2))) rc = QS_EINVAL;
+  if (rc == QS_OK) rc = layernorm_named(p, nm->ln1, x, M, D, eps, h);
+  if (rc == QS_OK) rc = qs_cpu_linear(p, nm->q, h, M, D, D, q);
+  if (rc == QS_OK) rc = qs_cpu_linear(p, nm->k, h, M, D, D, k);
+  if (rc == QS_OK) rc = qs_cpu_linear(p, nm->v, h, M, D, D, v);
+  if (rc == QS_OK) {
+    qs_cpu_attention(q, k, v, rel_bias, B, N, H, D / H, att);
+    qs_cpu_round(p, att, M * D);
+    rc = qs_cpu_linear(p, nm->o, att, M, D, D, h);
+  }
+  if (rc == QS_OK) {
+    residual_add(p, x, h, ls1, M, D);
+    rc = layernorm_named(p, nm->ln2, x, M, D, eps, h);
+  }
+  if (rc == QS_OK) rc = qs_cpu_linear(p, nm->fc1, h, M, D, mlp, mid);
+  if (rc == QS_OK) {
+    qs_cpu_act(mid, M * mlp, act);
+    qs_cpu_round(p, mid, M * mlp);
+    rc = qs_cpu_linear(p, nm->fc2, mid, M, mlp, D, h);
+  }
+  if (rc == QS_OK) residual_add(p, x, h, ls2, M, D);
+  free(buf);
+  return rc;
+}
+
+/* ---- transformer families --------------------------------------------------- */
+
+/* BEiT relative position bias [H, N, N] from a table [(2g-1)^2 + 3, H]. */
+static void beit_rel_bias(const float *table, int g, int H, float *bias) {
+  const int N = g * g + 1, span = 2 * g - 1, nrel = span * span + 3;
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++) {
+      int idx;
+      if (i == 0 && j == 0) idx = nrel - 1;
+      else if (i == 0) idx = nrel - 3; /* CLS as query */
+      else if (j == 0) idx = nrel - 2; /* CLS as key */
+      else {
+        int yi = (i - 1) / g, xi = (i - 1) % g, yj = (j - 1) / g, xj = (j - 1) % g;
+        idx = (yi - yj + g - 1) * span + (xi - xj + g - 1);
+      }
+      for (int h = 0; h < H; h++) bias[((size_t)h * N + i) * N + j] = table[(size_t)idx * H + h];
+    }
+}
+
+static int forward_transformer(qs_cpu_plan *p, int B, const float *input, float *out) {
+  const qs_model *m = p->m;
+  const qs_arch *a = &m->arch;
+  const char *pre = a->prefix;
+  const int D = a->hidden, H = a->heads, P = a->patch_size, C = a->num_channels, S = a->input_size;
+  const int g = S / P, np = g * g, extra = 1 + (a->family == QS_FAM_DEIT), N = np + extra;
+  const int64_t KP = (int64_t)C * P * P;
+  int rc = QS_OK;
+
+  float *x = malloc(sizeof(float) * (size_t)B * N * D);
+  float *cols = malloc(sizeof(float) * (size_t)B * np * KP);
+  float *pe = malloc(sizeof(float) * (size_t)B * (np + 2) * D);
+  float *rel = NULL, *pos = NULL;
+  if (!x || !cols || !pe) {
+    rc = qs_fail(QS_ENOMEM, "%s: out of host memory", a->name);
+    goto done;
+  }
+  /* patch embedding as a GEMM: each patch vector ordered (c, ky, kx) */
+  for (int b = 0; b < B; b++)
+    for (int py = 0; py < g; py++)
+      for (int px = 0; px < g; px++) {
+        float *col = cols + ((size_t)b * np + (size_t)py * g + px) * KP;
+        for (int c = 0; c < C; c++)
+          for (int ky = 0; ky < P; ky++)
+            for (int kx = 0; kx < P; kx++)
+              col[((size_t)c * P + ky) * P + kx] = input[(((size_t)b * C + c) * S + py * P + ky) * S + px * P + kx];
+      }
+  qs_cpu_round(p, cols, (int64_t)B * np * KP);
+  {
+    char base[256];
+    snprintf(base, sizeof base, "%sembeddings.patch_embeddings.projection", pre);
+    /* the conv weight [D, C, P, P] is the Linear weight [D, C*P*P] */
+    char wname[300];
+    snprintf(wname, sizeof wname, "%s.weight", base);
+    const float *w = qs_cpu_w(p, "%s", wname), *bias = qs_cpu_w(p, "%s.bias", base);
+    if (!w || !bias) {
+      rc = QS_EINVAL;
+      goto done;
+    }
+    if (p->p.prec == QS_PREC_FP32) qs_cpu_gemm_nt(cols, w, bias, (int64_t)B * np, D, KP, pe);
+    else if ((rc = qs_gemm_f16_ref(cols, w, bias, (int64_t)B * np, D, KP, pe)) != QS_OK) goto done;
+  }
+  /* tokens: [CLS] ([DIST]) patches, then absolute positions */
+  {
+    const float *cls = qs_cpu_w(p, "%sembeddings.cls_token", pre);
+    const float *dist = a->family == QS_FAM_DEIT ? qs_cpu_w(p, "%sembeddings.distillation_token", pre) : NULL;
+    if (!cls || (a->family == QS_FAM_DEIT && !dist)) {
+      rc = QS_EINVAL;
+      goto done;
+    }
+    for (int b = 0; b < B; b++) {
+      float *xb = x + (size_t)b * N * D;
+      memcpy(xb, cls, sizeof(float) * D);
+      if (dist) memcpy(xb + D, dist, sizeof(float) * D);
+      memcpy(xb + (size_t)extra * D, pe + (size_t)b * np * D, sizeof(float) * (size_t)np * D);
+    }
+  }
+  if (a->abs_pos) {
+    const float *tab = qs_cpu_w(p, "%sembeddings.position_embeddings", pre);
+    if (!tab) {
+      rc = QS_EINVAL;
+      goto done;
+    }
+    const float *use = tab;
+    if (g != a->pos_grid) {
+      /* DINOv2 at another resolution: bicubic resize of the patch grid, CLS kept */
+      const int G = a->pos_grid;
+      float *grid_in = malloc(sizeof(float) * (size_t)D * G * G);
+      pos = malloc(sizeof(float) * (size_t)N * D);
+      float *grid_out = malloc(sizeof(float) * (size_t)D * np);
+      if (!grid_in || !pos || !grid_out) {
+        free(grid_in);
+        free(grid_out);
+        rc = qs_fail(QS_ENOMEM, "%s: out of host memory", a->name);
+        goto done;
+      }
+      /* resize from the fp32 table (PyTorch interpolates in fp32), then round */
+      char pname[256];
+      snprintf(pname, sizeof pname, "%sembeddings.position_embeddings", pre);
+      const float *tab32 = qs_model_find(m, pname);
+      for (int t = 0; t < G * G; t++)
+        for (int d = 0; d < D; d++) grid_in[(size_t)d * G * G + t] = tab32[(size_t)(1 + t) * D + d];
+      qs_cpu_bicubic(grid_in, D, G, G, grid_out, g, g);
+      memcpy(pos, tab32, sizeof(float) * D);
+      for (int t = 0; t < np; t++)
+        for (int d = 0; d < D; d++) pos[(size_t)(1 + t) * D + d] = grid_out[(size_t)d * np + t];
+      qs_cpu_round(p, pos, (int64_t)N * D);
+      free(grid_in);
+      free(grid_out);
+      use = pos;
+    }
+    for (int b = 0; b < B; b++)
+      for (int64_t i = 0; i < (int64_t)N * D; i++) x[(size_t)b * N * D + i] += use[i];
+  }
+  qs_cpu_round(p, x, (int64_t)B * N * D);
+
+  if (a->family == QS_FAM_BEIT) {
+    rel = malloc(sizeof(float) * (size_t)H * N * N);
+    if (!rel) {
+      rc = qs_fail(QS_ENOMEM, "%s: out of host memory", a->name);
+      goto done;
+    }
+  }
+  for (int l = 0; l < a->layers && rc == QS_OK; l++) {
+    char base[160];
+    qs_block_names nm;
+    snprintf(base, sizeof base, "%sencoder.layer.%d", pre, l);
+    if (a->family == QS_FAM_DINOV2) qs_block_names_dinov2(&nm, base);
+    else qs_block_names_vit(&nm, base);
+    if (a->family == QS_FAM_BEIT && a->layerscale) {
+      snprintf(nm.ls1, sizeof nm.ls1, "%s.lambda_1", base);
+      snprintf(nm.ls2, sizeof nm.ls2, "%s.lambda_2", base);
+    }
+    const float *bias = NULL;
+    if (a->family == QS_FAM_BEIT && (a->rel_pos_per_layer || a->rel_pos_shared)) {
+      const float *table = a->rel_pos_per_layer
+          ? qs_cpu_w(p, "%s.attention.attention.relative_position_bias.relative_position_bias_table", base)
+          : qs_cpu_w(p, "%sencoder.relative_position_bias.relative_position_bias_table", pre);
+      if (!table) {
+        rc = QS_EINVAL;
+        break;
+      }
+      beit_rel_bias(table, g, H, rel);
+      bias = rel;
+    }
+    rc = qs_cpu_block(p, &nm, x, B, N, D, H, a->mlp, a->ln_eps, a->act, bias);
+  }
+  if (rc != QS_OK) goto done;
+
+  /* heads */
+  {
+    float *pooled = pe; /* reuse: [B, D] (pe holds B*np*D >= 2*B*D) */
+    float *tmp = pe + (size_t)B * D;
+    if (a->family == QS_FAM_BEIT) {
+      for (int b = 0; b < B; b++)
+        for (int d = 0; d < D; d++) {
+          double s = 0.0;
+          for (int t = 1; t < N; t++) s += x[((size_t)b * N + t) * D + d];
+          pooled[(size_t)b * D + d] = (float)(s / (N - 1));
+        }
+      qs_cpu_round(p, pooled, (int64_t)B * D);
+      char ln[256];
+      snprintf(ln, sizeof ln, "%spooler.layernorm", pre);
+      if ((rc = layernorm_named(p, ln, pooled, B, D, a->ln_eps, pooled)) != QS_OK) goto done;
+      if (a->output == QS_OUT_POOLER) {
+        memcpy(out, pooled, sizeof(float) * (size_t)B * D);
+      } else {
+        rc = qs_cpu_linear(p, "classifier", pooled, B, D, a->num_labels, out);
+      }
+      goto done;
+    }
+    char ln[256];
+    snprintf(ln, sizeof ln, "%slayernorm", pre);
+    if ((rc = layernorm_named(p, ln, x, (int64_t)B * N, D, a->ln_eps, x)) != QS_OK) goto done;
+    for (int b = 0; b < B; b++) memcpy(pooled + (size_t)b * D, x + (size_t)b * N * D, sizeof(float) * D);
+    switch (a->output) {
+      case QS_OUT_CLS: memcpy(out, pooled, sizeof(float) * (size_t)B * D); break;
+      case QS_OUT_POOLER:
+        rc = qs_cpu_linear(p, "pooler.dense", pooled, B, D, D, out);
+        for (int64_t i = 0; rc == QS_OK && i < (int64_t)B * D; i++) out[i] = tanhf(out[i]);
+        qs_cpu_round(p, out, (int64_t)B * D);
+        break;
+      case QS_OUT_LOGITS: rc = qs_cpu_linear(p, "classifier", pooled, B, D, a->num_labels, out); break;
+      case QS_OUT_DEIT_AVG: {
+        float *dist_tok = tmp; /* [B, D] */
+        float *l2 = malloc(sizeof(float) * (size_t)B * a->num_labels);
+        if (!l2) {
+          rc = qs_fail(QS_ENOMEM, "%s: out of host memory", a->name);
+          break;
+        }
+        for (int b = 0; b < B; b++) memcpy(dist_tok + (size_t)b * D, x + ((size_t)b * N + 1) * D, sizeof(float) * D);
+        rc = qs_cpu_linear(p, "cls_classifier", pooled, B, D, a->num_labels, out);
+        if (rc == QS_OK) rc = qs_cpu_linear(p, "distillation_classifier", dist_tok, B, D, a->num_labels, l2);
+        for (int64_t i = 0; rc == QS_OK && i < (int64_t)B * a->num_labels; i++) out[i] = (out[i] + l2[i]) * 0.5f;
+        qs_cpu_round(p, out, (int64_t)B * a->num_labels);
+        free(l2);
+        break;
+      }
+    }
+  }
+done:
+  free(x);
+  free(cols);
+  free(pe);
+  free(rel);
+  free(pos);
+  return rc;
+}
+
+int qs_cpu_forward(qs_cpu_plan *p, int batch, const float *input, float *out) {
+  if (batch < 1) return qs_fail(QS_EINVAL, "batch: must be at least 1");
+  if (p->m->arch.family == QS_FAM_MOBILEVIT) return qs_cpu_forward_mobilevit(p, batch, input, out);
+  return forward_transformer(p, batch, input, out);
+}

@@ -1,0 +1,40 @@
+/* cpu_internal.h - pieces of the CPU backend shared by the family forwards. */
+#ifndef QS_CPU_INTERNAL_H
+#define QS_CPU_INTERNAL_H
+
+#include <stdint.h>
+
+#include "cpu_backend.h"
+#include "cpu_ops.h"
+
+struct qs_cpu_plan {
+  const qs_model *m;
+  qs_prec_opts p;
+  float **w;   /* per tensor: the weights as this precision sees them (fp16-rounded copies, or m's) */
+  void **q;    /* per tensor: quantized form (qs_int8_matrix / qs_nf4_matrix) or NULL */
+};
+
+/* Index of a tensor by name, -1 if absent. */
+int qs_cpu_find(const qs_cpu_plan *p, const char *name);
+/* Tensor as this precision sees it; NULL (with an error) if missing. */
+const float *qs_cpu_w(const qs_cpu_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* y[M,N] = x[M,K] W^T + b for the Linear "<base>.weight" / "<base>.bias" (bias optional),
+ * in the plan's precision (quantized for encoder Linears under int8 / nf4). */
+int qs_cpu_linear(const qs_cpu_plan *p, const char *base, const float *x, int64_t M, int64_t K, int64_t N, float *y);
+/* Round to the compute dtype (fp16 unless fp32). */
+void qs_cpu_round(const qs_cpu_plan *p, float *x, int64_t n);
+/* Names of one pre-norm transformer block's tensors (ViT naming unless dinov2). */
+typedef struct {
+  char ln1[256], ln2[256], q[256], k[256], v[256], o[256], fc1[256], fc2[256];
+  char ls1[256], ls2[256]; /* layer-scale vectors ("" if none) */
+} qs_block_names;
+void qs_block_names_vit(qs_block_names *n, const char *layer_base); /* ViT/DeiT/BEiT/MobileViT */
+void qs_block_names_dinov2(qs_block_names *n, const char *layer_base);
+/* One block in place on x [B, N, D]; rel_bias: optional [H, N, N]. */
+int qs_cpu_block(const qs_cpu_plan *p, const qs_block_names *nm, float *x, int B, int N, int D, int H, int mlp,
+                 float eps, qs_act act, const float *rel_bias);
+
+/* MobileViT forward (cpu_mobilevit.c). */
+int qs_cpu_forward_mobilevit(qs_cpu_plan *p, int batch, const float *input, float *out);
+
+#endif
