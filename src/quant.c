@@ -41,7 +41,7 @@ const float qs_nf4_threshold[15] = {
  * and the kernels are also compiled for AVX2, chosen at run time (the
  * arithmetic is lane-wise, so every clone gives the same bits). */
 typedef float qs_v8f __attribute__((vector_size(32)));
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(QS_NO_KERNEL_CLONES)
 #define QS_KERNEL_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define QS_KERNEL_CLONES
