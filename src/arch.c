@@ -365,6 +365,18 @@ double qs_arch_gflops(const qs_arch *a) {
 
 /* ---- config.json writer ---------------------------------------------------- */
 
+/* A float field in the shortest form that reads back to the same float, always with
+ * a decimal point or exponent (HF's config classes check that floats are floats). */
+static void add_float(cJSON *o, const char *key, double v) {
+  char buf[64];
+  for (int prec = 6; prec <= 9; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if ((float)strtod(buf, NULL) == (float)v) break;
+  }
+  if (!strpbrk(buf, ".eEni")) strncat(buf, ".0", sizeof buf - strlen(buf) - 1);
+  cJSON_AddRawToObject(o, key, buf);
+}
+
 static void add_labels(cJSON *cfg, int n) {
   cJSON *id2label = cJSON_AddObjectToObject(cfg, "id2label");
   cJSON *label2id = cJSON_AddObjectToObject(cfg, "label2id");
@@ -386,11 +398,11 @@ int qs_arch_write_config(const qs_arch *a, const char *path) {
   cJSON_AddStringToObject(cfg, "hidden_act", act_name(a->act));
   cJSON_AddNumberToObject(cfg, "image_size", a->image_size);
   cJSON_AddNumberToObject(cfg, "num_channels", a->num_channels);
-  cJSON_AddNumberToObject(cfg, "initializer_range", a->initializer_range);
-  cJSON_AddNumberToObject(cfg, "layer_norm_eps", a->ln_eps);
+  add_float(cfg, "initializer_range", a->initializer_range);
+  add_float(cfg, "layer_norm_eps", a->ln_eps);
   cJSON_AddBoolToObject(cfg, "qkv_bias", a->qkv_bias);
-  cJSON_AddNumberToObject(cfg, "hidden_dropout_prob", 0.0);
-  cJSON_AddNumberToObject(cfg, "attention_probs_dropout_prob", 0.0);
+  add_float(cfg, "hidden_dropout_prob", 0.0);
+  add_float(cfg, "attention_probs_dropout_prob", 0.0);
   cJSON_AddStringToObject(cfg, "torch_dtype", "float32");
   if (a->input_size != a->image_size) cJSON_AddNumberToObject(cfg, "qsweep_input_size", a->input_size);
   if (a->family == QS_FAM_MOBILEVIT) {
@@ -398,21 +410,23 @@ int qs_arch_write_config(const qs_arch *a, const char *path) {
     cJSON_AddItemToObject(cfg, "hidden_sizes", cJSON_CreateIntArray(a->mv_hidden, 3));
     cJSON_AddItemToObject(cfg, "neck_hidden_sizes", cJSON_CreateIntArray(a->mv_neck, 7));
     cJSON_AddNumberToObject(cfg, "num_attention_heads", a->heads);
-    cJSON_AddNumberToObject(cfg, "mlp_ratio", a->mv_mlp_ratio_x10 / 10.0);
-    cJSON_AddNumberToObject(cfg, "expand_ratio", a->mv_expand);
+    add_float(cfg, "mlp_ratio", a->mv_mlp_ratio_x10 / 10.0);
+    add_float(cfg, "expand_ratio", a->mv_expand);
     cJSON_AddNumberToObject(cfg, "conv_kernel_size", a->mv_conv_kernel);
     cJSON_AddNumberToObject(cfg, "output_stride", 32);
-    cJSON_AddNumberToObject(cfg, "classifier_dropout_prob", 0.0);
+    add_float(cfg, "classifier_dropout_prob", 0.0);
   } else {
     cJSON_AddNumberToObject(cfg, "hidden_size", a->hidden);
     cJSON_AddNumberToObject(cfg, "num_hidden_layers", a->layers);
     cJSON_AddNumberToObject(cfg, "num_attention_heads", a->heads);
     cJSON_AddNumberToObject(cfg, "patch_size", a->patch_size);
     if (a->family == QS_FAM_DINOV2) {
-      cJSON_AddNumberToObject(cfg, "mlp_ratio", (double)a->mlp / a->hidden);
-      cJSON_AddNumberToObject(cfg, "layerscale_value", a->layerscale_value);
+      /* Dinov2Config types mlp_ratio as an int */
+      if (a->mlp % a->hidden == 0) cJSON_AddNumberToObject(cfg, "mlp_ratio", a->mlp / a->hidden);
+      else add_float(cfg, "mlp_ratio", (double)a->mlp / a->hidden);
+      add_float(cfg, "layerscale_value", a->layerscale_value);
       cJSON_AddBoolToObject(cfg, "use_swiglu_ffn", 0);
-      cJSON_AddNumberToObject(cfg, "drop_path_rate", 0.0);
+      add_float(cfg, "drop_path_rate", 0.0);
     } else {
       cJSON_AddNumberToObject(cfg, "intermediate_size", a->mlp);
     }
@@ -424,8 +438,8 @@ int qs_arch_write_config(const qs_arch *a, const char *path) {
       cJSON_AddBoolToObject(cfg, "use_shared_relative_position_bias", a->rel_pos_shared);
       cJSON_AddBoolToObject(cfg, "use_mean_pooling", 1);
       cJSON_AddBoolToObject(cfg, "use_mask_token", 0);
-      cJSON_AddNumberToObject(cfg, "layer_scale_init_value", a->layerscale ? a->layerscale_value : 0.0);
-      cJSON_AddNumberToObject(cfg, "drop_path_rate", 0.0);
+      add_float(cfg, "layer_scale_init_value", a->layerscale ? a->layerscale_value : 0.0);
+      add_float(cfg, "drop_path_rate", 0.0);
     }
   }
   if (a->num_labels > 0) add_labels(cfg, a->num_labels);

@@ -1,0 +1,61 @@
+/* backend.h - the one interface every backend implements (CPU reference, CUDA,
+ * and the labelled `sim` backend used to test the coordinator at scale), and the
+ * one cell runner that drives them. */
+#ifndef QS_BACKEND_H
+#define QS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "precision.h"
+#include "results.h"
+
+/* How a cell is timed. */
+typedef struct {
+  int warmup;           /* warm-up iterations (default 10) */
+  double warmup_s;      /* ... or at least this long (default 0) */
+  int iterations;       /* timed iterations (default 50) */
+  double min_time_s;    /* ... and at least this long (default 0) */
+  int use_graph;        /* CUDA: replay a captured graph (default 1) */
+  int device;           /* CUDA device ordinal for this rank (-1: none) */
+  uint64_t input_seed;  /* fixed input (default 1) */
+} qs_bench_opts;
+
+void qs_bench_opts_default(qs_bench_opts *o);
+
+/* What a backend's timed loop measures (the runner turns it into statistics). */
+typedef struct {
+  double *samples_ms;   /* [n_samples], malloc'd by the backend, owned by the caller */
+  int n_samples;
+  double weight_bytes;     /* bytes the weights occupy on the device */
+  double workspace_bytes;  /* allocator high-water mark beyond the weights */
+  double device_bytes;     /* device-level usage delta (NaN if unknown) */
+  double energy_j;         /* energy over the timed loop (NaN if no counter) */
+  double sm_clock_start_mhz, sm_clock_end_mhz; /* NaN if unknown */
+} qs_bench_measure;
+
+typedef struct qs_backend {
+  const char *name; /* "cpu", "cuda", "sim" */
+  /* 0 if usable here; else a reason in why */
+  int (*available)(char *why, size_t cap);
+  /* device name for provenance ("cpu: <model name>", "NVIDIA H100 80GB HBM3") */
+  void (*device_name)(int device, char *buf, size_t cap);
+  /* Prepare a model in one precision at one batch size: upload, quantize, plan.
+   * QS_EUNSUPPORTED / QS_EOOM are cell statuses, not fatal. */
+  int (*plan_create)(const qs_model *m, const qs_prec_opts *p, int batch, const qs_bench_opts *o, void **plan);
+  /* One synchronous forward: input [batch, C, S, S] -> output [batch, out_dim] on the host. */
+  int (*forward)(void *plan, const float *input, float *output);
+  /* The timed loop on the plan's input. */
+  int (*bench)(void *plan, const float *input, const qs_bench_opts *o, qs_bench_measure *m);
+  void (*plan_destroy)(void *plan);
+} qs_backend;
+
+/* Registry: "cpu", "sim", and "cuda" where built. NULL (with an error) if unknown. */
+const qs_backend *qs_backend_get(const char *name);
+extern const qs_backend qs_backend_cpu;
+#ifdef QS_HAVE_CUDA
+extern const qs_backend qs_backend_cuda; /* kernels/cuda_backend.c */
+#endif
+
+#endif
