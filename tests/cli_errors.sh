@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The command line answers bad input with one line and a non-zero exit.
+set -u
+q=${QSWEEP:?set QSWEEP to the qsweep binary}
+pass=0 fail=0
+expect() { # expect EXIT_CODE PATTERN -- command...
+  local want=$1 pat=$2; shift 3
+  local out rc
+  out=$("$@" 2>&1 >/dev/null); rc=$?
+  # the first line says what is wrong; bad input (exit 1) is that one line alone,
+  # a usage error (exit 2) may add the usage text after it
+  local first lines; first=$(printf '%s\n' "$out" | head -n 1); lines=$(printf '%s' "$out" | grep -c '' || true)
+  if [ "$rc" -eq "$want" ] && printf '%s' "$first" | grep -q -- "$pat" && { [ "$want" -ne 1 ] || [ "$lines" -eq 1 ]; }; then
+    pass=$((pass+1))
+  else
+    fail=$((fail+1)); echo "FAIL: $* -> exit $rc (want $want), stderr: $out"
+  fi
+}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+expect 1 'unknown "no-such-model"' -- "$q" forward --model no-such-model
+expect 2 'precision: unknown "int3"' -- "$q" forward --model deit-tiny-ultra-efficient --precision int3
+expect 2 '\-\-batch' -- "$q" forward --model deit-tiny-ultra-efficient --batch 0
+expect 2 'required' -- "$q" forward
+expect 2 'unknown command' -- "$q" frobnicate
+expect 2 'required' -- "$q" export-weights --model deit-tiny-ultra-efficient
+mkdir -p "$tmp/ck"; printf '{"model_type": "vit",' > "$tmp/ck/config.json"
+expect 1 "$tmp/ck/config.json: malformed JSON" -- "$q" forward --model "$tmp/ck"
+printf 'not a tensor file' > "$tmp/in.safetensors"
+expect 1 "$tmp/in.safetensors" -- "$q" forward --model deit-tiny-ultra-efficient --input "$tmp/in.safetensors"
+"$q" --help | grep -q "export-weights" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: --help"; }
+"$q" models | grep -q "vit-huge-patch14-2020 .* 632.40" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: models"; }
+echo "cli_errors: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
