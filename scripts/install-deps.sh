@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what qsweep needs to build and test, where it is missing (Debian/Ubuntu).
+# Without root or apt-get it prints exactly what to install and exits 1.
+#   scripts/install-deps.sh          build + test dependencies
+#   scripts/install-deps.sh --ci     also the tools CI's extra tests use (chromium, clang, slurm)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libcjson-dev libxml2-utils)
+if [ "${1:-}" = "--ci" ]; then
+  pkgs+=(chromium clang libclang-rt-14-dev slurmctld slurmd slurm-client munge)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+echo "install-deps: missing: ${missing[*]}"
+if ! command -v apt-get >/dev/null; then
+  echo "install-deps: no apt-get here; install these (or your system's equivalents): ${missing[*]}" >&2
+  exit 1
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "install-deps: not root and no sudo; run as root: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: installed ${missing[*]}"
