@@ -10,11 +10,18 @@
 
 static _Thread_local char qs_err_buf[1024];
 
+/* Messages are one line whatever a file puts in the strings they quote. */
+static void one_line(char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 int qs_fail(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(qs_err_buf, sizeof qs_err_buf, fmt, ap);
   va_end(ap);
+  one_line(qs_err_buf);
   return code;
 }
 
@@ -33,6 +40,7 @@ void qs_error_prefix(const char *fmt, ...) {
   qs_err_buf[used++] = ':';
   qs_err_buf[used++] = ' ';
   qs_strlcpy(qs_err_buf + used, old, sizeof qs_err_buf - used);
+  one_line(qs_err_buf);
 }
 
 const char *qs_status_name(int code) {
