@@ -1,0 +1,139 @@
+/* analysis.h - qsweep-analyze: from the rows of a results file to the report.
+ *
+ * aggregate.c  reads the file, keeps the last row of each cell key (resume retries),
+ *              refuses simulated rows, and computes speedups, memory reductions and the
+ *              summaries (per precision, per category, leaders, method analysis);
+ * report_md.c  the markdown report;
+ * export_csv.c one CSV row per cell;
+ * export_json.c {"meta", "summary", "cells"};
+ * svg.c        the charts (speedup heatmap, memory efficiency, latency vs parameters).
+ *
+ * Definitions (DESIGN.md, "The report"): speedup(model, P, batch) = median latency of
+ * the baseline / median latency of P, same model, batch and tp; memory reduction % =
+ * 100 (1 - peak(P) / peak(baseline)); averages are means over models. A number that
+ * was not measured (or has no baseline) is NaN and is shown as "—", never as 0. */
+#ifndef QS_ANALYSIS_H
+#define QS_ANALYSIS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "results.h"
+
+#define QA_DASH "\xe2\x80\x94" /* "—": not measured / no baseline */
+
+typedef struct {
+  const char *baseline; /* precision the speedups are relative to; NULL: "fp32" */
+  int batch;            /* batch size of the summary figures; 0: the smallest */
+} qa_options;
+
+/* One cell: the row that won its key, plus what the analysis derived from it. */
+typedef struct {
+  const qs_cell_result *r;
+  int model, prec, group;   /* indexes into qa_analysis.models / precs / groups */
+  int ok;                   /* status "ok" */
+  double speedup;           /* NaN: failed, not measured, or no baseline cell */
+  double mem_reduction_pct; /* NaN likewise */
+} qa_cell;
+
+typedef struct {
+  char name[128];
+  int category; /* index into qa_analysis.cats */
+  double params; /* NaN if no row recorded it */
+} qa_model;
+
+/* One (batch, tp) slice of the sweep: the tables are per group. */
+typedef struct {
+  int batch, tp;
+  int *cell; /* [n_models * n_precs]: index into cells, -1 where no cell */
+} qa_group;
+
+typedef struct {
+  char name[16];
+  /* at the summary group, means over models */
+  int n_speedup;
+  double avg_speedup;
+  int n_mem;
+  double avg_mem_reduction_pct;
+  /* method analysis, over every group */
+  int ok_cells, bad_cells;
+  int m_n_speedup, m_n_mem, m_n_bits, m_n_cosine, m_n_top1;
+  double m_avg_speedup, m_avg_mem_reduction_pct, m_avg_bits, m_avg_cosine, m_avg_top1;
+} qa_prec;
+
+typedef struct {
+  char name[64];
+  int n_models;         /* models of the category */
+  int n_speedup_models; /* of those, models with a speedup at the summary group */
+  double avg_speedup;   /* mean over models of the mean speedup over non-baseline precisions */
+  int n_mem_models;
+  double avg_mem_reduction_pct;
+  int leader; /* index into cells: highest non-baseline speedup; -1 if none */
+} qa_category;
+
+typedef struct {
+  const char *path; /* the results file, for messages */
+  qs_run_meta meta;
+  qs_cell_result *rows; /* every row of the file (owned) */
+  int n_rows;
+  qa_cell *cells; /* one per key, sorted: model, precision, batch, tp */
+  int n_cells;
+  qa_model *models; /* sorted by name */
+  int n_models;
+  qa_prec *precs; /* display order: fp32 fp16 bf16 int8 nf4, then alphabetical */
+  int n_precs;
+  qa_group *groups; /* sorted by batch, then tp */
+  int n_groups;
+  qa_category *cats; /* order of first appearance in the file */
+  int n_cats;
+  char baseline_name[16];
+  int baseline; /* index into precs; -1 if the file has no cell of it */
+  int summary;  /* index into groups of the summary figures; -1 if no cells */
+  int n_ok, n_bad;
+  int n_superseded; /* rows replaced by a later row of the same key */
+} qa_analysis;
+
+/* Read `path` and analyse it. On failure a one-line message naming the file and the
+ * field is left in qs_last_error() and `a` holds nothing to free. */
+int qa_load(const char *path, const qa_options *opt, qa_analysis *a);
+/* Analyse rows already in memory; takes ownership of rows and meta (even on failure). */
+int qa_analyze(const char *path, qs_cell_result *rows, int n_rows, qs_run_meta *meta,
+               const qa_options *opt, qa_analysis *a);
+void qa_free(qa_analysis *a);
+
+/* Cell index at (group, model, precision), or -1. */
+int qa_cell_at(const qa_analysis *a, int group, int model, int prec);
+/* Display rank of a precision name (fp32 0, fp16 1, bf16 2, int8 3, nf4 4, others 5). */
+int qa_prec_rank(const char *prec);
+/* "FP16", "INT8", ...: the upper-case label of a precision. */
+void qa_prec_label(const char *prec, char *buf, size_t cap);
+/* What a precision family is ("half precision", "LLM.int8 (bitsandbytes)", ...). */
+const char *qa_prec_method(const char *prec);
+
+/* Number formatting (format.c): NaN gives QA_DASH; each returns buf. */
+const char *qa_fmt(char *buf, size_t cap, const char *fmt, double v);
+const char *qa_fmt_ms(char *buf, size_t cap, double ms);         /* 2 decimals, 3 below 1 ms */
+const char *qa_fmt_speedup(char *buf, size_t cap, double x);     /* "1.33x" */
+const char *qa_fmt_pct(char *buf, size_t cap, double pct);       /* "44.5%" */
+const char *qa_fmt_params(char *buf, size_t cap, double params); /* "86.6 M" */
+
+/* Every field of qs_cell_result (in struct order, then n_samples): CSV and JSON use it. */
+typedef enum { QA_F_STR, QA_F_I32, QA_F_DBL } qa_field_kind;
+typedef struct {
+  const char *name;
+  qa_field_kind kind;
+  size_t off;
+} qa_field;
+extern const qa_field qa_cell_fields[];
+extern const int qa_n_cell_fields;
+
+/* Writers: QS_OK, or QS_EIO with a message naming `what` (the output file). */
+int qa_write_markdown(const qa_analysis *a, FILE *out, const char *what, const char *svg_dir);
+int qa_write_csv(const qa_analysis *a, FILE *out, const char *what);
+int qa_write_json(const qa_analysis *a, FILE *out, const char *what);
+/* The three charts into dir (created if missing): speedup_heatmap.svg,
+ * memory_efficiency.svg, latency_vs_params.svg. */
+int qa_write_svgs(const qa_analysis *a, const char *dir);
+extern const char *const qa_svg_files[3];
+
+#endif

@@ -1,0 +1,453 @@
+/* svg.c - self-contained SVG charts (no scripts, no external fonts or images):
+ * a speedup heatmap (model x precision), memory efficiency (grouped bars of the
+ * memory reduction per model and precision) and latency vs parameters (log-log
+ * scatter, one colour per precision). All at the summary batch size. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "analysis.h"
+#include "qs_common.h"
+
+const char *const qa_svg_files[3] = {"speedup_heatmap.svg", "memory_efficiency.svg",
+                                     "latency_vs_params.svg"};
+
+#define FONT "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif"
+#define CHAR_W 7.0 /* rough advance of a 12 px sans-serif character */
+
+/* ---- primitives ------------------------------------------------------------------ */
+
+/* Text content or attribute value: markup characters as entities; control characters
+ * (not allowed in XML 1.0) dropped. */
+static void xml_text(FILE *f, const char *s) {
+  for (; s && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    switch (c) {
+      case '&': fputs("&amp;", f); break;
+      case '<': fputs("&lt;", f); break;
+      case '>': fputs("&gt;", f); break;
+      case '"': fputs("&quot;", f); break;
+      case '\'': fputs("&apos;", f); break;
+      default:
+        if (c >= 0x20 || c == '\t' || c == '\n') fputc(c, f);
+    }
+  }
+}
+
+static void svg_begin(FILE *f, int w, int h, const char *title) {
+  fprintf(f,
+          "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+          "viewBox=\"0 0 %d %d\" font-family=\"%s\" font-size=\"12\">\n<title>",
+          w, h, w, h, FONT);
+  xml_text(f, title);
+  fprintf(f, "</title>\n<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", w,
+          h);
+}
+
+static void svg_end(FILE *f) { fputs("</svg>\n", f); }
+
+/* <text> with escaped content; extra is raw attributes (font-size, fill, transform). */
+static void svg_text(FILE *f, double x, double y, const char *anchor, const char *extra,
+                     const char *text) {
+  fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s%s>", x, y, anchor,
+          extra && *extra ? " " : "", extra ? extra : "");
+  xml_text(f, text);
+  fputs("</text>\n", f);
+}
+
+static void svg_title_block(FILE *f, double x, const char *title, const char *subtitle) {
+  svg_text(f, x, 24, "start", "font-size=\"16\" font-weight=\"bold\" fill=\"#222222\"", title);
+  if (subtitle) svg_text(f, x, 42, "start", "font-size=\"11\" fill=\"#555555\"", subtitle);
+}
+
+/* Colour per precision: the known ones fixed, others from a second palette. */
+static const char *prec_colour(const qa_analysis *a, int p) {
+  static const char *const known[] = {"#1f77b4", "#ff7f0e", "#9467bd", "#2ca02c", "#d62728"};
+  static const char *const other[] = {"#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+  int r = qa_prec_rank(a->precs[p].name);
+  if (r < (int)QS_ARRAY_LEN(known)) return known[r];
+  int k = 0;
+  for (int q = 0; q < p; q++) k += qa_prec_rank(a->precs[q].name) >= (int)QS_ARRAY_LEN(known);
+  return other[k % (int)QS_ARRAY_LEN(other)];
+}
+
+static int model_in_summary(const qa_analysis *a, int m) {
+  for (int p = 0; p < a->n_precs; p++)
+    if (qa_cell_at(a, a->summary, m, p) >= 0) return 1;
+  return 0;
+}
+
+static double longest_model_name(const qa_analysis *a) {
+  size_t n = 8;
+  for (int m = 0; m < a->n_models; m++)
+    if (strlen(a->models[m].name) > n) n = strlen(a->models[m].name);
+  return (double)n;
+}
+
+static void group_phrase(const qa_analysis *a, char *buf, size_t cap) {
+  if (a->summary < 0) {
+    snprintf(buf, cap, "no cells");
+  } else if (a->groups[a->summary].tp != 1) {
+    snprintf(buf, cap, "batch size %d, tensor parallel %d", a->groups[a->summary].batch,
+             a->groups[a->summary].tp);
+  } else {
+    snprintf(buf, cap, "batch size %d", a->groups[a->summary].batch);
+  }
+}
+
+/* ---- speedup heatmap --------------------------------------------------------------- */
+
+static void mix(const int from[3], const int to[3], double t, char *buf, size_t cap) {
+  int c[3];
+  for (int i = 0; i < 3; i++) c[i] = (int)lround(from[i] + (to[i] - from[i]) * t);
+  snprintf(buf, cap, "#%02x%02x%02x", c[0], c[1], c[2]);
+}
+
+/* Diverging scale on log2(speedup) in [-L, L]: red slower, white equal, blue faster. */
+static void speedup_colour(double s, double L, char *buf, size_t cap, int *dark) {
+  static const int white[3] = {247, 247, 247}, red[3] = {178, 24, 43}, blue[3] = {33, 102, 172};
+  double t = log2(s) / L;
+  if (t > 1) t = 1;
+  if (t < -1) t = -1;
+  mix(white, t < 0 ? red : blue, fabs(t), buf, cap);
+  *dark = fabs(t) > 0.55;
+}
+
+static void write_heatmap(const qa_analysis *a, FILE *f) {
+  const double cw = 92, ch = 26, top = 84;
+  const double left = 24 + longest_model_name(a) * CHAR_W;
+  int rows = 0;
+  double maxlog = 1;
+  for (int m = 0; m < a->n_models && a->summary >= 0; m++) {
+    if (!model_in_summary(a, m)) continue;
+    rows++;
+    for (int p = 0; p < a->n_precs; p++) {
+      int ci = qa_cell_at(a, a->summary, m, p);
+      if (ci >= 0 && isfinite(a->cells[ci].speedup) && a->cells[ci].speedup > 0)
+        maxlog = fmax(maxlog, fabs(log2(a->cells[ci].speedup)));
+    }
+  }
+  double L = fmin(ceil(maxlog - 1e-9), 4); /* whole powers of two, at most 16x */
+  double grid_h = rows * ch;
+  double legend_x = left + a->n_precs * cw + 36;
+  int w = (int)(legend_x + 110), h = (int)(top + fmax(grid_h, 220) + 56);
+  char gp[96], title[160], sub[200];
+  group_phrase(a, gp, sizeof gp);
+  snprintf(title, sizeof title, "Speedup vs %s (median latency), %s", a->baseline_name, gp);
+  snprintf(sub, sizeof sub,
+           "baseline median / precision median; blue: faster, red: slower; grey: not measured "
+           "or no %s cell",
+           a->baseline_name);
+  if (w < 640) w = 640;
+  svg_begin(f, w, h, title);
+  svg_title_block(f, 16, title, sub);
+  for (int p = 0; p < a->n_precs; p++)
+    svg_text(f, left + p * cw + cw / 2, top - 10, "middle", "font-weight=\"bold\"",
+             a->precs[p].name);
+  int row = 0;
+  char fill[16], b[64];
+  for (int m = 0; m < a->n_models && a->summary >= 0; m++) {
+    if (!model_in_summary(a, m)) continue;
+    double y = top + row * ch;
+    svg_text(f, left - 8, y + ch / 2 + 4, "end", NULL, a->models[m].name);
+    for (int p = 0; p < a->n_precs; p++) {
+      int ci = qa_cell_at(a, a->summary, m, p);
+      const qa_cell *c = ci >= 0 ? &a->cells[ci] : NULL;
+      int dark = 0;
+      const char *label = QA_DASH;
+      if (c && isfinite(c->speedup) && c->speedup > 0) {
+        speedup_colour(c->speedup, L, fill, sizeof fill, &dark);
+        label = qa_fmt_speedup(b, sizeof b, c->speedup);
+      } else {
+        snprintf(fill, sizeof fill, "#dddddd");
+        if (c && !c->ok) label = c->r->status;
+      }
+      double x = left + p * cw;
+      fprintf(f,
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" "
+              "stroke=\"#ffffff\" stroke-width=\"1.5\"/>\n",
+              x, y, cw, ch, fill);
+      svg_text(f, x + cw / 2, y + ch / 2 + 4, "middle",
+               dark ? "fill=\"#ffffff\"" : "fill=\"#222222\"", label);
+    }
+    row++;
+  }
+  if (rows == 0) svg_text(f, left, top + 20, "start", NULL, "no cells to show");
+  /* legend: a vertical colour bar, faster at the top */
+  double lh = 200, ly = top + 12;
+  fputs("<defs><linearGradient id=\"speedup-scale\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"1\">"
+        "<stop offset=\"0\" stop-color=\"#2166ac\"/><stop offset=\"0.5\" stop-color=\"#f7f7f7\"/>"
+        "<stop offset=\"1\" stop-color=\"#b2182b\"/></linearGradient></defs>\n",
+        f);
+  svg_text(f, legend_x, top - 10, "start", "font-weight=\"bold\"", "speedup");
+  fprintf(f,
+          "<rect x=\"%.1f\" y=\"%.1f\" width=\"18\" height=\"%.1f\" fill=\"url(#speedup-scale)\" "
+          "stroke=\"#888888\"/>\n",
+          legend_x, ly, lh);
+  for (int k = (int)L; k >= -(int)L; k--) {
+    double ty = ly + lh * (L - k) / (2 * L);
+    fprintf(f,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555555\"/>\n",
+            legend_x + 18, ty, legend_x + 23, ty);
+    snprintf(b, sizeof b, "%gx", pow(2.0, k));
+    svg_text(f, legend_x + 27, ty + 4, "start", NULL, b);
+  }
+  svg_end(f);
+}
+
+/* ---- memory efficiency ------------------------------------------------------------ */
+
+static void write_memory(const qa_analysis *a, FILE *f) {
+  const double bar_h = 11, bar_gap = 2, group_gap = 14, top = 92, plot_w = 560;
+  const double left = 24 + longest_model_name(a) * CHAR_W;
+  char gp[96], title[160], sub[200], b[64];
+  group_phrase(a, gp, sizeof gp);
+  snprintf(title, sizeof title, "Memory reduction vs %s (peak MB), %s", a->baseline_name, gp);
+  snprintf(sub, sizeof sub,
+           "100 x (1 - peak / %s peak), per model and precision; the %s peak is under each "
+           "model name",
+           a->baseline_name, a->baseline_name);
+  /* which models and precisions have a bar, and the value range */
+  int n_bar_precs = 0, n_models = 0;
+  double vmin = 0, vmax = 100;
+  for (int p = 0; p < a->n_precs; p++) n_bar_precs += p != a->baseline;
+  for (int m = 0; m < a->n_models && a->summary >= 0; m++) {
+    int any = 0;
+    for (int p = 0; p < a->n_precs; p++) {
+      int ci = qa_cell_at(a, a->summary, m, p);
+      if (p == a->baseline || ci < 0 || !isfinite(a->cells[ci].mem_reduction_pct)) continue;
+      any = 1;
+      vmin = fmin(vmin, a->cells[ci].mem_reduction_pct);
+      vmax = fmax(vmax, a->cells[ci].mem_reduction_pct);
+    }
+    n_models += any;
+  }
+  vmin = floor(vmin / 20) * 20;
+  vmax = ceil(vmax / 20) * 20;
+  double group_h = fmax(n_bar_precs * (bar_h + bar_gap), 30) + group_gap;
+  int w = (int)(left + plot_w + 80), h = (int)(top + n_models * group_h + 50);
+  if (n_models == 0) h = (int)top + 80;
+  svg_begin(f, w, h, title);
+  svg_title_block(f, 16, title, sub);
+  /* legend row */
+  double lx = left;
+  for (int p = 0; p < a->n_precs; p++) {
+    if (p == a->baseline) continue;
+    fprintf(f, "<rect x=\"%.1f\" y=\"54\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", lx,
+            prec_colour(a, p));
+    svg_text(f, lx + 17, 64, "start", NULL, a->precs[p].name);
+    lx += 30 + strlen(a->precs[p].name) * CHAR_W;
+  }
+  if (n_models == 0) {
+    svg_text(f, 16, top + 20, "start", NULL,
+             "no memory reduction to show (no successful baseline cells with peak memory)");
+    svg_end(f);
+    return;
+  }
+  double plot_h = n_models * group_h;
+#define XPOS(v) (left + ((v) - vmin) / (vmax - vmin) * plot_w)
+  for (double t = vmin; t <= vmax + 1e-9; t += 20) {
+    fprintf(f,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", XPOS(t),
+            top - 6, XPOS(t), top + plot_h, t == 0 ? "#555555" : "#e5e5e5");
+    snprintf(b, sizeof b, "%g%%", t);
+    svg_text(f, XPOS(t), top + plot_h + 16, "middle", "fill=\"#444444\"", b);
+  }
+  svg_text(f, left + plot_w / 2, top + plot_h + 36, "middle", NULL, "memory reduction (%)");
+  int row = 0;
+  for (int m = 0; m < a->n_models; m++) {
+    int any = 0;
+    for (int p = 0; p < a->n_precs; p++) {
+      int ci = qa_cell_at(a, a->summary, m, p);
+      any |= p != a->baseline && ci >= 0 && isfinite(a->cells[ci].mem_reduction_pct);
+    }
+    if (!any) continue;
+    double y0 = top + row * group_h;
+    double mid = y0 + (group_h - group_gap) / 2;
+    svg_text(f, left - 8, mid, "end", "fill=\"#222222\"", a->models[m].name);
+    int bi = qa_cell_at(a, a->summary, m, a->baseline);
+    char peak[96];
+    snprintf(peak, sizeof peak, "%s %s MB", a->baseline_name,
+             qa_fmt(b, sizeof b, "%.1f", bi >= 0 ? a->cells[bi].r->peak_mb : NAN));
+    svg_text(f, left - 8, mid + 13, "end", "font-size=\"10\" fill=\"#777777\"", peak);
+    int k = 0;
+    for (int p = 0; p < a->n_precs; p++) {
+      if (p == a->baseline) continue;
+      double y = y0 + k * (bar_h + bar_gap);
+      k++;
+      int ci = qa_cell_at(a, a->summary, m, p);
+      if (ci >= 0 && !a->cells[ci].ok) /* say why the bar is missing */
+        svg_text(f, XPOS(0) + 4, y + bar_h - 1.5, "start", "font-size=\"10\" fill=\"#b2182b\"",
+                 a->cells[ci].r->status);
+      if (ci < 0 || !isfinite(a->cells[ci].mem_reduction_pct)) continue;
+      double v = a->cells[ci].mem_reduction_pct;
+      double x0 = XPOS(fmin(0, v)), x1 = XPOS(fmax(0, v));
+      fprintf(f,
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
+              x0, y, fmax(x1 - x0, 0.5), bar_h, prec_colour(a, p));
+      xml_text(f, a->models[m].name);
+      fprintf(f, " %s: %.1f MB</title></rect>\n", a->precs[p].name, a->cells[ci].r->peak_mb);
+      svg_text(f, (v >= 0 ? x1 + 4 : x0 - 4), y + bar_h - 1.5, v >= 0 ? "start" : "end",
+               "font-size=\"10\" fill=\"#333333\"", qa_fmt_pct(b, sizeof b, v));
+    }
+    row++;
+  }
+#undef XPOS
+  svg_end(f);
+}
+
+/* ---- latency vs parameters ------------------------------------------------------ */
+
+/* One marker shape per precision (circle, square, triangle, diamond, ...) so that
+ * points of different precisions stay apart where they overlap; `tail` closes the
+ * element (e.g. "/>" or "><title>"). */
+static void marker(FILE *f, int p, double x, double y, const char *fill, const char *tail) {
+  const double r = 5;
+  switch (p % 4) {
+    case 0: fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\"", x, y, r); break;
+    case 1:
+      fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"", x - r * 0.9,
+              y - r * 0.9, 1.8 * r, 1.8 * r);
+      break;
+    case 2:
+      fprintf(f, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\"", x, y - 1.2 * r,
+              x + 1.1 * r, y + 0.8 * r, x - 1.1 * r, y + 0.8 * r);
+      break;
+    default:
+      fprintf(f, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f\"", x, y - 1.3 * r,
+              x + 1.3 * r, y, x, y + 1.3 * r, x - 1.3 * r, y);
+  }
+  fprintf(f, " fill=\"%s\" fill-opacity=\"0.85\" stroke=\"#ffffff\" stroke-width=\"1\"%s", fill,
+          tail);
+}
+
+static void log_range(double lo, double hi, double *a, double *b) {
+  *a = floor(log10(lo));
+  *b = ceil(log10(hi));
+  if (*b <= *a) *b = *a + 1;
+}
+
+static void fmt_params_tick(double v, char *buf, size_t cap) {
+  if (v >= 1e9)
+    snprintf(buf, cap, "%gG", v / 1e9);
+  else if (v >= 1e6)
+    snprintf(buf, cap, "%gM", v / 1e6);
+  else if (v >= 1e3)
+    snprintf(buf, cap, "%gk", v / 1e3);
+  else
+    snprintf(buf, cap, "%g", v);
+}
+
+static void write_scatter(const qa_analysis *a, FILE *f) {
+  const double left = 84, top = 64, plot_w = 760, plot_h = 500, legend_w = 150;
+  char gp[96], title[160], b[64];
+  group_phrase(a, gp, sizeof gp);
+  snprintf(title, sizeof title, "Median latency vs parameters, %s", gp);
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  int n = 0;
+  for (int i = 0; i < a->n_cells; i++) {
+    const qa_cell *c = &a->cells[i];
+    if (c->group != a->summary || !c->ok) continue;
+    double x = c->r->params, y = c->r->lat_median_ms;
+    if (!(isfinite(x) && x > 0 && isfinite(y) && y > 0)) continue;
+    xlo = fmin(xlo, x), xhi = fmax(xhi, x), ylo = fmin(ylo, y), yhi = fmax(yhi, y);
+    n++;
+  }
+  int w = (int)(left + plot_w + legend_w + 20), h = (int)(top + plot_h + 64);
+  svg_begin(f, w, h, title);
+  svg_title_block(f, 16, title, "log-log; one point per model and precision (successful cells); hover for names");
+  if (n == 0) {
+    svg_text(f, left, top + 30, "start", NULL,
+             "no cells with both a parameter count and a median latency");
+    svg_end(f);
+    return;
+  }
+  double x0, x1, y0, y1;
+  log_range(xlo, xhi, &x0, &x1);
+  log_range(ylo, yhi, &y0, &y1);
+#define PX(v) (left + (log10(v) - x0) / (x1 - x0) * plot_w)
+#define PY(v) (top + plot_h - (log10(v) - y0) / (y1 - y0) * plot_h)
+  fprintf(f,
+          "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+          "stroke=\"#888888\"/>\n",
+          left, top, plot_w, plot_h);
+  /* grid: every decade, and 2 and 5 where the axis spans few decades */
+  static const double minors[] = {1, 2, 5};
+  for (int axis = 0; axis < 2; axis++) {
+    double d0 = axis ? y0 : x0, d1 = axis ? y1 : x1;
+    int labelled_minor = d1 - d0 <= 2;
+    for (double d = d0; d <= d1 + 1e-9; d++) {
+      for (size_t k = 0; k < QS_ARRAY_LEN(minors); k++) {
+        double v = minors[k] * pow(10.0, d);
+        if (log10(v) > d1 + 1e-9) break;
+        int major = k == 0;
+        if (!major && !labelled_minor) continue;
+        if (axis == 0) {
+          fprintf(f,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
+                  PX(v), top, PX(v), top + plot_h, major ? "#dddddd" : "#f0f0f0");
+          fmt_params_tick(v, b, sizeof b);
+          svg_text(f, PX(v), top + plot_h + 16, "middle", "fill=\"#444444\"", b);
+        } else {
+          fprintf(f,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
+                  left, PY(v), left + plot_w, PY(v), major ? "#dddddd" : "#f0f0f0");
+          snprintf(b, sizeof b, "%g", v);
+          svg_text(f, left - 6, PY(v) + 4, "end", "fill=\"#444444\"", b);
+        }
+      }
+    }
+  }
+  svg_text(f, left + plot_w / 2, top + plot_h + 40, "middle", NULL, "parameters");
+  snprintf(b, sizeof b, "rotate(-90 %.1f %.1f)", 22.0, top + plot_h / 2);
+  char attr[96];
+  snprintf(attr, sizeof attr, "transform=\"%s\"", b);
+  svg_text(f, 22, top + plot_h / 2, "middle", attr, "median latency (ms)");
+  for (int i = 0; i < a->n_cells; i++) {
+    const qa_cell *c = &a->cells[i];
+    if (c->group != a->summary || !c->ok) continue;
+    double x = c->r->params, y = c->r->lat_median_ms;
+    if (!(isfinite(x) && x > 0 && isfinite(y) && y > 0)) continue;
+    static const char *const close_tag[4] = {"circle", "rect", "polygon", "polygon"};
+    marker(f, c->prec, PX(x), PY(y), prec_colour(a, c->prec), "><title>");
+    xml_text(f, c->r->model);
+    fprintf(f, " %s: %s ms, ", c->r->precision, qa_fmt_ms(b, sizeof b, y));
+    fprintf(f, "%s params</title></%s>\n", qa_fmt_params(b, sizeof b, x), close_tag[c->prec % 4]);
+  }
+#undef PX
+#undef PY
+  double lx = left + plot_w + 20, ly = top + 10;
+  svg_text(f, lx, ly, "start", "font-weight=\"bold\"", "precision");
+  for (int p = 0; p < a->n_precs; p++) {
+    ly += 20;
+    marker(f, p, lx + 6, ly - 4, prec_colour(a, p), "/>\n");
+    svg_text(f, lx + 18, ly, "start", NULL, a->precs[p].name);
+  }
+  svg_end(f);
+}
+
+/* ---- files ---------------------------------------------------------------------- */
+
+int qa_write_svgs(const qa_analysis *a, const char *dir) {
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    return qs_fail(QS_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+  void (*const writers[3])(const qa_analysis *, FILE *) = {write_heatmap, write_memory,
+                                                           write_scatter};
+  for (int i = 0; i < 3; i++) {
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, qa_svg_files[i]);
+    if (n < 0 || (size_t)n >= sizeof path)
+      return qs_fail(QS_EINVAL, "%s: --svg: directory name too long", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return qs_fail(QS_EIO, "%s: cannot write: %s", path, strerror(errno));
+    writers[i](a, f);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) return qs_fail(QS_EIO, "%s: write failed", path);
+  }
+  return QS_OK;
+}

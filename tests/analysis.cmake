@@ -1,0 +1,25 @@
+# qsweep-analyze (analysis/): the seed report reproduced from the seed's own table,
+# several batch sizes, failed cells, missing baselines, refusals, and the SVG charts
+# (well-formed XML; rendered by headless Chromium, skipped where it is not installed).
+if(TARGET qsweep-analyze)
+  set(QA_HELPERS analysis/seed_table.c analysis/test_util.c)
+  foreach(t test_analysis_seed test_analysis_cases)
+    qs_add_test(NAME ${t} SOURCES ${t}.c ${QA_HELPERS} LABELS unit analysis
+                ARGS $<TARGET_FILE:qsweep-analyze> TIMEOUT 120)
+    target_link_libraries(${t} PRIVATE qsweep_analysis)
+    add_dependencies(${t} qsweep-analyze)
+  endforeach()
+
+  # writes the seed table (or a mixed variant) into a results file for the chart tests
+  add_executable(qa_write_seed analysis/write_seed.c analysis/seed_table.c)
+  target_link_libraries(qa_write_seed PRIVATE qsweep_core)
+  target_include_directories(qa_write_seed PRIVATE ${QS_TEST_DIR})
+
+  foreach(mode xml render)
+    add_test(NAME test_analysis_svg_${mode}
+             COMMAND sh ${QS_TEST_DIR}/analysis/render_svg.sh ${mode}
+                     $<TARGET_FILE:qsweep-analyze> $<TARGET_FILE:qa_write_seed>)
+    set_tests_properties(test_analysis_svg_${mode} PROPERTIES LABELS "unit;analysis"
+                         SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
+endif()

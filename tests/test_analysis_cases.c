@@ -1,0 +1,468 @@
+/* test_analysis_cases.c - qsweep-analyze beyond the seed table: several batch sizes,
+ * failed cells, resume retries (the last row of a key wins), a model without a
+ * baseline cell, NaN shown as a dash, CSV quoting, --baseline and --batch, and the
+ * refusals: not HDF5, a newer schema, simulated rows, bad options.
+ * usage: test_analysis_cases PATH/TO/qsweep-analyze */
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "analysis.h"
+#include "analysis/seed_table.h"
+#include "analysis/test_util.h"
+#include "qs_common.h"
+#include "qs_test.h"
+
+#define DASH "\xe2\x80\x94"
+#define MAX_ROWS (4 * QA_SEED_CELLS)
+
+static const char *g_exe;
+static qs_cell_result g_rows[MAX_ROWS];
+
+static int seed_rows(int batch, int start) {
+  for (int i = 0; i < QA_SEED_CELLS; i++) {
+    qs_cell_result *r = &g_rows[start + i];
+    qa_seed_row(i, r);
+    if (batch != 1) {
+      r->batch = batch;
+      r->lat_median_ms *= batch * (i % 4 == 1 ? 0.5 : 1.0); /* fp16 scales better */
+      qa_seed_rekey(r);
+    }
+  }
+  return start + QA_SEED_CELLS;
+}
+
+static int row_of(int n, const char *model, const char *prec, int batch) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(g_rows[i].model, model) == 0 && strcmp(g_rows[i].precision, prec) == 0 &&
+        g_rows[i].batch == batch)
+      return i;
+  return -1;
+}
+
+static void write_file(const char *path, int n, const char *backend) {
+  int rc = qa_write_rows(path, g_rows, n, backend);
+  CHECK_MSG(rc == QS_OK, "%s", qs_last_error());
+}
+
+static int analyze(const char *h5, const char *extra, char **md, char **err) {
+  char args[1024];
+  snprintf(args, sizeof args, "'%s' %s", h5, extra ? extra : "");
+  return qa_run(g_exe, args, md, err);
+}
+
+static const qa_prec *find_prec(const qa_analysis *a, const char *name) {
+  for (int p = 0; p < a->n_precs; p++)
+    if (strcmp(a->precs[p].name, name) == 0) return &a->precs[p];
+  return NULL;
+}
+
+/* (2) several batch sizes: tables per batch, summary at the smallest or at --batch */
+static void test_batches(void) {
+  int n = seed_rows(1, 0);
+  n = seed_rows(8, n);
+  char h5[512];
+  snprintf(h5, sizeof h5, "%s", qa_tpath("batches.h5"));
+  write_file(h5, n, "cuda");
+  char *md = NULL, *err = NULL;
+  int rc = analyze(h5, "", &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  CHECK(qa_contains(md, "- **Batch sizes**: 1, 8\n"));
+  CHECK(qa_contains(md, "- **Cells**: 128\n"));
+  for (int b = 0; b < 2; b++) {
+    const char *bs = b ? "8" : "1";
+    char h[128];
+    snprintf(h, sizeof h, "### Latency (ms, median) - batch size %s\n", bs);
+    CHECK_MSG(qa_contains(md, h), "missing %s", h);
+    snprintf(h, sizeof h, "### Speedup vs fp32 - batch size %s\n", bs);
+    CHECK_MSG(qa_contains(md, h), "missing %s", h);
+    snprintf(h, sizeof h, "### Peak memory (MB) - batch size %s\n", bs);
+    CHECK_MSG(qa_contains(md, h), "missing %s", h);
+  }
+  /* batch 8 latencies are 8x (fp16 4x): fp16 speedup doubles there */
+  char *sp8 = qa_section(md, "### Speedup vs fp32 - batch size 8");
+  CHECK(qa_contains(sp8, "| vit-huge-patch14-2020 | 1.00x | 5.00x | 0.46x | 0.45x |"));
+  free(sp8);
+  char *lat8 = qa_section(md, "### Latency (ms, median) - batch size 8");
+  CHECK(qa_contains(lat8, "| vit-huge-patch14-2020 | 204.72 | 40.96 | 449.12 | 452.32 |"));
+  free(lat8);
+  CHECK(qa_contains(md, "- **FP16 average speedup**: 1.33x (16 models)")); /* batch 1 */
+  CHECK(qa_contains(md, "## Architecture summary - batch size 1\n"));
+  /* method analysis spans both batch sizes: 32 fp16 cells */
+  CHECK(qa_contains(md, "| fp16 | half precision | 32 | 0 |"));
+  free(md);
+  free(err);
+
+  rc = analyze(h5, "--batch 8", &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  CHECK(qa_contains(md, "- **FP16 average speedup**: 2.66x (16 models)"));
+  CHECK(qa_contains(md, "## Architecture summary - batch size 8\n"));
+  free(md);
+  free(err);
+
+  rc = analyze(h5, "--batch 3", &md, &err);
+  CHECK(rc == 1);
+  CHECK_MSG(qa_contains(err, h5) && qa_contains(err, "--batch 3: no cells of batch size 3 "
+                                                     "(present: 1, 8)"),
+            "%s", err);
+  CHECK(qa_count_lines(err) == 1);
+  free(md);
+  free(err);
+
+  /* in-process: the summary group and the per-batch speedups */
+  qa_analysis a;
+  qa_options o = {NULL, 8};
+  CHECK(qa_load(h5, &o, &a) == QS_OK);
+  CHECK(a.n_groups == 2 && a.summary == 1);
+  CHECK_CLOSE(find_prec(&a, "fp16")->avg_speedup, 2 * 1.32845, 2e-4, 0);
+  CHECK(find_prec(&a, "fp16")->ok_cells == 32);
+  qa_free(&a);
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+}
+
+/* (3) failed cells: listed with their message, left out of every average; a retried
+ * cell counts once, by its last row */
+static void test_failed(void) {
+  int n = seed_rows(1, 0);
+  /* vit-huge fp16 ran out of memory (its stale numbers must not count) */
+  int k = row_of(n, "vit-huge-patch14-2020", "fp16", 1);
+  qs_strlcpy(g_rows[k].status, "oom", sizeof g_rows[k].status);
+  qs_strlcpy(g_rows[k].message, "CUDA out of memory: tried to allocate 1.2 GB, \"arena\" full",
+             sizeof g_rows[k].message);
+  /* beit-large int8 failed first, then succeeded on resume */
+  int j = row_of(n, "beit-large-2021", "int8", 1);
+  g_rows[n] = g_rows[j];
+  qs_strlcpy(g_rows[j].status, "failed", sizeof g_rows[j].status);
+  qs_strlcpy(g_rows[j].message, "transient failure", sizeof g_rows[j].message);
+  g_rows[j].lat_median_ms = 0.001; /* would be a 12000x speedup if it counted */
+  n++;
+  /* dinov2-base nf4 succeeded first, then a later retry failed: the failure counts */
+  int q = row_of(n, "dinov2-base-2023", "nf4", 1);
+  g_rows[n] = g_rows[q];
+  qs_strlcpy(g_rows[n].status, "unsupported", sizeof g_rows[n].status);
+  qs_strlcpy(g_rows[n].message, "nf4: block size 64 does not divide 770", sizeof g_rows[n].message);
+  n++;
+  char h5[512];
+  snprintf(h5, sizeof h5, "%s", qa_tpath("failed.h5"));
+  write_file(h5, n, "cuda");
+
+  qa_analysis a;
+  CHECK(qa_load(h5, NULL, &a) == QS_OK);
+  CHECK(a.n_rows == 66 && a.n_cells == 64 && a.n_superseded == 2);
+  CHECK(a.n_ok == 62 && a.n_bad == 2);
+  const qa_prec *fp16 = find_prec(&a, "fp16");
+  CHECK(fp16->n_speedup == 15 && fp16->bad_cells == 1 && fp16->ok_cells == 15);
+  double sum = 0;
+  for (int m = 0; m < QA_SEED_MODELS; m++)
+    if (m != 0) sum += qa_seed_models[m].latency_ms[0] / qa_seed_models[m].latency_ms[1];
+  CHECK_CLOSE(fp16->avg_speedup, sum / 15, 1e-12, 1e-12);
+  const qa_prec *nf4 = find_prec(&a, "nf4");
+  CHECK(nf4->n_speedup == 15 && nf4->bad_cells == 1);
+  const qa_prec *int8 = find_prec(&a, "int8");
+  CHECK(int8->n_speedup == 16 && int8->bad_cells == 0);
+  CHECK(strcmp(a.cats[0].name, "Foundation Transformer") == 0);
+  CHECK(a.cats[0].leader >= 0 &&
+        strcmp(a.cells[a.cats[0].leader].r->model, "vit-large-patch16-2020") == 0);
+  qa_free(&a);
+
+  char *md = NULL, *err = NULL;
+  int rc = analyze(h5, "", &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  CHECK(qa_contains(md, "- **Failed cells**: 2\n"));
+  CHECK(qa_contains(md, "- **Success rate**: 96.9%\n"));
+  CHECK(qa_contains(md, "- **Superseded rows**: 2 "));
+  CHECK(qa_contains(md, "- **FP16 average speedup**: 1.25x (15 models)"));
+  char *failed = qa_section(md, "## Failed cells");
+  CHECK(qa_contains(failed, "2 cells did not succeed"));
+  CHECK(qa_contains(failed, "| vit-huge-patch14-2020 | fp16 | 1 | 1 | oom | node001 | CUDA out "
+                            "of memory: tried to allocate 1.2 GB, \"arena\" full |"));
+  CHECK(qa_contains(failed, "| dinov2-base-2023 | nf4 | 1 | 1 | unsupported |"));
+  CHECK(!qa_contains(failed, "transient failure"));
+  free(failed);
+  /* the failed cell shows its status in the tables, not a number */
+  char *lat = qa_section(md, "### Latency (ms, median) - batch size 1");
+  CHECK(qa_contains(lat, "| vit-huge-patch14-2020 | 25.59 | oom | 56.14 | 56.54 |"));
+  free(lat);
+  char *leaders = qa_section(md, "### Category leaders");
+  CHECK(qa_contains(leaders, "| Foundation Transformer | vit-large-patch16-2020 | fp16 | 1.35x |"));
+  free(leaders);
+  free(md);
+  free(err);
+
+  /* CSV: one row per cell, the message quoted per RFC 4180 */
+  rc = analyze(h5, "--csv ", NULL, &err);
+  CHECK(rc != 0); /* --csv needs an argument */
+  free(err);
+  char extra[600];
+  snprintf(extra, sizeof extra, "--csv '%s'", qa_tpath("failed.csv"));
+  rc = analyze(h5, extra, NULL, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  free(err);
+  char *csv = qa_slurp(qa_tpath("failed.csv"));
+  CHECK(qa_count_lines(csv) == 65);
+  CHECK(qa_contains(csv, ",oom,\"CUDA out of memory: tried to allocate 1.2 GB, \"\"arena\"\" "
+                         "full\",0,node001,"));
+  free(csv);
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+}
+
+/* (4) a model without a baseline cell: no speedup (a dash, never 0 or 1), left out of
+ * the averages; a NaN latency is a dash too */
+static void test_missing_baseline(void) {
+  int n = seed_rows(1, 0);
+  int k = row_of(n, "mobilevit-xxs-edge", "fp32", 1);
+  memmove(&g_rows[k], &g_rows[k + 1], (size_t)(n - k - 1) * sizeof g_rows[0]);
+  n--;
+  int z = row_of(n, "vit-base-224-production", "nf4", 1);
+  g_rows[z].lat_median_ms = NAN; /* measured nothing: no latency, no speedup */
+  g_rows[z].fid_cosine = 0.99871;
+  g_rows[z].fid_top1 = 0.97;
+  char h5[512];
+  snprintf(h5, sizeof h5, "%s", qa_tpath("nobase.h5"));
+  write_file(h5, n, "cuda");
+
+  qa_analysis a;
+  CHECK(qa_load(h5, NULL, &a) == QS_OK);
+  const qa_prec *fp16 = find_prec(&a, "fp16");
+  CHECK(fp16->n_speedup == 15);
+  CHECK(find_prec(&a, "nf4")->n_speedup == 14);
+  /* the mem reduction is still there for vit-base-224 nf4, not for mobilevit-xxs */
+  CHECK(find_prec(&a, "nf4")->n_mem == 15);
+  const qa_category *edge = &a.cats[4];
+  CHECK(strcmp(edge->name, "Edge Optimized") == 0);
+  CHECK(edge->n_models == 4 && edge->n_speedup_models == 3);
+  qa_free(&a);
+
+  char *md = NULL, *err = NULL;
+  int rc = analyze(h5, "", &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  char *sp = qa_section(md, "### Speedup vs fp32 - batch size 1");
+  CHECK(qa_contains(sp, "| mobilevit-xxs-edge | " DASH " | " DASH " | " DASH " | " DASH " |"));
+  CHECK(qa_contains(sp, "| vit-base-224-production | 1.00x | 1.01x | 0.17x | " DASH " |"));
+  free(sp);
+  char *lat = qa_section(md, "### Latency (ms, median) - batch size 1");
+  CHECK(qa_contains(lat, "| mobilevit-xxs-edge | " DASH " | 5.59 | 16.91 | 17.16 |"));
+  CHECK(qa_contains(lat, "| vit-base-224-production | 3.83 | 3.81 | 21.89 | " DASH " |"));
+  free(lat);
+  CHECK(qa_contains(md, "- **FP16 average speedup**: 1.36x (15 models)"));
+  CHECK(qa_contains(md, "(no speedup, left out of the averages): mobilevit-xxs-edge\n"));
+  char *arch = qa_section(md, "## Architecture summary");
+  CHECK(qa_contains(arch, "| mobilevit-xxs-edge | fp16 | 5.59 | " DASH " | 10.0 | " DASH " |"));
+  CHECK(qa_contains(arch, "| vit-base-224-production | nf4 | " DASH " | " DASH " | 95.0 | 72.0% "
+                          "| 0.99871 | 97.0% |"));
+  CHECK(!qa_contains(arch, "| mobilevit-xxs-edge | fp16 | 5.59 | 0.00x"));
+  free(arch);
+  free(md);
+  free(err);
+
+  /* JSON: no baseline, no speedup: null */
+  char extra[600];
+  snprintf(extra, sizeof extra, "--json '%s'", qa_tpath("nobase.json"));
+  rc = analyze(h5, extra, NULL, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  free(err);
+  char *js = qa_slurp(qa_tpath("nobase.json"));
+  cJSON *root = cJSON_Parse(js);
+  CHECK(root != NULL);
+  const cJSON *cells = cJSON_GetObjectItemCaseSensitive(root, "cells");
+  int nulls = 0, seen = 0;
+  for (const cJSON *c = cells ? cells->child : NULL; c; c = c->next) {
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "model"));
+    if (m && strcmp(m, "mobilevit-xxs-edge") == 0) {
+      seen++;
+      nulls += cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(c, "speedup"));
+    }
+  }
+  CHECK(seen == 3 && nulls == 3);
+  cJSON_Delete(root);
+  free(js);
+
+  /* --baseline fp16: speedups relative to fp16, fp16 never leads */
+  rc = analyze(h5, "--baseline fp16", &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  CHECK(qa_contains(md, "### Speedup vs fp16 - batch size 1"));
+  CHECK(qa_contains(md, "- **FP32 average speedup**: "));
+  CHECK(!qa_contains(md, "- **FP16 average speedup**"));
+  free(md);
+  free(err);
+  rc = analyze(h5, "--baseline fp64", &md, &err);
+  CHECK(rc == 1 && qa_contains(err, "--baseline fp64: no cells of precision fp64"));
+  free(md);
+  free(err);
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+}
+
+/* (5) (6) (7) refusals, one line each, naming the file */
+static void expect_refusal(const char *h5, const char *what) {
+  char *md = NULL, *err = NULL;
+  int rc = analyze(h5, "", &md, &err);
+  CHECK_MSG(rc == 1, "%s: exit %d", h5, rc);
+  CHECK_MSG(md && md[0] == '\0', "%s: stdout not empty", h5);
+  CHECK_MSG(qa_contains(err, h5) && qa_contains(err, what), "%s: stderr: %s", h5, err);
+  CHECK_MSG(qa_count_lines(err) == 1, "not one line: %s", err);
+  free(md);
+  free(err);
+}
+
+static void test_refusals(void) {
+  /* not HDF5 */
+  char txt[512];
+  snprintf(txt, sizeof txt, "%s", qa_tpath("not-hdf5.h5"));
+  FILE *f = fopen(txt, "w");
+  fputs("model,precision\nvit,fp16\n", f);
+  fclose(f);
+  expect_refusal(txt, "not an HDF5 file");
+  expect_refusal(qa_tpath("missing.h5"), "missing.h5");
+
+  /* a newer schema version */
+  int n = seed_rows(1, 0);
+  char newer[512];
+  snprintf(newer, sizeof newer, "%s", qa_tpath("newer.h5"));
+  write_file(newer, n, "cuda");
+  hid_t fid = H5Fopen(newer, H5F_ACC_RDWR, H5P_DEFAULT);
+  CHECK(fid >= 0);
+  hid_t at = H5Aopen(fid, "schema_version", H5P_DEFAULT);
+  int v = QS_RESULTS_SCHEMA_VERSION + 1;
+  CHECK(at >= 0 && H5Awrite(at, H5T_NATIVE_INT, &v) >= 0);
+  H5Aclose(at);
+  H5Fclose(fid);
+  expect_refusal(newer, "is newer than this qsweep");
+
+  /* a foreign HDF5 file */
+  char foreign[512];
+  snprintf(foreign, sizeof foreign, "%s", qa_tpath("foreign.h5"));
+  fid = H5Fcreate(foreign, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  H5Fclose(fid);
+  expect_refusal(foreign, "not a qsweep");
+
+  /* simulated rows: one row is enough to refuse the file; so is a sim run */
+  char sim[512];
+  snprintf(sim, sizeof sim, "%s", qa_tpath("sim.h5"));
+  qs_strlcpy(g_rows[17].backend, "sim", sizeof g_rows[17].backend);
+  write_file(sim, n, "cuda");
+  char want[600];
+  snprintf(want, sizeof want, "%s: backend sim: simulated results are not measurements", sim);
+  expect_refusal(sim, want);
+  qs_strlcpy(g_rows[17].backend, "cuda", sizeof g_rows[17].backend);
+  char simrun[512];
+  snprintf(simrun, sizeof simrun, "%s", qa_tpath("simrun.h5"));
+  write_file(simrun, n, "sim");
+  expect_refusal(simrun, "backend sim: simulated results are not measurements");
+  /* in process too: nothing to free after a refusal */
+  qa_analysis a;
+  CHECK(qa_load(sim, NULL, &a) == QS_EINVAL);
+  CHECK(qa_contains(qs_last_error(), "backend sim"));
+
+  /* a row without a batch size */
+  char bad[512];
+  snprintf(bad, sizeof bad, "%s", qa_tpath("badbatch.h5"));
+  g_rows[3].batch = 0;
+  write_file(bad, n, "cuda");
+  expect_refusal(bad, "/cells row 3 (vit-huge-patch14-2020 nf4): batch: 0 is not a batch size");
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+}
+
+/* an empty file (a run that recorded no cell yet) and tensor-parallel cells */
+static void test_empty_and_tp(void) {
+  char h5[512];
+  snprintf(h5, sizeof h5, "%s", qa_tpath("empty.h5"));
+  write_file(h5, 0, "cuda");
+  char *md = NULL, *err = NULL;
+  int rc = analyze(h5, "", &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  CHECK(qa_contains(md, "- **Cells**: 0\n"));
+  CHECK(qa_contains(md, "- **Success rate**: " DASH "\n"));
+  free(md);
+  free(err);
+
+  int n = seed_rows(1, 0);
+  for (int i = 0; i < QA_SEED_CELLS; i++) { /* the same cells on two GPUs */
+    g_rows[n + i] = g_rows[i];
+    g_rows[n + i].tp = 2;
+    g_rows[n + i].lat_median_ms *= 0.6;
+    qa_seed_rekey(&g_rows[n + i]);
+  }
+  n += QA_SEED_CELLS;
+  snprintf(h5, sizeof h5, "%s", qa_tpath("tp.h5"));
+  write_file(h5, n, "cuda");
+  rc = analyze(h5, "", &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  CHECK(qa_contains(md, "### Latency (ms, median) - batch size 1, tensor parallel 1\n"));
+  CHECK(qa_contains(md, "### Latency (ms, median) - batch size 1, tensor parallel 2\n"));
+  CHECK(qa_contains(md, "## Architecture summary - batch size 1, tensor parallel 1\n"));
+  CHECK(qa_contains(md, "- **FP16 average speedup**: 1.33x (16 models)"));
+  char *lat = qa_section(md, "### Latency (ms, median) - batch size 1, tensor parallel 2");
+  CHECK(qa_contains(lat, "| vit-huge-patch14-2020 | 15.35 | 6.14 | 33.68 | 33.92 |"));
+  free(lat);
+  free(md);
+  free(err);
+  for (int i = 0; i < QA_SEED_CELLS; i++) qs_cell_result_free(&g_rows[i]);
+}
+
+/* the command line itself */
+static void test_cli(void) {
+  char *out = NULL, *err = NULL;
+  CHECK(qa_run(g_exe, "--help", &out, &err) == 0);
+  CHECK(qa_contains(out, "usage: qsweep-analyze RESULTS.h5") && qa_contains(out, "--baseline P"));
+  free(out);
+  free(err);
+  CHECK(qa_run(g_exe, "", &out, &err) == 2);
+  CHECK(qa_contains(err, "no results file given"));
+  free(out);
+  free(err);
+  CHECK(qa_run(g_exe, "x.h5 --batch 0", &out, &err) == 2);
+  CHECK(qa_contains(err, "--batch: \"0\" is not a positive integer"));
+  free(out);
+  free(err);
+  CHECK(qa_run(g_exe, "x.h5 --bogus", &out, &err) == 2);
+  free(out);
+  free(err);
+  CHECK(qa_run(g_exe, "a.h5 b.h5", &out, &err) == 2);
+  CHECK(qa_contains(err, "more than one results file"));
+  free(out);
+  free(err);
+  /* an output that cannot be written: one line naming it */
+  int n = seed_rows(1, 0);
+  char h5[512];
+  snprintf(h5, sizeof h5, "%s", qa_tpath("cli.h5"));
+  write_file(h5, n, "cuda");
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+  CHECK(analyze(h5, "--report /nonexistent-dir/report.md", &out, &err) == 1);
+  CHECK(qa_contains(err, "/nonexistent-dir/report.md: cannot write"));
+  free(out);
+  free(err);
+  /* the charts are linked from the report, relative to it */
+  char extra[1200];
+  snprintf(extra, sizeof extra, "--report '%s' --svg '%s'", qa_tpath("r/report.md"),
+           qa_tpath("r/charts"));
+  char *mk = malloc(600);
+  snprintf(mk, 600, "mkdir -p '%s'", qa_tpath("r"));
+  CHECK(system(mk) == 0);
+  free(mk);
+  CHECK(analyze(h5, extra, &out, &err) == 0);
+  free(out);
+  free(err);
+  char *md = qa_slurp(qa_tpath("r/report.md"));
+  CHECK(qa_contains(md, "![Speedup heatmap](charts/speedup_heatmap.svg)"));
+  CHECK(qa_contains(md, "![Latency vs parameters](charts/latency_vs_params.svg)"));
+  free(md);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_analysis_cases PATH/TO/qsweep-analyze\n");
+    return 2;
+  }
+  g_exe = argv[1];
+  test_batches();
+  test_failed();
+  test_missing_baseline();
+  test_refusals();
+  test_empty_and_tp();
+  test_cli();
+  return qs_test_finish("test_analysis_cases");
+}
