@@ -49,11 +49,23 @@ typedef struct qs_backend {
   /* The timed loop on the plan's input. */
   int (*bench)(void *plan, const float *input, const qs_bench_opts *o, qs_bench_measure *m);
   void (*plan_destroy)(void *plan);
+  /* 1: plan_create reads only m->arch, never the weights, and forward is not
+   * available (the sim backend); the runner then skips weights and fidelity.
+   * 0 (the default of a designated initializer) for real backends. */
+  int no_weights;
 } qs_backend;
 
 /* Registry: "cpu", "sim", and "cuda" where built. NULL (with an error) if unknown. */
 const qs_backend *qs_backend_get(const char *name);
+/* The default backend: cuda where built and a GPU is visible, else cpu; why says
+ * which and why (e.g. "cpu (no CUDA backend in this build)"). */
+const qs_backend *qs_backend_default(char *why, size_t cap);
 extern const qs_backend qs_backend_cpu;
+extern const qs_backend qs_backend_sim; /* sleeps for a cell's estimated cost: never a measurement */
+/* CUDA devices visible to this process (honours CUDA_VISIBLE_DEVICES); 0 without
+ * a CUDA backend or a GPU. Implemented by the CUDA backend; backend_nocuda.c
+ * returns 0 in builds without it. */
+int qs_cuda_device_count(void);
 #ifdef QS_HAVE_CUDA
 extern const qs_backend qs_backend_cuda; /* kernels/cuda_backend.c */
 #endif

@@ -1,0 +1,364 @@
+/* attention.cu - fused multi-head attention: softmax(q k^T / sqrt(hd) + bias) v with
+ * an online softmax over key tiles, so no N x N score matrix is ever stored.
+ *
+ * fp16: flash-style on tensor cores (mma.sync m16n8k16, fp32 accumulation). A block
+ *   of 4 warps owns 64 queries of one (image, head); each warp 16 query rows. Key and
+ *   value tiles of 64 tokens are double-buffered in shared memory with cp.async; the
+ *   probabilities are rounded to fp16 and fed back to the tensor cores as the A
+ *   operand (the accumulator layout of Q K^T is the A-fragment layout of P V).
+ * fp32: CUDA cores. A block of 4 warps owns 32 queries; per 32-key tile each lane
+ *   scores one key, the warp updates the running max / sum, and the probabilities
+ *   go through shared memory into the P V product (lane = output feature).
+ *
+ * qkv: [B, N, 3*H*hd]; out: [B, N, H*hd]; bias: optional [H, N, ldb]. */
+#include <math.h>
+#include <stdint.h>
+
+#include "qs_cuda_dev.cuh"
+
+namespace {
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+/* ---- fp16 tensor-core kernel --------------------------------------------------- */
+
+constexpr int kBQ = 64, kBK = 64, kWarps = 4;
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p) {
+  return (uint32_t)__cvta_generic_to_shared(p);
+}
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void *p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
+  __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t *>(&h);
+}
+
+/* Copy `rows` token rows (hd halves each, row stride `stride` halves) starting at
+ * token `tok0` into smem [rows][LD]; tokens >= N are zero-filled. */
+template <int HD, int LD>
+__device__ __forceinline__ void load_tile(__half *dst, const __half *src, size_t stride, int tok0, int rows, int N) {
+  constexpr int kChunks = HD / 8; /* 16-byte chunks per row */
+  for (int c = threadIdx.x; c < rows * kChunks; c += kWarps * 32) {
+    const int r = c / kChunks, cc = c % kChunks, tok = tok0 + r;
+    const bool valid = tok < N;
+    const __half *s = src + (size_t)(valid ? tok : 0) * stride + cc * 8;
+    cp_async16(dst + r * LD + cc * 8, s, valid);
+  }
+}
+
+template <int HD>
+__global__ void __launch_bounds__(kWarps * 32)
+    attention_f16_kernel(const __half *__restrict__ qkv, const __half *__restrict__ bias, int ldb,
+                         __half *__restrict__ out, int N, int H, float scale) {
+  constexpr int LD = HD + 8; /* padded row: conflict-free fragment loads and ldmatrix */
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __half *Qs = reinterpret_cast<__half *>(smem_raw); /* [kBQ][LD] */
+  __half *Ks = Qs + kBQ * LD;                        /* [2][kBK][LD] */
+  __half *Vs = Ks + 2 * kBK * LD;                    /* [2][kBK][LD] */
+
+  const int q0 = blockIdx.x * kBQ, h = blockIdx.y, b = blockIdx.z;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const size_t stride = (size_t)3 * H * HD;
+  const __half *qbase = qkv + (size_t)b * N * stride + (size_t)h * HD;
+  const __half *kbase = qbase + (size_t)H * HD, *vbase = qbase + (size_t)2 * H * HD;
+  const int nkt = (N + kBK - 1) / kBK;
+
+  load_tile<HD, LD>(Qs, qbase, stride, q0, kBQ, N);
+  load_tile<HD, LD>(Ks, kbase, stride, 0, kBK, N);
+  load_tile<HD, LD>(Vs, vbase, stride, 0, kBK, N);
+  cp_async_commit();
+
+  uint32_t qa[HD / 16][4];
+  float o[HD / 8][4];
+#pragma unroll
+  for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
+  const float sl = scale * kLog2e;
+  const int qr0 = q0 + warp * 16 + g; /* this thread's two query rows: qr0, qr0 + 8 */
+  const __half *brow[2] = {nullptr, nullptr};
+  if (bias) {
+    brow[0] = bias + ((size_t)h * N + min(qr0, N - 1)) * ldb;
+    brow[1] = bias + ((size_t)h * N + min(qr0 + 8, N - 1)) * ldb;
+  }
+
+  for (int kt = 0; kt < nkt; kt++) {
+    const int st = kt & 1;
+    if (kt + 1 < nkt) {
+      load_tile<HD, LD>(Ks + (st ^ 1) * kBK * LD, kbase, stride, (kt + 1) * kBK, kBK, N);
+      load_tile<HD, LD>(Vs + (st ^ 1) * kBK * LD, vbase, stride, (kt + 1) * kBK, kBK, N);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    if (kt == 0) {
+      const __half *qw = Qs + (warp * 16) * LD;
+#pragma unroll
+      for (int kk = 0; kk < HD / 16; kk++) {
+        qa[kk][0] = *reinterpret_cast<const uint32_t *>(qw + g * LD + kk * 16 + 2 * t);
+        qa[kk][1] = *reinterpret_cast<const uint32_t *>(qw + (g + 8) * LD + kk * 16 + 2 * t);
+        qa[kk][2] = *reinterpret_cast<const uint32_t *>(qw + g * LD + kk * 16 + 2 * t + 8);
+        qa[kk][3] = *reinterpret_cast<const uint32_t *>(qw + (g + 8) * LD + kk * 16 + 2 * t + 8);
+      }
+    }
+    const __half *ks = Ks + st * kBK * LD, *vs = Vs + st * kBK * LD;
+
+    /* S = Q K^T: 16 rows x 64 keys per warp */
+    float s[kBK / 8][4];
+#pragma unroll
+    for (int j = 0; j < kBK / 8; j++) {
+      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < HD / 16; kk++) {
+        const __half *kr = ks + (j * 8 + g) * LD + kk * 16 + 2 * t;
+        mma16816(s[j], qa[kk], *reinterpret_cast<const uint32_t *>(kr), *reinterpret_cast<const uint32_t *>(kr + 8));
+      }
+    }
+    /* scale, bias, mask; running max per row (rows g and g + 8) */
+    const int key0 = kt * kBK;
+    float mx[2] = {mrow[0], mrow[1]};
+#pragma unroll
+    for (int j = 0; j < kBK / 8; j++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int key = key0 + j * 8 + 2 * t + (e & 1), r = e >> 1;
+        float v = s[j][e] * sl;
+        if (bias) v += __half2float(brow[r][key]) * kLog2e;
+        v = key < N ? v : -INFINITY;
+        s[j][e] = v;
+        mx[r] = fmaxf(mx[r], v);
+      }
+    }
+    float alpha[2], rs[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      alpha[r] = exp2f(mrow[r] - mx[r]); /* mrow = -inf on the first tile: 0 */
+      mrow[r] = mx[r];
+    }
+    /* P = exp2(S - max) as fp16 A fragments, 16 keys per k-step */
+    uint32_t pa[kBK / 16][4];
+#pragma unroll
+    for (int j = 0; j < kBK / 8; j++) {
+      float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
+      float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
+      rs[0] += p0 + p1;
+      rs[1] += p2 + p3;
+      pa[j / 2][(j & 1) * 2 + 0] = pack_half2(p0, p1);
+      pa[j / 2][(j & 1) * 2 + 1] = pack_half2(p2, p3);
+    }
+    lrow[0] = lrow[0] * alpha[0] + rs[0];
+    lrow[1] = lrow[1] * alpha[1] + rs[1];
+#pragma unroll
+    for (int i = 0; i < HD / 8; i++) {
+      o[i][0] *= alpha[0];
+      o[i][1] *= alpha[0];
+      o[i][2] *= alpha[1];
+      o[i][3] *= alpha[1];
+    }
+    /* O += P V: V fragments through ldmatrix.trans (keys are the k dimension) */
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; kk++) {
+#pragma unroll
+      for (int np = 0; np < HD / 16; np++) {
+        const int mi = lane / 8, rr = lane % 8;
+        uint32_t vb[4];
+        ldmatrix_x4_trans(vb, vs + (kk * 16 + (mi & 1) * 8 + rr) * LD + np * 16 + (mi >> 1) * 8);
+        mma16816(o[2 * np], pa[kk], vb[0], vb[1]);
+        mma16816(o[2 * np + 1], pa[kk], vb[2], vb[3]);
+      }
+    }
+    __syncthreads(); /* the next iteration refills this stage */
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 1);
+    lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 2);
+  }
+  const size_t D = (size_t)H * HD;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int q = qr0 + r * 8;
+    if (q >= N) continue;
+    const float inv = 1.0f / lrow[r];
+    __half *orow = out + ((size_t)b * N + q) * D + (size_t)h * HD;
+#pragma unroll
+    for (int i = 0; i < HD / 8; i++)
+      *reinterpret_cast<__half2 *>(orow + i * 8 + 2 * t) = __floats2half2_rn(o[i][2 * r] * inv, o[i][2 * r + 1] * inv);
+  }
+}
+
+template <int HD>
+int launch_f16(const __half *qkv, const __half *bias, int ldb, __half *out, int B, int N, int H, cudaStream_t s) {
+  constexpr int LD = HD + 8;
+  const size_t smem = (size_t)(kBQ + 4 * kBK) * LD * sizeof(__half);
+  CUDA_CHECK(cudaFuncSetAttribute(attention_f16_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  dim3 grid((unsigned)((N + kBQ - 1) / kBQ), (unsigned)H, (unsigned)B);
+  attention_f16_kernel<HD><<<grid, kWarps * 32, smem, s>>>(qkv, bias, ldb, out, N, H, 1.0f / sqrtf((float)HD));
+  QS_LAUNCH_CHECK();
+  return QS_OK;
+}
+
+/* ---- fp32 CUDA-core kernel ------------------------------------------------------ */
+
+constexpr int kFQ = 32, kFK = 32, kFRows = kFQ / kWarps; /* 8 query rows per warp */
+
+/* DC = ceil(hd / 32) output features per lane. */
+template <int DC>
+__global__ void __launch_bounds__(kWarps * 32)
+    attention_f32_kernel(const float *__restrict__ qkv, const float *__restrict__ bias, int ldb,
+                         float *__restrict__ out, int N, int H, int hd, float scale) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const int LDK = hd + 1; /* K rows padded: lane j reads row j */
+  float *Qs = reinterpret_cast<float *>(smem_raw); /* [kFQ][hd] */
+  float *Ks = Qs + kFQ * hd;                       /* [kFK][hd + 1] */
+  float *Vs = Ks + kFK * LDK;                      /* [kFK][hd] */
+  float *Ps = Vs + kFK * hd;                       /* [kWarps][kFRows][kFK] */
+
+  const int q0 = blockIdx.x * kFQ, h = blockIdx.y, b = blockIdx.z;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const size_t stride = (size_t)3 * H * hd;
+  const float *qbase = qkv + (size_t)b * N * stride + (size_t)h * hd;
+  const float *kbase = qbase + (size_t)H * hd, *vbase = qbase + (size_t)2 * H * hd;
+
+  for (int i = threadIdx.x; i < kFQ * hd; i += blockDim.x) {
+    const int r = i / hd, d = i % hd, tok = q0 + r;
+    Qs[i] = tok < N ? qbase[(size_t)tok * stride + d] : 0.0f;
+  }
+  float o[kFRows][DC], mrow[kFRows], lrow[kFRows];
+#pragma unroll
+  for (int r = 0; r < kFRows; r++) {
+    mrow[r] = -INFINITY;
+    lrow[r] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < DC; c++) o[r][c] = 0.0f;
+  }
+  float *pw = Ps + warp * kFRows * kFK;
+  const float sl = scale * kLog2e;
+
+  for (int k0 = 0; k0 < N; k0 += kFK) {
+    __syncthreads(); /* previous tile fully used (and Q stored on the first pass) */
+    for (int i = threadIdx.x; i < kFK * hd; i += blockDim.x) {
+      const int r = i / hd, d = i % hd, tok = k0 + r;
+      const bool ok = tok < N;
+      Ks[r * LDK + d] = ok ? kbase[(size_t)tok * stride + d] : 0.0f;
+      Vs[r * hd + d] = ok ? vbase[(size_t)tok * stride + d] : 0.0f;
+    }
+    __syncthreads();
+    const int key = k0 + lane;
+    float sc[kFRows];
+#pragma unroll
+    for (int r = 0; r < kFRows; r++) sc[r] = 0.0f;
+    for (int d = 0; d < hd; d++) {
+      const float kv = Ks[lane * LDK + d];
+#pragma unroll
+      for (int r = 0; r < kFRows; r++) sc[r] = fmaf(Qs[(warp * kFRows + r) * hd + d], kv, sc[r]);
+    }
+#pragma unroll
+    for (int r = 0; r < kFRows; r++) {
+      const int q = min(q0 + warp * kFRows + r, N - 1);
+      float v = sc[r] * sl;
+      if (bias && key < N) v += bias[((size_t)h * N + q) * ldb + key] * kLog2e;
+      v = key < N ? v : -INFINITY;
+      float mx = v;
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+      mx = fmaxf(mx, mrow[r]);
+      const float alpha = exp2f(mrow[r] - mx);
+      const float p = exp2f(v - mx);
+      mrow[r] = mx;
+      lrow[r] = lrow[r] * alpha + qs::warp_sum(p);
+#pragma unroll
+      for (int c = 0; c < DC; c++) o[r][c] *= alpha;
+      pw[r * kFK + lane] = p;
+    }
+    __syncwarp();
+    const int nk = min(kFK, N - k0);
+    for (int j = 0; j < nk; j++) {
+#pragma unroll
+      for (int c = 0; c < DC; c++) {
+        const int d = lane + 32 * c;
+        const float vv = d < hd ? Vs[j * hd + d] : 0.0f;
+#pragma unroll
+        for (int r = 0; r < kFRows; r++) o[r][c] = fmaf(pw[r * kFK + j], vv, o[r][c]);
+      }
+    }
+    __syncwarp();
+  }
+  const size_t D = (size_t)H * hd;
+#pragma unroll
+  for (int r = 0; r < kFRows; r++) {
+    const int q = q0 + warp * kFRows + r;
+    if (q >= N) continue;
+    const float inv = 1.0f / lrow[r];
+    float *orow = out + ((size_t)b * N + q) * D + (size_t)h * hd;
+#pragma unroll
+    for (int c = 0; c < DC; c++) {
+      const int d = lane + 32 * c;
+      if (d < hd) orow[d] = o[r][c] * inv;
+    }
+  }
+}
+
+template <int DC>
+int launch_f32(const float *qkv, const float *bias, int ldb, float *out, int B, int N, int H, int hd, cudaStream_t s) {
+  const size_t smem = sizeof(float) * ((size_t)kFQ * hd + (size_t)kFK * (hd + 1) + (size_t)kFK * hd + kWarps * kFRows * kFK);
+  CUDA_CHECK(cudaFuncSetAttribute(attention_f32_kernel<DC>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  dim3 grid((unsigned)((N + kFQ - 1) / kFQ), (unsigned)H, (unsigned)B);
+  attention_f32_kernel<DC><<<grid, kWarps * 32, smem, s>>>(qkv, bias, ldb, out, N, H, hd, 1.0f / sqrtf((float)hd));
+  QS_LAUNCH_CHECK();
+  return QS_OK;
+}
+
+}  // namespace
+
+extern "C" int qs_attention_launch(qs_dtype dt, const void *qkv, const void *bias, int ldb, void *out, int B, int N,
+                                   int H, int hd, cudaStream_t s) {
+  QS_REQUIRE(qkv && out && B > 0 && N > 0 && H > 0 && hd > 0, "attention: bad arguments (B %d, N %d, H %d, hd %d)", B,
+             N, H, hd);
+  QS_REQUIRE(!bias || (ldb >= ((N + 63) / 64) * 64 && ldb % 64 == 0),
+             "attention: bias row stride %d must be a multiple of 64 and >= N rounded up to 64 (N %d)", ldb, N);
+  QS_REQUIRE(((uintptr_t)qkv % 16) == 0 && ((uintptr_t)out % 16) == 0, "attention: qkv / out not 16-byte aligned");
+  if (dt == QS_DT_F16) {
+    const __half *q = (const __half *)qkv, *bb = (const __half *)bias;
+    __half *o = (__half *)out;
+    switch (hd) {
+      case 32: return launch_f16<32>(q, bb, ldb, o, B, N, H, s);
+      case 64: return launch_f16<64>(q, bb, ldb, o, B, N, H, s);
+      case 80: return launch_f16<80>(q, bb, ldb, o, B, N, H, s);
+      case 96: return launch_f16<96>(q, bb, ldb, o, B, N, H, s);
+      case 128: return launch_f16<128>(q, bb, ldb, o, B, N, H, s);
+      default: return qs_fail(QS_EUNSUPPORTED, "attention: fp16 head size %d not built (32, 64, 80, 96, 128)", hd);
+    }
+  }
+  const float *q = (const float *)qkv, *bb = (const float *)bias;
+  float *o = (float *)out;
+  switch ((hd + 31) / 32) {
+    case 1: return launch_f32<1>(q, bb, ldb, o, B, N, H, hd, s);
+    case 2: return launch_f32<2>(q, bb, ldb, o, B, N, H, hd, s);
+    case 3: return launch_f32<3>(q, bb, ldb, o, B, N, H, hd, s);
+    case 4: return launch_f32<4>(q, bb, ldb, o, B, N, H, hd, s);
+    default: return qs_fail(QS_EUNSUPPORTED, "attention: fp32 head size %d > 128", hd);
+  }
+}

@@ -1,0 +1,753 @@
+/* cuda_backend.c - the CUDA backend: the native forward of the transformer families
+ * (ViT, DeiT, DINO, DINOv2, BEiT) in fp32 and fp16, captured in a CUDA graph, and
+ * the timed loop.
+ *
+ * A plan owns one stream, one cuBLASLt handle and one device arena laid out once:
+ *   [weights in the compute dtype][derived tables][activations][cuBLASLt workspace].
+ * Nothing is allocated after plan_create. The forward is recorded by one function
+ * (record) that issues every launch on the plan's stream: plain launches run it
+ * directly, the graph is a capture of it.
+ *
+ * Per block (pre-norm), with x the residual stream and h = LN1(x) from the step before:
+ *   qkv = h Wqkv^T + b   (q, k, v fused into one GEMM, [M, 3D])
+ *   att = attention(qkv, rel-pos bias)        (fused, online softmax)
+ *   o   = att Wo^T + b
+ *   x  += ls1 * o;  h = LN2(x)               (one kernel)
+ *   mid = gelu(h W1^T + b)                    (bias in the GEMM epilogue, erf GELU kernel)
+ *   o   = mid W2^T + b
+ *   x  += ls2 * o;  h = LN1'(x)              (next block's LN1, or the final LN)
+ * Precision semantics follow the CPU reference: fp16 storage of weights and
+ * activations, fp32 accumulation and statistics. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cpu_ops.h"
+#include "cuda_plan.h"
+#include "qs_common.h"
+#include "qs_half.h"
+
+#define QS_GEMM_WS_LIMIT ((size_t)32 << 20) /* most workspace one GEMM may ask for */
+#define QS_MAX_PARAMS (12 * QS_MAX_LAYERS + 32)
+#define QS_MAX_LINEARS (4 * QS_MAX_LAYERS + 4)
+#define QS_EVENT_CHUNK 32
+#define QS_ENERGY_MIN_S 0.25 /* shortest timed loop whose energy is reported */
+
+/* How a Linear's weights are stored and multiplied. int8 (LLM.int8) and nf4 add
+ * their kinds here: their packed weights as params and their GEMM in linear_run. */
+typedef enum { QS_LIN_DENSE = 0 } qs_lin_kind;
+
+/* A device tensor made from up to three host fp32 parts laid end to end (NULL part:
+ * zeros), stored in the compute dtype. */
+typedef struct {
+  const float *src[3];
+  int64_t n[3];
+  int64_t total;
+  int derived; /* computed from the weights (BEiT bias tables): counted as workspace */
+  void *d;
+} qs_param;
+
+typedef struct {
+  qs_lin_kind kind;
+  int w, b; /* param ids (b = -1: no bias) */
+  int M, N, K;
+  qs_gemm gemm;
+} qs_linear;
+
+typedef struct {
+  int ln1_g, ln1_b, ln2_g, ln2_b, ls1, ls2, rel; /* param ids, -1 if absent */
+  int qkv, o, fc1, fc2;                          /* linear ids */
+} qs_layer;
+
+typedef struct {
+  const qs_model *m;
+  const qs_arch *a;
+  qs_dtype dt;
+  size_t es;
+  int device, use_graph;
+  int B, N, D, H, hd, mlp, L, C, S, P, g, np, extra, KP, out_dim, ldb;
+  cudaStream_t stream;
+  cublasLtHandle_t lt;
+  qs_arena arena;
+  qs_param params[QS_MAX_PARAMS];
+  int nparams;
+  qs_linear lins[QS_MAX_LINEARS];
+  int nlins;
+  qs_layer layers[QS_MAX_LAYERS];
+  int lin_patch, cls, dist, pos, lnf_g, lnf_b, head1, head2;
+  float *owned[QS_MAX_LAYERS + 2]; /* host buffers the params point into */
+  int nowned;
+  /* activations (compute dtype unless noted) */
+  float *in32;      /* (B, C, S, S) fp32 */
+  void *cols;       /* (B*np, KP) */
+  void *pe;         /* (B*np, D) */
+  void *x, *h;      /* (B*N, D) residual stream, normalised copy */
+  void *qkv;        /* (B*N, 3D) */
+  void *att, *o;    /* (B*N, D) */
+  void *mid;        /* (B*N, mlp) */
+  void *pooled, *pooled2; /* (B, D) */
+  void *logits, *logits2; /* (B, out_dim) */
+  float *out32;     /* (B, out_dim) fp32 */
+  void *ws;
+  size_t ws_bytes, weight_bytes, total_bytes;
+  double device_bytes;
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+} qs_cuda_plan;
+
+/* ---- host-side model description --------------------------------------------- */
+
+/* Host tensor of exactly n values; NULL (with an error) if missing or mis-sized. */
+static const float *tensor(const qs_cuda_plan *P, int64_t n, int optional, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static const float *tensor(const qs_cuda_plan *P, int64_t n, int optional, const char *fmt, ...) {
+  char name[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(name, sizeof name, fmt, ap);
+  va_end(ap);
+  for (int i = 0; i < P->m->n; i++) {
+    if (strcmp(P->m->specs[i].name, name) != 0) continue;
+    if (!P->m->t[i].data) break;
+    if (qs_spec_numel(&P->m->specs[i]) != n) {
+      qs_fail(QS_EINVAL, "%s: %s: %lld values, expected %lld", P->a->name, name,
+              (long long)qs_spec_numel(&P->m->specs[i]), (long long)n);
+      return NULL;
+    }
+    return P->m->t[i].data;
+  }
+  if (!optional) qs_fail(QS_EINVAL, "%s: %s: tensor missing", P->a->name, name);
+  return NULL;
+}
+
+static int add_param3(qs_cuda_plan *P, const float *a, int64_t na, const float *b, int64_t nb, const float *c,
+                      int64_t nc, int derived) {
+  if (P->nparams >= QS_MAX_PARAMS) {
+    qs_fail(QS_EINTERNAL, "%s: too many tensors for the CUDA plan", P->a->name);
+    return -1;
+  }
+  qs_param *p = &P->params[P->nparams];
+  memset(p, 0, sizeof *p);
+  p->src[0] = a, p->src[1] = b, p->src[2] = c;
+  p->n[0] = na, p->n[1] = nb, p->n[2] = nc;
+  p->total = na + nb + nc;
+  p->derived = derived;
+  return P->nparams++;
+}
+static int add_param(qs_cuda_plan *P, const float *src, int64_t n) {
+  return src ? add_param3(P, src, n, NULL, 0, NULL, 0, 0) : -1;
+}
+#define PARAM_OR_FAIL(id, expr) \
+  do {                          \
+    if (((id) = (expr)) < 0) return QS_EINVAL; \
+  } while (0)
+
+/* A Linear "<base>.weight" [N, K] (+ "<base>.bias" [N]) applied to M rows. */
+static int add_linear(qs_cuda_plan *P, int M, int N, int K, const char *base) {
+  const float *w = tensor(P, (int64_t)N * K, 0, "%s.weight", base);
+  const float *b = tensor(P, N, 1, "%s.bias", base);
+  if (!w || P->nlins >= QS_MAX_LINEARS) {
+    if (w) qs_fail(QS_EINTERNAL, "%s: too many Linear layers for the CUDA plan", P->a->name);
+    return -1;
+  }
+  qs_linear *l = &P->lins[P->nlins];
+  memset(l, 0, sizeof *l);
+  l->kind = QS_LIN_DENSE;
+  l->M = M, l->N = N, l->K = K;
+  if ((l->w = add_param(P, w, (int64_t)N * K)) < 0) return -1;
+  l->b = b ? add_param(P, b, N) : -1;
+  return P->nlins++;
+}
+
+/* q, k, v fused: weight [3D, D], bias [3D] (BEiT has no k bias: zeros). */
+static int add_qkv(qs_cuda_plan *P, const char *q, const char *k, const char *v) {
+  const int D = P->D, M = P->B * P->N;
+  const int64_t DD = (int64_t)D * D;
+  const float *wq = tensor(P, DD, 0, "%s.weight", q), *wk = tensor(P, DD, 0, "%s.weight", k),
+              *wv = tensor(P, DD, 0, "%s.weight", v);
+  if (!wq || !wk || !wv) return -1;
+  const float *bq = tensor(P, D, 1, "%s.bias", q), *bk = tensor(P, D, 1, "%s.bias", k),
+              *bv = tensor(P, D, 1, "%s.bias", v);
+  if (P->nlins >= QS_MAX_LINEARS) {
+    qs_fail(QS_EINTERNAL, "%s: too many Linear layers for the CUDA plan", P->a->name);
+    return -1;
+  }
+  qs_linear *l = &P->lins[P->nlins];
+  memset(l, 0, sizeof *l);
+  l->kind = QS_LIN_DENSE;
+  l->M = M, l->N = 3 * D, l->K = D;
+  if ((l->w = add_param3(P, wq, DD, wk, DD, wv, DD, 0)) < 0) return -1;
+  l->b = -1;
+  if ((bq || bk || bv) && (l->b = add_param3(P, bq, D, bk, D, bv, D, 0)) < 0) return -1;
+  return P->nlins++;
+}
+
+static float *own(qs_cuda_plan *P, size_t nfloats) {
+  if (P->nowned >= (int)QS_ARRAY_LEN(P->owned)) {
+    qs_fail(QS_EINTERNAL, "%s: too many host tables", P->a->name);
+    return NULL;
+  }
+  float *f = qs_calloc(nfloats, sizeof(float));
+  if (f) P->owned[P->nowned++] = f;
+  return f;
+}
+
+/* BEiT relative position bias [H, N, ldb] gathered from a table [(2g-1)^2 + 3, H]. */
+static int beit_bias(qs_cuda_plan *P, const float *table) {
+  const int g = P->g, N = P->N, H = P->H, span = 2 * g - 1, nrel = span * span + 3, ldb = P->ldb;
+  float *bias = own(P, (size_t)H * N * ldb);
+  if (!bias) return -1;
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++) {
+      int idx;
+      if (i == 0 && j == 0) idx = nrel - 1;
+      else if (i == 0) idx = nrel - 3; /* CLS as query */
+      else if (j == 0) idx = nrel - 2; /* CLS as key */
+      else {
+        int yi = (i - 1) / g, xi = (i - 1) % g, yj = (j - 1) / g, xj = (j - 1) % g;
+        idx = (yi - yj + g - 1) * span + (xi - xj + g - 1);
+      }
+      for (int h = 0; h < H; h++) bias[((size_t)h * N + i) * ldb + j] = table[(size_t)idx * H + h];
+    }
+  return add_param3(P, bias, (int64_t)H * N * ldb, NULL, 0, NULL, 0, 1);
+}
+
+/* DINOv2 at another resolution: the patch grid of the table resized bicubically
+ * (CLS kept), from the fp32 table as the CPU reference does. */
+static const float *position_table(qs_cuda_plan *P, const float *tab) {
+  const int G = P->a->pos_grid, g = P->g, D = P->D, np = P->np;
+  if (g == G) return tab;
+  float *grid_in = qs_malloc(sizeof(float) * (size_t)D * G * G);
+  float *grid_out = qs_malloc(sizeof(float) * (size_t)D * np);
+  float *pos = own(P, (size_t)P->N * D);
+  if (!grid_in || !grid_out || !pos) {
+    free(grid_in);
+    free(grid_out);
+    return NULL;
+  }
+  for (int t = 0; t < G * G; t++)
+    for (int d = 0; d < D; d++) grid_in[(size_t)d * G * G + t] = tab[(size_t)(1 + t) * D + d];
+  qs_cpu_bicubic(grid_in, D, G, G, grid_out, g, g);
+  memcpy(pos, tab, sizeof(float) * D);
+  for (int t = 0; t < np; t++)
+    for (int d = 0; d < D; d++) pos[(size_t)(1 + t) * D + d] = grid_out[(size_t)d * np + t];
+  free(grid_in);
+  free(grid_out);
+  return pos;
+}
+
+static int describe_transformer(qs_cuda_plan *P) {
+  const qs_arch *a = P->a;
+  const char *pre = a->prefix;
+  const int D = P->D, M = P->B * P->N;
+  char base[256], q[300], k[300], v[300], n1[300];
+
+  snprintf(base, sizeof base, "%sembeddings.patch_embeddings.projection", pre);
+  if ((P->lin_patch = add_linear(P, P->B * P->np, D, P->KP, base)) < 0) return QS_EINVAL;
+  const float *cls = tensor(P, D, 0, "%sembeddings.cls_token", pre);
+  if (!cls) return QS_EINVAL;
+  P->cls = add_param(P, cls, D);
+  P->dist = -1;
+  if (a->family == QS_FAM_DEIT) {
+    const float *dist = tensor(P, D, 0, "%sembeddings.distillation_token", pre);
+    if (!dist) return QS_EINVAL;
+    P->dist = add_param(P, dist, D);
+  }
+  P->pos = -1;
+  if (a->abs_pos) {
+    const int rows = a->pos_grid * a->pos_grid + P->extra;
+    const float *tab = tensor(P, (int64_t)rows * D, 0, "%sembeddings.position_embeddings", pre);
+    const float *use = tab ? position_table(P, tab) : NULL;
+    if (!use) return QS_EINVAL;
+    P->pos = add_param(P, use, (int64_t)P->N * D);
+  }
+  int shared_rel = -1;
+  if (a->family == QS_FAM_BEIT && a->rel_pos_shared && !a->rel_pos_per_layer) {
+    const int nrel = (2 * P->g - 1) * (2 * P->g - 1) + 3;
+    const float *t = tensor(P, (int64_t)nrel * P->H, 0, "%sencoder.relative_position_bias.relative_position_bias_table", pre);
+    if (!t || (shared_rel = beit_bias(P, t)) < 0) return QS_EINVAL;
+  }
+  for (int l = 0; l < P->L; l++) {
+    qs_layer *ly = &P->layers[l];
+    snprintf(base, sizeof base, "%sencoder.layer.%d", pre, l);
+    const int dv2 = a->family == QS_FAM_DINOV2;
+    snprintf(n1, sizeof n1, "%s.%s", base, dv2 ? "norm1" : "layernorm_before");
+    PARAM_OR_FAIL(ly->ln1_g, add_param(P, tensor(P, D, 0, "%s.weight", n1), D));
+    PARAM_OR_FAIL(ly->ln1_b, add_param(P, tensor(P, D, 0, "%s.bias", n1), D));
+    snprintf(n1, sizeof n1, "%s.%s", base, dv2 ? "norm2" : "layernorm_after");
+    PARAM_OR_FAIL(ly->ln2_g, add_param(P, tensor(P, D, 0, "%s.weight", n1), D));
+    PARAM_OR_FAIL(ly->ln2_b, add_param(P, tensor(P, D, 0, "%s.bias", n1), D));
+    ly->ls1 = ly->ls2 = ly->rel = -1;
+    if (dv2) {
+      PARAM_OR_FAIL(ly->ls1, add_param(P, tensor(P, D, 0, "%s.layer_scale1.lambda1", base), D));
+      PARAM_OR_FAIL(ly->ls2, add_param(P, tensor(P, D, 0, "%s.layer_scale2.lambda1", base), D));
+    } else if (a->family == QS_FAM_BEIT && a->layerscale) {
+      PARAM_OR_FAIL(ly->ls1, add_param(P, tensor(P, D, 0, "%s.lambda_1", base), D));
+      PARAM_OR_FAIL(ly->ls2, add_param(P, tensor(P, D, 0, "%s.lambda_2", base), D));
+    }
+    if (a->family == QS_FAM_BEIT) {
+      if (a->rel_pos_per_layer) {
+        const int nrel = (2 * P->g - 1) * (2 * P->g - 1) + 3;
+        const float *t = tensor(P, (int64_t)nrel * P->H, 0,
+                                "%s.attention.attention.relative_position_bias.relative_position_bias_table", base);
+        if (!t || (ly->rel = beit_bias(P, t)) < 0) return QS_EINVAL;
+      } else {
+        ly->rel = shared_rel;
+      }
+    }
+    snprintf(q, sizeof q, "%s.attention.attention.query", base);
+    snprintf(k, sizeof k, "%s.attention.attention.key", base);
+    snprintf(v, sizeof v, "%s.attention.attention.value", base);
+    if ((ly->qkv = add_qkv(P, q, k, v)) < 0) return QS_EINVAL;
+    snprintf(n1, sizeof n1, "%s.attention.output.dense", base);
+    if ((ly->o = add_linear(P, M, D, D, n1)) < 0) return QS_EINVAL;
+    snprintf(n1, sizeof n1, "%s.%s", base, dv2 ? "mlp.fc1" : "intermediate.dense");
+    if ((ly->fc1 = add_linear(P, M, P->mlp, D, n1)) < 0) return QS_EINVAL;
+    snprintf(n1, sizeof n1, "%s.%s", base, dv2 ? "mlp.fc2" : "output.dense");
+    if ((ly->fc2 = add_linear(P, M, D, P->mlp, n1)) < 0) return QS_EINVAL;
+  }
+  /* final norm and heads, as the CPU reference */
+  snprintf(n1, sizeof n1, "%s%s", pre, a->family == QS_FAM_BEIT ? "pooler.layernorm" : "layernorm");
+  PARAM_OR_FAIL(P->lnf_g, add_param(P, tensor(P, D, 0, "%s.weight", n1), D));
+  PARAM_OR_FAIL(P->lnf_b, add_param(P, tensor(P, D, 0, "%s.bias", n1), D));
+  P->head1 = P->head2 = -1;
+  const int K = a->num_labels;
+  switch (a->output) {
+    case QS_OUT_CLS: break;
+    case QS_OUT_POOLER:
+      if (a->family != QS_FAM_BEIT && (P->head1 = add_linear(P, P->B, D, D, "pooler.dense")) < 0) return QS_EINVAL;
+      break;
+    case QS_OUT_LOGITS:
+      if ((P->head1 = add_linear(P, P->B, K, D, "classifier")) < 0) return QS_EINVAL;
+      break;
+    case QS_OUT_DEIT_AVG:
+      if ((P->head1 = add_linear(P, P->B, K, D, "cls_classifier")) < 0) return QS_EINVAL;
+      if ((P->head2 = add_linear(P, P->B, K, D, "distillation_classifier")) < 0) return QS_EINVAL;
+      break;
+  }
+  return QS_OK;
+}
+
+/* ---- device layout ------------------------------------------------------------ */
+
+#define ALLOC(ptr, bytes)                                                                         \
+  do {                                                                                            \
+    if (!((ptr) = qs_arena_alloc(A, (bytes))))                                                    \
+      return qs_fail(QS_EINTERNAL, "%s: arena: %zu bytes do not fit the plan's layout", P->a->name, \
+                     (size_t)(bytes));                                                            \
+  } while (0)
+
+static int layout(qs_cuda_plan *P, qs_arena *A) {
+  const size_t es = P->es, M = (size_t)P->B * P->N, D = P->D, B = P->B;
+  for (int pass = 0; pass < 2; pass++) /* weights first, then derived tables */
+    for (int i = 0; i < P->nparams; i++)
+      if (P->params[i].derived == pass) ALLOC(P->params[i].d, (size_t)P->params[i].total * es);
+  size_t wbytes = 0;
+  for (int i = 0; i < P->nparams; i++)
+    if (!P->params[i].derived) wbytes += (size_t)P->params[i].total * es;
+  P->weight_bytes = wbytes;
+  ALLOC(P->in32, sizeof(float) * B * P->C * P->S * P->S);
+  ALLOC(P->cols, es * B * P->np * P->KP);
+  ALLOC(P->pe, es * B * P->np * D);
+  ALLOC(P->x, es * M * D);
+  ALLOC(P->h, es * M * D);
+  ALLOC(P->qkv, es * M * 3 * D);
+  ALLOC(P->att, es * M * D);
+  ALLOC(P->o, es * M * D);
+  ALLOC(P->mid, es * M * P->mlp);
+  ALLOC(P->pooled, es * B * D);
+  ALLOC(P->pooled2, es * B * D);
+  ALLOC(P->logits, es * B * P->out_dim);
+  ALLOC(P->logits2, es * B * P->out_dim);
+  ALLOC(P->out32, sizeof(float) * B * P->out_dim);
+  if (P->ws_bytes) ALLOC(P->ws, P->ws_bytes);
+  return QS_OK;
+}
+
+static int upload(qs_cuda_plan *P) {
+  int64_t maxn = 0;
+  for (int i = 0; i < P->nparams; i++)
+    for (int j = 0; j < 3; j++) maxn = P->params[i].n[j] > maxn ? P->params[i].n[j] : maxn;
+  void *stage = qs_malloc((size_t)maxn * P->es + 16);
+  if (!stage) return QS_ENOMEM;
+  int rc = QS_OK;
+  for (int i = 0; i < P->nparams && rc == QS_OK; i++) {
+    const qs_param *p = &P->params[i];
+    char *dst = p->d;
+    for (int j = 0; j < 3 && rc == QS_OK; j++) {
+      const int64_t n = p->n[j];
+      if (n == 0) continue;
+      const float *s = p->src[j];
+      if (P->dt == QS_DT_F16) {
+        uint16_t *h = stage;
+        for (int64_t e = 0; e < n; e++) h[e] = s ? qs_float_to_half(s[e]) : 0;
+      } else if (s) {
+        memcpy(stage, s, (size_t)n * sizeof(float));
+      } else {
+        memset(stage, 0, (size_t)n * sizeof(float));
+      }
+      cudaError_t e = cudaMemcpy(dst, stage, (size_t)n * P->es, cudaMemcpyHostToDevice);
+      if (e != cudaSuccess) rc = qs_cuda_fail(e, "cudaMemcpy(weights)", __FILE__, __LINE__);
+      dst += (size_t)n * P->es;
+    }
+  }
+  free(stage);
+  return rc;
+}
+
+/* ---- the forward ------------------------------------------------------------------ */
+
+static void *dptr(const qs_cuda_plan *P, int param) { return param >= 0 ? P->params[param].d : NULL; }
+
+/* y = x W^T + b for one Linear, dispatched on how its weights are stored. */
+static int linear_run(const qs_cuda_plan *P, int id, const void *x, void *y) {
+  const qs_linear *l = &P->lins[id];
+  switch (l->kind) {
+    case QS_LIN_DENSE: return qs_gemm_run(&l->gemm, P->lt, x, dptr(P, l->w), y, P->ws, P->ws_bytes, P->stream);
+  }
+  return qs_fail(QS_EINTERNAL, "%s: Linear kind %d has no GEMM", P->a->name, (int)l->kind);
+}
+
+/* Issue the whole forward on the plan's stream (in32 -> out32). */
+static int record(const qs_cuda_plan *P) {
+  const qs_dtype dt = P->dt;
+  const cudaStream_t s = P->stream;
+  const int B = P->B, N = P->N, D = P->D, M = B * N;
+  const float eps = P->a->ln_eps;
+  const int beit = P->a->family == QS_FAM_BEIT;
+
+  QS_TRY(qs_im2col_launch(dt, P->in32, P->cols, B, P->C, P->S, P->P, s));
+  QS_TRY(linear_run(P, P->lin_patch, P->cols, P->pe));
+  QS_TRY(qs_tokens_launch(dt, P->pe, dptr(P, P->cls), dptr(P, P->dist), dptr(P, P->pos), P->x, B, N, D, s));
+  QS_TRY(qs_layernorm_launch(dt, P->x, NULL, NULL, dptr(P, P->layers[0].ln1_g), dptr(P, P->layers[0].ln1_b), P->h, M,
+                             D, eps, s));
+  for (int l = 0; l < P->L; l++) {
+    const qs_layer *ly = &P->layers[l];
+    QS_TRY(linear_run(P, ly->qkv, P->h, P->qkv));
+    QS_TRY(qs_attention_launch(dt, P->qkv, dptr(P, ly->rel), P->ldb, P->att, B, N, P->H, P->hd, s));
+    QS_TRY(linear_run(P, ly->o, P->att, P->o));
+    QS_TRY(qs_layernorm_launch(dt, P->x, P->o, dptr(P, ly->ls1), dptr(P, ly->ln2_g), dptr(P, ly->ln2_b), P->h, M, D,
+                               eps, s));
+    QS_TRY(linear_run(P, ly->fc1, P->h, P->mid));
+    QS_TRY(qs_gelu_launch(dt, P->mid, (int64_t)M * P->mlp, s));
+    QS_TRY(linear_run(P, ly->fc2, P->mid, P->o));
+    /* residual, then the next LayerNorm: the next block's LN1, the final LN, or
+     * none (BEiT's mean pooling normalises after pooling) */
+    const void *ng = NULL, *nb = NULL;
+    if (l + 1 < P->L) ng = dptr(P, P->layers[l + 1].ln1_g), nb = dptr(P, P->layers[l + 1].ln1_b);
+    else if (!beit) ng = dptr(P, P->lnf_g), nb = dptr(P, P->lnf_b);
+    QS_TRY(qs_layernorm_launch(dt, P->x, P->o, dptr(P, ly->ls2), ng, nb, ng ? P->h : NULL, M, D, eps, s));
+  }
+
+  const void *result = NULL;
+  if (beit) {
+    QS_TRY(qs_mean_tokens_launch(dt, P->x, P->pooled, B, N, D, 1, s));
+    QS_TRY(qs_layernorm_launch(dt, P->pooled, NULL, NULL, dptr(P, P->lnf_g), dptr(P, P->lnf_b), P->pooled2, B, D, eps,
+                               s));
+    if (P->a->output == QS_OUT_POOLER) {
+      result = P->pooled2;
+    } else {
+      QS_TRY(linear_run(P, P->head1, P->pooled2, P->logits));
+      result = P->logits;
+    }
+  } else {
+    QS_TRY(qs_gather_row_launch(dt, P->h, P->pooled, B, N, D, 0, s));
+    switch (P->a->output) {
+      case QS_OUT_CLS: result = P->pooled; break;
+      case QS_OUT_POOLER:
+        QS_TRY(linear_run(P, P->head1, P->pooled, P->logits));
+        QS_TRY(qs_tanh_launch(dt, P->logits, (int64_t)B * P->out_dim, s));
+        result = P->logits;
+        break;
+      case QS_OUT_LOGITS:
+        QS_TRY(linear_run(P, P->head1, P->pooled, P->logits));
+        result = P->logits;
+        break;
+      case QS_OUT_DEIT_AVG:
+        QS_TRY(qs_gather_row_launch(dt, P->h, P->pooled2, B, N, D, 1, s));
+        QS_TRY(linear_run(P, P->head1, P->pooled, P->logits));
+        QS_TRY(linear_run(P, P->head2, P->pooled2, P->logits2));
+        QS_TRY(qs_average2_launch(dt, P->logits, P->logits2, P->logits, (int64_t)B * P->out_dim, s));
+        result = P->logits;
+        break;
+    }
+  }
+  return qs_to_f32_launch(dt, result, P->out32, (int64_t)B * P->out_dim, s);
+}
+
+/* One forward on the device: graph replay or plain launches. */
+static int launch(const qs_cuda_plan *P, int use_graph) {
+  if (use_graph && P->exec) {
+    CUDA_CHECK(cudaGraphLaunch(P->exec, P->stream));
+    return QS_OK;
+  }
+  return record(P);
+}
+
+static int capture(qs_cuda_plan *P) {
+  CUDA_CHECK(cudaStreamBeginCapture(P->stream, cudaStreamCaptureModeRelaxed));
+  int rc = record(P);
+  cudaGraph_t g = NULL;
+  cudaError_t e = cudaStreamEndCapture(P->stream, &g);
+  if (rc != QS_OK) {
+    if (g) cudaGraphDestroy(g);
+    (void)cudaGetLastError();
+    return rc;
+  }
+  if (e != cudaSuccess) return qs_cuda_fail(e, "cudaStreamEndCapture(stream, &graph)", __FILE__, __LINE__);
+  P->graph = g;
+  CUDA_CHECK(cudaGraphInstantiate(&P->exec, P->graph, 0));
+  CUDA_CHECK(cudaGraphUpload(P->exec, P->stream));
+  return QS_OK;
+}
+
+/* ---- plan lifetime ------------------------------------------------------------------ */
+
+static void plan_free(qs_cuda_plan *P) {
+  if (!P) return;
+  if (P->device >= 0) cudaSetDevice(P->device);
+  if (P->stream) cudaStreamSynchronize(P->stream);
+  if (P->exec) cudaGraphExecDestroy(P->exec);
+  if (P->graph) cudaGraphDestroy(P->graph);
+  for (int i = 0; i < P->nlins; i++) qs_gemm_destroy(&P->lins[i].gemm);
+  qs_arena_destroy(&P->arena);
+  if (P->lt) cublasLtDestroy(P->lt);
+  if (P->stream) cudaStreamDestroy(P->stream);
+  for (int i = 0; i < P->nowned; i++) free(P->owned[i]);
+  (void)cudaGetLastError();
+  free(P);
+}
+
+static int plan_build(qs_cuda_plan *P) {
+  size_t free0 = 0, free1 = 0, total = 0;
+  CUDA_CHECK(cudaSetDevice(P->device));
+  CUDA_CHECK(cudaFree(NULL)); /* the context exists before the memory baseline */
+  CUDA_CHECK(cudaMemGetInfo(&free0, &total));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&P->stream, cudaStreamNonBlocking));
+  CUBLAS_CHECK(cublasLtCreate(&P->lt));
+  QS_TRY(describe_transformer(P));
+
+  /* GEMM algorithms: one heuristic query per distinct shape */
+  P->ws_bytes = 0;
+  for (int i = 0; i < P->nlins; i++) {
+    qs_linear *l = &P->lins[i];
+    const qs_gemm *like = NULL;
+    for (int j = 0; j < i && !like; j++) {
+      const qs_gemm *o = &P->lins[j].gemm;
+      if (o->M == l->M && o->N == l->N && o->K == l->K && o->has_bias == (l->b >= 0)) like = o;
+    }
+    QS_TRY(qs_gemm_init(&l->gemm, P->lt, P->dt, l->M, l->N, l->K, l->b >= 0, QS_GEMM_WS_LIMIT, like));
+    if (l->gemm.ws_bytes > P->ws_bytes) P->ws_bytes = l->gemm.ws_bytes;
+  }
+
+  qs_arena measure;
+  qs_arena_measure(&measure);
+  QS_TRY(layout(P, &measure));
+  P->total_bytes = measure.used;
+  QS_TRY(qs_arena_create(&P->arena, P->total_bytes));
+  QS_TRY(layout(P, &P->arena));
+  QS_TRY(upload(P));
+  for (int i = 0; i < P->nlins; i++) QS_TRY(qs_gemm_set_bias(&P->lins[i].gemm, dptr(P, P->lins[i].b)));
+
+  /* a first plain forward (loads the modules, surfaces errors), then the graph */
+  CUDA_CHECK(cudaMemsetAsync(P->in32, 0, sizeof(float) * (size_t)P->B * P->C * P->S * P->S, P->stream));
+  QS_TRY(record(P));
+  CUDA_CHECK(cudaStreamSynchronize(P->stream));
+  if (P->use_graph) {
+    QS_TRY(capture(P));
+    QS_TRY(launch(P, 1));
+    CUDA_CHECK(cudaStreamSynchronize(P->stream));
+  }
+  CUDA_CHECK(cudaMemGetInfo(&free1, &total));
+  P->device_bytes = (double)free0 - (double)free1;
+  return QS_OK;
+}
+
+static int cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o, void **out) {
+  *out = NULL;
+  const qs_arch *a = &m->arch;
+  if (a->family == QS_FAM_MOBILEVIT)
+    return qs_fail(QS_EUNSUPPORTED, "%s: cuda: MobileViT is not implemented in the CUDA backend yet "
+                   "(its convolution kernels come in a later change)", a->name);
+  if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16)
+    return qs_fail(QS_EUNSUPPORTED, "%s: cuda: precision %s is not implemented in the CUDA backend yet "
+                   "(its quantized GEMM comes in a later change)", a->name, qs_precision_name(po->prec));
+  if (batch < 1) return qs_fail(QS_EINVAL, "batch: %d must be at least 1", batch);
+  if (a->layers < 1 || a->layers > QS_MAX_LAYERS || a->hidden % a->heads != 0 || a->input_size % a->patch_size != 0)
+    return qs_fail(QS_EINVAL, "%s: architecture not runnable (layers %d, hidden %d, heads %d)", a->name, a->layers,
+                   a->hidden, a->heads);
+  qs_cuda_plan *P = qs_calloc(1, sizeof *P);
+  if (!P) return QS_ENOMEM;
+  P->m = m;
+  P->a = a;
+  P->dt = po->prec == QS_PREC_FP16 ? QS_DT_F16 : QS_DT_F32;
+  P->es = qs_dtype_size(P->dt);
+  P->device = o && o->device >= 0 ? o->device : 0;
+  P->use_graph = o ? o->use_graph : 1;
+  P->B = batch;
+  P->D = a->hidden;
+  P->H = a->heads;
+  P->hd = a->hidden / a->heads;
+  P->mlp = a->mlp;
+  P->L = a->layers;
+  P->C = a->num_channels;
+  P->S = a->input_size;
+  P->P = a->patch_size;
+  P->g = P->S / P->P;
+  P->np = P->g * P->g;
+  P->extra = 1 + (a->family == QS_FAM_DEIT);
+  P->N = P->np + P->extra;
+  P->KP = P->C * P->P * P->P;
+  P->out_dim = qs_arch_out_dim(a);
+  P->ldb = (P->N + 63) / 64 * 64;
+  int rc = plan_build(P);
+  if (rc != QS_OK) {
+    qs_error_prefix("%s: cuda %s b%d", a->name, qs_precision_name(po->prec), batch);
+    plan_free(P);
+    return rc;
+  }
+  *out = P;
+  return QS_OK;
+}
+
+static void cuda_plan_destroy(void *plan) { plan_free(plan); }
+
+static int cuda_forward(void *plan, const float *input, float *output) {
+  qs_cuda_plan *P = plan;
+  CUDA_CHECK(cudaSetDevice(P->device));
+  if (input)
+    CUDA_CHECK(cudaMemcpyAsync(P->in32, input, sizeof(float) * (size_t)P->B * P->C * P->S * P->S,
+                               cudaMemcpyHostToDevice, P->stream));
+  QS_TRY(launch(P, P->use_graph));
+  CUDA_CHECK(cudaMemcpyAsync(output, P->out32, sizeof(float) * (size_t)P->B * P->out_dim, cudaMemcpyDeviceToHost,
+                             P->stream));
+  CUDA_CHECK(cudaStreamSynchronize(P->stream));
+  return QS_OK;
+}
+
+/* ---- the timed loop ----------------------------------------------------------------- */
+
+static int bench_loop(qs_cuda_plan *P, const qs_bench_opts *o, int use_graph, cudaEvent_t *ev, qs_bench_measure *m) {
+  /* warm-up: at least `warmup` iterations and at least warmup_s seconds */
+  double t0 = qs_now_s();
+  for (int i = 0; i < o->warmup || qs_now_s() - t0 < o->warmup_s; i++) {
+    QS_TRY(launch(P, use_graph));
+    CUDA_CHECK(cudaStreamSynchronize(P->stream));
+  }
+  qs_nvml_dev *nv = qs_nvml_device(P->device);
+  m->sm_clock_start_mhz = qs_nvml_sm_clock_mhz(nv);
+  const double e0 = qs_nvml_energy_mj(nv);
+
+  /* timed: at least `iterations` and at least min_time_s; event pairs in chunks so
+   * that iterations run back to back */
+  int cap = o->iterations > 0 ? o->iterations : 1, n = 0;
+  m->samples_ms = qs_malloc(sizeof(double) * (size_t)cap);
+  if (!m->samples_ms) return QS_ENOMEM;
+  t0 = qs_now_s();
+  const int max_samples = 1 << 22;
+  while ((n < o->iterations || qs_now_s() - t0 < o->min_time_s) && n < max_samples) {
+    int k = QS_EVENT_CHUNK;
+    if (o->iterations - n > 0 && o->iterations - n < k) k = o->iterations - n;
+    for (int j = 0; j < k; j++) {
+      CUDA_CHECK(cudaEventRecord(ev[2 * j], P->stream));
+      QS_TRY(launch(P, use_graph));
+      CUDA_CHECK(cudaEventRecord(ev[2 * j + 1], P->stream));
+    }
+    CUDA_CHECK(cudaEventSynchronize(ev[2 * k - 1]));
+    if (n + k > cap) {
+      while (n + k > cap) cap *= 2;
+      double *s = realloc(m->samples_ms, sizeof(double) * (size_t)cap);
+      if (!s) return qs_fail(QS_ENOMEM, "bench: out of host memory for %d samples", cap);
+      m->samples_ms = s;
+    }
+    for (int j = 0; j < k; j++) {
+      float ms = 0.0f;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, ev[2 * j], ev[2 * j + 1]));
+      m->samples_ms[n++] = ms;
+    }
+  }
+  m->n_samples = n;
+  const double e1 = qs_nvml_energy_mj(nv), loop_s = qs_now_s() - t0;
+  m->sm_clock_end_mhz = qs_nvml_sm_clock_mhz(nv);
+  /* The driver refreshes the energy counter every few tens of ms: over a shorter
+   * loop the difference is not a measurement (NaN; min_time_s makes loops longer). */
+  m->energy_j = (isnan(e0) || isnan(e1) || loop_s < QS_ENERGY_MIN_S) ? NAN : (e1 - e0) * 1e-3;
+  return QS_OK;
+}
+
+static int cuda_bench(void *plan, const float *input, const qs_bench_opts *opts, qs_bench_measure *m) {
+  qs_cuda_plan *P = plan;
+  qs_bench_opts o;
+  if (opts) {
+    o = *opts;
+  } else {
+    memset(&o, 0, sizeof o);
+    o.warmup = 10;
+    o.iterations = 50;
+    o.use_graph = 1;
+  }
+  memset(m, 0, sizeof *m);
+  m->energy_j = m->sm_clock_start_mhz = m->sm_clock_end_mhz = NAN;
+  m->weight_bytes = (double)P->weight_bytes;
+  m->workspace_bytes = (double)(P->total_bytes - P->weight_bytes);
+  m->device_bytes = P->device_bytes;
+  CUDA_CHECK(cudaSetDevice(P->device));
+  if (input)
+    CUDA_CHECK(cudaMemcpy(P->in32, input, sizeof(float) * (size_t)P->B * P->C * P->S * P->S, cudaMemcpyHostToDevice));
+  const int use_graph = o.use_graph && P->exec;
+  if (o.use_graph && !P->exec) return qs_fail(QS_EINVAL, "bench: use_graph set but the plan was made without a graph");
+  cudaEvent_t ev[2 * QS_EVENT_CHUNK];
+  int made = 0, rc = QS_OK;
+  for (; made < 2 * QS_EVENT_CHUNK; made++) {
+    cudaError_t e = cudaEventCreate(&ev[made]);
+    if (e != cudaSuccess) {
+      rc = qs_cuda_fail(e, "cudaEventCreate(&ev[i])", __FILE__, __LINE__);
+      break;
+    }
+  }
+  if (rc == QS_OK) rc = bench_loop(P, &o, use_graph, ev, m);
+  for (int i = 0; i < made; i++) cudaEventDestroy(ev[i]);
+  if (rc != QS_OK) {
+    free(m->samples_ms);
+    m->samples_ms = NULL;
+    m->n_samples = 0;
+  }
+  return rc;
+}
+
+/* ---- the vtable ------------------------------------------------------------------------ */
+
+static int cuda_available(char *why, size_t cap) {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    if (why && cap) snprintf(why, cap, "no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+    (void)cudaGetLastError();
+    return QS_EUNSUPPORTED;
+  }
+  return QS_OK;
+}
+
+static void cuda_device_name(int device, char *buf, size_t cap) {
+  struct cudaDeviceProp prop;
+  if (cudaGetDeviceProperties(&prop, device < 0 ? 0 : device) == cudaSuccess) {
+    snprintf(buf, cap, "%s", prop.name);
+  } else {
+    (void)cudaGetLastError();
+    snprintf(buf, cap, "cuda: unknown device %d", device);
+  }
+}
+
+const qs_backend qs_backend_cuda = {
+    .name = "cuda",
+    .available = cuda_available,
+    .device_name = cuda_device_name,
+    .plan_create = cuda_plan_create,
+    .forward = cuda_forward,
+    .bench = cuda_bench,
+    .plan_destroy = cuda_plan_destroy,
+};

@@ -1,0 +1,23 @@
+# The CUDA backend (label gpu): every kernel against a CPU reference, every
+# transformer model of the zoo end to end against the CPU reference backend, and
+# graph replay against plain launches. Each test exits 77 (skipped) without a GPU.
+if(TARGET qsweep_cuda)
+  qs_add_test(NAME test_gpu_kernels SOURCES test_gpu_kernels.c LABELS gpu TIMEOUT 300)
+  # One test per zoo model (the CPU reference dominates the run time).
+  foreach(m vit-huge-patch14-2020 vit-large-patch16-2020 vit-base-224-production vit-base-384-production
+            vit-base-patch32-specialized deit-tiny-ultra-efficient deit-small-distilled-224-edge
+            deit-base-distilled-384-edge dino-vits16-production dino-vitb16-production
+            dinov2-base-2023 dinov2-large-2023 beit-base-pt22k-2021 beit-large-2021)
+    if(NOT TARGET test_gpu_models)
+      qs_add_test(NAME test_gpu_models SOURCES test_gpu_models.c LABELS gpu ARGS tiny TIMEOUT 300)
+    endif()
+    add_test(NAME test_gpu_model_${m} COMMAND test_gpu_models ${m})
+    set_tests_properties(test_gpu_model_${m} PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 900)
+  endforeach()
+  add_test(NAME test_gpu_model_batch2 COMMAND test_gpu_models batch2)
+  set_tests_properties(test_gpu_model_batch2 PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 600)
+
+  # Standalone driver of the vtable's timed loop (bench/peer_pytorch.py falls back to it).
+  add_executable(qsweep_gpu_bench ${CMAKE_SOURCE_DIR}/bench/gpu_bench.c)
+  target_link_libraries(qsweep_gpu_bench PRIVATE qsweep_core)
+endif()
