@@ -1,15 +1,51 @@
 #!/usr/bin/env bash
 # Build qsweep and run its whole test suite (CI runs exactly this).
-#   scripts/check.sh                 build in build-check/ and run every test
-#   BUILD_DIR=... CTEST_ARGS="-L golden" scripts/check.sh
-# GPU tests skip (CTest "Skipped") where there is no GPU and run where there is.
+#
+#   scripts/check.sh            all three stages below
+#   scripts/check.sh --quick    stage 1 only
+#
+#   1. the normal build (warnings are errors; the CUDA backend too where nvcc exists)
+#      and every CTest test; gpu tests skip where there is no GPU
+#   2. the sanitizer configuration: the CPU parts built with ASan + UBSan, and the
+#      unit, golden, bad-input and mpi tests run under them
+#   3. the fuzz targets (clang libFuzzer + ASan + UBSan), each for QSWEEP_FUZZ_SECONDS
+#      (default 60) from its committed seed corpus
+#
+# Environment: BUILD_DIR (default build-check), CTEST_ARGS (extra ctest arguments for
+# stage 1, e.g. "-L golden"), CMAKE_ARGS, QSWEEP_DEPS_ARGS (install-deps.sh arguments).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-check}
 jobs=$(nproc 2>/dev/null || echo 2)
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
 "$root/scripts/install-deps.sh" ${QSWEEP_DEPS_ARGS:-}
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WERROR=ON ${CMAKE_ARGS:-}
-cmake --build "$build" -j"$jobs"
 # Open MPI refuses root unless told; tests oversubscribe small machines.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+
+echo "== check 1/3: build and test ($build)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WERROR=ON ${CMAKE_ARGS:-}
+cmake --build "$build" -j"$jobs"
 ctest --test-dir "$build" --output-on-failure -j"$jobs" ${CTEST_ARGS:-}
+[ "$quick" -eq 1 ] && exit 0
+
+echo "== check 2/3: ASan + UBSan ($build-asan)"
+cmake -S "$root" -B "$build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQSWEEP_CUDA=OFF -DQSWEEP_SANITIZE=ON -DQSWEEP_WERROR=ON
+cmake --build "$build-asan" -j"$jobs"
+# Open MPI's own allocations are not ours to chase: leaks are checked in the
+# non-MPI tests only (LeakSanitizer is off for the mpi label below).
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ctest --test-dir "$build-asan" --output-on-failure -j"$jobs" -L "unit|golden|bad-input" -LE "mpi|slurm|gpu"
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ctest --test-dir "$build-asan" --output-on-failure -j"$jobs" -L mpi -LE "slurm|gpu"
+
+echo "== check 3/3: fuzzing ($build-fuzz)"
+if ! command -v clang >/dev/null; then
+  echo "check: clang is missing: install it (scripts/install-deps.sh --ci) to run the fuzz targets" >&2
+  exit 1
+fi
+CC=clang cmake -S "$root" -B "$build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQSWEEP_CUDA=OFF -DQSWEEP_FUZZ=ON \
+  -DQSWEEP_FUZZ_SECONDS="${QSWEEP_FUZZ_SECONDS:-60}"
+cmake --build "$build-fuzz" -j"$jobs" --target $(cd "$root/tests/fuzz" && ls fuzz_*.c | sed 's/\.c$//')
+ctest --test-dir "$build-fuzz" --output-on-failure -L fuzz

@@ -1,0 +1,490 @@
+/* cmd_run.c - `qsweep run SPEC -o results.h5`: a sweep over MPI ranks.
+ *
+ * Every rank parses the same options; rank 0 validates the spec (before any work),
+ * checks the output file (--resume / --force), and broadcasts the spec text, so all
+ * ranks expand the same cells. Then each rank binds to a GPU by its node-local rank,
+ * and the coordinator (coordinator.c) runs the cells. Only rank 0 prints.
+ * Exit codes: 0 every cell ok; 3 some cell not ok (failed, oom, unsupported);
+ * 2 usage; 1 fatal (bad spec, bad output file, no device, write failure). */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cell.h"
+#include "commands.h"
+#include "coordinator.h"
+#include "qs_common.h"
+#include "qs_version.h"
+#include "results.h"
+#include "spec.h"
+#include "zoo.h"
+
+enum { EXIT_OK = 0, EXIT_FATAL = 1, EXIT_USAGE = 2, EXIT_CELLS = 3 };
+
+typedef struct {
+  const char *spec_path;
+  const char *out;
+  const char *backend; /* NULL: default */
+  const char *inject;
+  int resume, force, dry_run, share_gpu, quiet;
+  qs_rank0_mode rank0;
+} run_opts;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: qsweep run SPEC -o results.h5 [options]      (mpirun -np N qsweep run ...)\n\n"
+          "Runs every cell of the sweep SPEC (sweep/README.md) over the MPI ranks and appends one row\n"
+          "per cell to the HDF5 results file (h5/README.md). Rank 0 hands out cells, largest first,\n"
+          "keeps a model's cells on one rank where it can, writes every row durably, and runs cells\n"
+          "too. Each rank uses the GPU of its node-local rank (after CUDA_VISIBLE_DEVICES).\n\n"
+          "  -o, --out FILE           results file (required unless --dry-run)\n"
+          "  -b, --backend B          cpu, cuda or sim (default: cuda where built and a GPU is\n"
+          "                           visible, else cpu)\n"
+          "      --resume             continue FILE: skip cells whose last row is ok, retry the rest\n"
+          "      --force              with --resume: accept a file written from another spec\n"
+          "      --dry-run            print the cells, their estimated cost and the rank each starts on\n"
+          "      --share-gpu          allow more ranks on a node than visible GPUs (timings interfere)\n"
+          "      --inject-failure PAT cells whose key contains PAT fail with \"injected failure\" (a test\n"
+          "                           switch; also QSWEEP_INJECT_FAILURE)\n"
+          "      --rank0 MODE         with more than one rank: thread (default: rank 0 runs cells on a\n"
+          "                           helper thread and answers requests at once), inline (rank 0 runs\n"
+          "                           cells itself and answers between them), coord (rank 0 runs none)\n"
+          "  -q, --quiet              no per-cell progress lines\n"
+          "  -h, --help               this text\n\n"
+          "environment: QSWEEP_ZOO (zoo file, overrides the spec's \"zoo\"), QSWEEP_SIM_SCALE (sim\n"
+          "backend: sleep per estimated microsecond, default 0.01), QSWEEP_INJECT_FAILURE.\n"
+          "exit status: 0 every cell ok, 3 some cell not ok, 2 usage error, 1 fatal error.\n");
+}
+
+static int parse_opts(int argc, char **argv, run_opts *o, int *help) {
+  static const struct option opts[] = {{"out", required_argument, 0, 'o'},
+                                       {"backend", required_argument, 0, 'b'},
+                                       {"resume", no_argument, 0, 'R'},
+                                       {"force", no_argument, 0, 'F'},
+                                       {"dry-run", no_argument, 0, 'n'},
+                                       {"share-gpu", no_argument, 0, 'S'},
+                                       {"inject-failure", required_argument, 0, 'I'},
+                                       {"rank0", required_argument, 0, 'Z'},
+                                       {"quiet", no_argument, 0, 'q'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  memset(o, 0, sizeof *o);
+  o->rank0 = QS_RANK0_THREAD;
+  *help = 0;
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "o:b:qh", opts, NULL)) != -1) {
+    switch (c) {
+      case 'o': o->out = optarg; break;
+      case 'b': o->backend = optarg; break;
+      case 'R': o->resume = 1; break;
+      case 'F': o->force = 1; break;
+      case 'n': o->dry_run = 1; break;
+      case 'S': o->share_gpu = 1; break;
+      case 'I': o->inject = optarg; break;
+      case 'q': o->quiet = 1; break;
+      case 'Z':
+        if (!strcmp(optarg, "thread")) o->rank0 = QS_RANK0_THREAD;
+        else if (!strcmp(optarg, "inline")) o->rank0 = QS_RANK0_INLINE;
+        else if (!strcmp(optarg, "coord")) o->rank0 = QS_RANK0_COORD;
+        else return qs_fail(QS_EINVAL, "--rank0: unknown mode \"%s\" (thread, inline, coord)", optarg);
+        break;
+      case 'h': *help = 1; return QS_OK;
+      default:
+        if (optopt) return qs_fail(QS_EINVAL, "option -%c: unknown or missing its argument", optopt);
+        return qs_fail(QS_EINVAL, "%s: unknown option or missing argument", argv[optind - 1]);
+    }
+  }
+  /* glibc's getopt_long permutes argv: SPEC may come before or after the options */
+  for (int i = optind; i < argc; i++) {
+    if (o->spec_path) return qs_fail(QS_EINVAL, "unexpected argument \"%s\" (one SPEC only)", argv[i]);
+    o->spec_path = argv[i];
+  }
+  if (!o->spec_path) return qs_fail(QS_EINVAL, "SPEC: missing (a sweep JSON file, e.g. sweep/seed64.json)");
+  if (!o->out && !o->dry_run) return qs_fail(QS_EINVAL, "-o/--out: missing (the HDF5 results file)");
+  if (o->force && !o->resume) return qs_fail(QS_EINVAL, "--force: only with --resume");
+  if (!o->inject) {
+    const char *e = getenv("QSWEEP_INJECT_FAILURE");
+    if (e && e[0]) o->inject = e;
+  }
+  return QS_OK;
+}
+
+static void utc_now(char *buf, size_t cap) {
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static char *join_args(int argc, char **argv) {
+  size_t n = 8;
+  for (int i = 0; i < argc; i++) n += strlen(argv[i]) * 4 + 3;
+  char *s = malloc(n), *p = s;
+  if (!s) return NULL;
+  p += sprintf(p, "qsweep");
+  for (int i = 0; i < argc; i++) {
+    int plain = argv[i][0] != '\0';
+    for (const char *c = argv[i]; *c; c++)
+      if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%", *c)) plain = 0;
+    if (plain) {
+      p += sprintf(p, " %s", argv[i]);
+    } else { /* single-quote it, shell style */
+      *p++ = ' ';
+      *p++ = '\'';
+      for (const char *c = argv[i]; *c; c++) {
+        if (*c == '\'') p += sprintf(p, "'\\''");
+        else *p++ = *c;
+      }
+      *p++ = '\'';
+      *p = '\0';
+    }
+  }
+  return s;
+}
+
+/* Comma-separated distinct values of a gathered [world][width] table, in rank order. */
+static char *distinct_list(const char *table, int world, int width) {
+  char *s = calloc((size_t)world, (size_t)width + 1);
+  if (!s) return NULL;
+  for (int r = 0; r < world; r++) {
+    const char *v = table + (size_t)r * width;
+    int seen = 0;
+    for (int q = 0; q < r && !seen; q++) seen = !strncmp(v, table + (size_t)q * width, (size_t)width);
+    if (seen) continue;
+    if (s[0]) strcat(s, ",");
+    strncat(s, v, (size_t)width);
+  }
+  return s;
+}
+
+static int bcast_code(int code) {
+  MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return code;
+}
+
+static int finish(int code) {
+  H5close();
+  MPI_Finalize();
+  return code;
+}
+
+static int bsearch_key(char **keys, int n, const char *k) {
+  int lo = 0, hi = n - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2, c = strcmp(keys[mid], k);
+    if (!c) return 1;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return 0;
+}
+
+/* Rank 0: the output file before any work. Fills skip[] with --resume. */
+static int check_output(const run_opts *o, const qs_spec *s, unsigned char *skip, int *n_skip, qs_run_meta *old) {
+  struct stat st;
+  *n_skip = 0;
+  if (stat(o->out, &st) != 0) return QS_OK; /* new file (also with --resume) */
+  if (!o->resume) return qs_fail(QS_EINVAL, "%s: file exists (use --resume to continue it, or remove it)", o->out);
+  qs_cell_result *rows = NULL;
+  int n_rows = 0;
+  QS_TRY(qs_results_read(o->out, &rows, &n_rows, old));
+  qs_results_free_rows(rows, n_rows);
+  if (strcmp(old->sweep_hash, s->hash) != 0 && !o->force)
+    return qs_fail(QS_EINVAL, "%s: sweep_hash: %s, but %s hashes to %s: the file holds another sweep (--force "
+                   "appends to it anyway)", o->out, old->sweep_hash[0] ? old->sweep_hash : "(empty)", s->path, s->hash);
+  char **keys = NULL;
+  int nk = 0;
+  QS_TRY(qs_results_done_keys(o->out, &keys, &nk, 1));
+  for (int i = 0; i < s->n_cells; i++)
+    if (bsearch_key(keys, nk, s->cells[i].key)) {
+      skip[i] = 1;
+      (*n_skip)++;
+    }
+  qs_results_free_keys(keys, nk);
+  return QS_OK;
+}
+
+static void dry_run(const qs_spec *s, const unsigned char *skip, int world, qs_rank0_mode mode, const char *backend) {
+  double *costs = malloc(sizeof(double) * (size_t)s->n_cells);
+  int *models = malloc(sizeof(int) * (size_t)s->n_cells), *order = malloc(sizeof(int) * (size_t)s->n_cells);
+  int *start = malloc(sizeof(int) * (size_t)s->n_cells);
+  if (!costs || !models || !order || !start) return;
+  for (int i = 0; i < s->n_cells; i++) {
+    costs[i] = s->cells[i].cost;
+    models[i] = s->cells[i].model;
+    start[i] = -1;
+  }
+  const int rank0_runs = world == 1 || mode != QS_RANK0_COORD;
+  const int ranks = rank0_runs ? world : world - 1;
+  qs_sched *sc = qs_sched_create(s->n_cells, costs, models, skip, ranks);
+  if (!sc) return;
+  int n_run = qs_sched_remaining(sc);
+  double total = qs_sched_remaining_cost(sc), longest = 0;
+  for (int slot = 0; slot < ranks; slot++) {
+    int c = qs_sched_initial(sc, slot);
+    if (c >= 0) start[c] = rank0_runs ? slot : slot + 1;
+  }
+  int k = 0;
+  for (int c = 0; c < s->n_cells; c++)
+    if (start[c] >= 0) order[k++] = c;
+  for (int c; (c = qs_sched_next(sc, -1)) >= 0;) order[k++] = c; /* the rest, largest first */
+  for (int i = 0; i < k; i++)
+    if (costs[order[i]] > longest) longest = costs[order[i]];
+  printf("# qsweep run --dry-run: %s: %d cells, %d to run (%d already ok), %d rank%s, backend %s\n", s->path,
+         s->n_cells, n_run, s->n_cells - n_run, world, world == 1 ? "" : "s", backend);
+  printf("# cost model: estimated seconds on the reference GPU (sweep/README.md); start_rank '-' = handed out "
+         "when a rank frees up\n");
+  printf("# %5s  %10s  %10s  %s\n", "order", "start_rank", "est_cost_s", "key");
+  for (int i = 0; i < k; i++) {
+    char r[16];
+    if (start[order[i]] >= 0) snprintf(r, sizeof r, "%d", start[order[i]]);
+    else snprintf(r, sizeof r, "-");
+    printf("  %5d  %10s  %10.3f  %s\n", i, r, costs[order[i]] * 1e-6, s->cells[order[i]].key);
+  }
+  for (int c = 0; c < s->n_cells; c++)
+    if (skip[c]) printf("  %5s  %10s  %10.3f  %s  (already ok)\n", "-", "-", costs[c] * 1e-6, s->cells[c].key);
+  double lb = total / (ranks > 0 ? ranks : 1) > longest ? total / (ranks > 0 ? ranks : 1) : longest;
+  printf("# total %.1f s of estimated work; lower bound on the makespan %.1f s on %d running rank%s\n", total * 1e-6,
+         lb * 1e-6, ranks, ranks == 1 ? "" : "s");
+  qs_sched_free(sc);
+  free(costs);
+  free(models);
+  free(order);
+  free(start);
+}
+
+int qs_cmd_run(int argc, char **argv) {
+  int provided = 0, rank = 0, world = 1;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+
+  /* ---- options (every rank parses the same argv; rank 0 speaks) ---- */
+  run_opts o;
+  int help = 0;
+  char *args = join_args(argc, argv); /* "qsweep run ...", before getopt permutes argv */
+  int rc = args ? parse_opts(argc, argv, &o, &help) : QS_ENOMEM;
+  if (help) {
+    if (rank == 0) usage(stdout);
+    free(args);
+    return finish(EXIT_OK);
+  }
+  if (rc != QS_OK) {
+    if (rank == 0) {
+      fprintf(stderr, "qsweep run: %s\n", qs_last_error());
+      fprintf(stderr, "usage: qsweep run SPEC -o results.h5 [options]   (qsweep run --help)\n");
+    }
+    free(args);
+    return finish(EXIT_USAGE);
+  }
+  if (provided < MPI_THREAD_FUNNELED && o.rank0 == QS_RANK0_THREAD) o.rank0 = QS_RANK0_INLINE;
+
+  /* ---- backend: same on every rank ---- */
+  char backend_name[16] = "", why[256] = "";
+  const qs_backend *be = NULL;
+  if (rank == 0) {
+    if (o.backend) {
+      be = qs_backend_get(o.backend);
+      if (!be) fprintf(stderr, "qsweep run: --%s\n", qs_last_error());
+    } else {
+      be = qs_backend_default(why, sizeof why);
+    }
+    if (be) qs_strlcpy(backend_name, be->name, sizeof backend_name);
+  }
+  MPI_Bcast(backend_name, sizeof backend_name, MPI_CHAR, 0, MPI_COMM_WORLD);
+  if (!backend_name[0]) return finish(EXIT_USAGE);
+  be = qs_backend_get(backend_name);
+
+  /* ---- the spec: rank 0 validates before anything runs, then every rank parses its text ---- */
+  const char *zoo_env = getenv("QSWEEP_ZOO");
+  qs_spec spec;
+  memset(&spec, 0, sizeof spec);
+  unsigned long long text_len = 0;
+  if (rank == 0) {
+    rc = qs_spec_load(o.spec_path, zoo_env, &spec);
+    if (rc != QS_OK) fprintf(stderr, "qsweep run: %s\n", qs_last_error());
+    else text_len = strlen(spec.text);
+  }
+  if (bcast_code(rc) != QS_OK) {
+    free(args);
+    return finish(EXIT_FATAL);
+  }
+  MPI_Bcast(&text_len, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
+  if (rank != 0) {
+    char *text = malloc(text_len + 1);
+    if (!text) MPI_Abort(MPI_COMM_WORLD, 1);
+    MPI_Bcast(text, (int)text_len, MPI_CHAR, 0, MPI_COMM_WORLD);
+    text[text_len] = '\0';
+    if (qs_spec_parse(o.spec_path, text, zoo_env, &spec) != QS_OK) {
+      fprintf(stderr, "qsweep run: rank %d: %s\n", rank, qs_last_error());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    free(text);
+  } else {
+    MPI_Bcast(spec.text, (int)text_len, MPI_CHAR, 0, MPI_COMM_WORLD);
+  }
+
+  /* ---- the output file (rank 0), before any work ---- */
+  unsigned char *skip = calloc((size_t)spec.n_cells, 1);
+  qs_run_meta old;
+  memset(&old, 0, sizeof old);
+  int n_skip = 0;
+  if (!skip) MPI_Abort(MPI_COMM_WORLD, 1);
+  if (rank == 0) {
+    if (o.out && (!o.dry_run || o.resume)) rc = check_output(&o, &spec, skip, &n_skip, &old);
+    if (rc != QS_OK) fprintf(stderr, "qsweep run: %s\n", qs_last_error());
+  }
+  if (bcast_code(rc) != QS_OK) goto fatal;
+  if (o.dry_run) {
+    if (rank == 0) dry_run(&spec, skip, world, o.rank0, backend_name);
+    free(skip);
+    qs_run_meta_free(&old);
+    qs_spec_free(&spec);
+    free(args);
+    return finish(EXIT_OK);
+  }
+  if (rank == 0) {
+    if (o.backend) fprintf(stderr, "qsweep run: backend %s\n", backend_name);
+    else fprintf(stderr, "qsweep run: backend %s\n", why);
+  }
+
+  /* ---- device binding: node-local rank -> GPU; the backend must work on every rank ---- */
+  {
+    MPI_Comm node;
+    int local_rank = 0, local_size = 1;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &local_rank);
+    MPI_Comm_size(node, &local_size);
+    MPI_Comm_free(&node);
+    int device = -1, bad[3] = {0, 0, 0}, worst[3];
+    char reason[256] = "";
+    if (be->available(reason, sizeof reason) != 0) bad[0] = 1;
+    if (!strcmp(be->name, "cuda")) {
+      int ngpu = qs_cuda_device_count();
+      if (ngpu < 1) bad[0] = 1;
+      else if (local_size > ngpu && !o.share_gpu) bad[1] = local_size * 1000 + ngpu;
+      if (ngpu > 0) device = local_rank % ngpu;
+    }
+    MPI_Allreduce(bad, worst, 3, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (worst[0] || worst[1]) {
+      if (rank == 0) {
+        if (worst[0])
+          fprintf(stderr, "qsweep run: backend %s: not usable on every rank%s%s\n", be->name, reason[0] ? ": " : "",
+                  reason);
+        else
+          fprintf(stderr, "qsweep run: %d ranks on one node share %d visible GPU%s: timings would interfere "
+                  "(run one rank per GPU, or pass --share-gpu)\n", worst[1] / 1000, worst[1] % 1000,
+                  worst[1] % 1000 == 1 ? "" : "s");
+      }
+      goto fatal;
+    }
+    qs_cell_ctx *ctx = NULL;
+    if (qs_cell_ctx_create(be, device, rank, &ctx) != QS_OK) MPI_Abort(MPI_COMM_WORLD, 1);
+    qs_cell_ctx_set_inject(ctx, o.inject);
+
+    /* ---- provenance: hosts and devices of every rank ---- */
+    char host[64] = "", dev[128] = "";
+    if (gethostname(host, sizeof host) != 0) qs_strlcpy(host, "unknown", sizeof host);
+    host[sizeof host - 1] = '\0';
+    qs_strlcpy(dev, qs_cell_ctx_device(ctx), sizeof dev);
+    char *hosts = rank == 0 ? calloc((size_t)world, sizeof host) : NULL;
+    char *devs = rank == 0 ? calloc((size_t)world, sizeof dev) : NULL;
+    if (rank == 0 && (!hosts || !devs)) MPI_Abort(MPI_COMM_WORLD, 1);
+    MPI_Gather(host, sizeof host, MPI_CHAR, hosts, sizeof host, MPI_CHAR, 0, MPI_COMM_WORLD);
+    MPI_Gather(dev, sizeof dev, MPI_CHAR, devs, sizeof dev, MPI_CHAR, 0, MPI_COMM_WORLD);
+
+    qs_run_meta meta;
+    memset(&meta, 0, sizeof meta);
+    qs_results *out = NULL;
+    if (rank == 0) {
+      qs_strlcpy(meta.qsweep_version, QS_VERSION, sizeof meta.qsweep_version);
+      qs_strlcpy(meta.git_commit, QS_GIT_COMMIT, sizeof meta.git_commit);
+      if (old.started_utc[0]) qs_strlcpy(meta.started_utc, old.started_utc, sizeof meta.started_utc);
+      else utc_now(meta.started_utc, sizeof meta.started_utc);
+      meta.sweep_json = strdup(spec.text);
+      qs_strlcpy(meta.sweep_hash, spec.hash, sizeof meta.sweep_hash);
+      meta.command_line = strdup(args);
+      int len = 0;
+      char lib[MPI_MAX_LIBRARY_VERSION_STRING];
+      MPI_Get_library_version(lib, &len);
+      lib[strcspn(lib, "\n")] = '\0';
+      qs_strlcpy(meta.mpi_library, lib, sizeof meta.mpi_library);
+      meta.world_size = world;
+      meta.hostnames = distinct_list(hosts, world, (int)sizeof host);
+      meta.gpu_names = distinct_list(devs, world, (int)sizeof dev);
+      qs_strlcpy(meta.backend, be->name, sizeof meta.backend);
+      /* check_output refused an existing file without --resume */
+      struct stat st;
+      if (stat(o.out, &st) == 0) {
+        rc = qs_results_open_append(o.out, &out);
+        if (rc == QS_OK) rc = qs_results_set_meta(out, &meta);
+      } else {
+        rc = qs_results_create(o.out, &meta, 0, &out);
+      }
+      if (rc != QS_OK) fprintf(stderr, "qsweep run: %s\n", qs_last_error());
+    }
+    free(hosts);
+    free(devs);
+    if (bcast_code(rc) != QS_OK) {
+      if (out) qs_results_close(out);
+      qs_run_meta_free(&meta);
+      qs_cell_ctx_free(ctx);
+      goto fatal;
+    }
+
+    /* ---- the sweep ---- */
+    qs_coord_run run;
+    memset(&run, 0, sizeof run);
+    run.spec = &spec;
+    run.skip = skip;
+    run.out = out;
+    run.cell = ctx;
+    run.rank0_mode = o.rank0;
+    run.quiet = o.quiet;
+    double t0 = qs_now_s();
+    if (rank == 0 && !o.quiet)
+      fprintf(stderr, "qsweep run: %s: %d cells, %d to run (%d already ok), %d rank%s -> %s\n", spec.path,
+              spec.n_cells, spec.n_cells - n_skip, n_skip, world, world == 1 ? "" : "s", o.out);
+    rc = qs_coord_run_sweep(&run, rank, world);
+    int code = EXIT_OK;
+    if (rank == 0) {
+      utc_now(meta.finished_utc, sizeof meta.finished_utc);
+      if (qs_results_set_meta(out, &meta) != QS_OK && rc == QS_OK) rc = QS_EIO;
+      if (qs_results_close(out) != QS_OK && rc == QS_OK) rc = QS_EIO;
+      fprintf(stderr, "qsweep run: %d cells run: %d ok, %d failed, %d oom, %d unsupported (%d already ok) in %.1f s -> %s\n",
+              run.n_run, run.n_ok, run.n_failed, run.n_oom, run.n_unsupported, n_skip, qs_now_s() - t0, o.out);
+      if (rc != QS_OK) {
+        fprintf(stderr, "qsweep run: %s: %d row%s could not be written\n", o.out, run.write_errors,
+                run.write_errors == 1 ? "" : "s");
+        code = EXIT_FATAL;
+      } else if (run.n_ok < run.n_run) {
+        code = EXIT_CELLS;
+      }
+    }
+    code = bcast_code(code);
+    qs_run_meta_free(&meta);
+    qs_cell_ctx_free(ctx);
+    free(skip);
+    qs_run_meta_free(&old);
+    qs_spec_free(&spec);
+    free(args);
+    return finish(code);
+  }
+
+fatal:
+  free(skip);
+  qs_run_meta_free(&old);
+  qs_spec_free(&spec);
+  free(args);
+  return finish(EXIT_FATAL);
+}

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# run_sweep.sh SCENARIO QSWEEP - multi-step scenarios of `qsweep run` / `qsweep bench`.
+# Environment: QSWEEP_MPIEXEC (the MPI launcher with its options, e.g. "mpiexec
+# --oversubscribe"), QS_FIXTURE_DIR (tests/fixtures). Scenarios: ranks, inject, kill,
+# badspec, files, dryrun, fewcells, bench.
+set -u
+scenario=$1
+QSWEEP=$2
+MPIEXEC=${QSWEEP_MPIEXEC:-mpiexec --oversubscribe}
+FIX=${QS_FIXTURE_DIR:?QS_FIXTURE_DIR must name tests/fixtures}
+ZOO=$FIX/tiny-zoo.json
+T=$(mktemp -d "${TMPDIR:-/tmp}/qsweep-run-$scenario.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+unset QSWEEP_ZOO QSWEEP_INJECT_FAILURE
+fails=0
+pass=0
+ok() { pass=$((pass + 1)); }
+bad() {
+  echo "FAIL: $*" >&2
+  fails=$((fails + 1))
+}
+check() { # check DESCRIPTION COMMAND...
+  local d=$1
+  shift
+  if "$@"; then ok; else bad "$d"; fi
+}
+
+# The 24 tiny cells (3 models x 4 precisions x 2 batch sizes) on the CPU backend.
+spec() { # spec FILE [extra JSON members]
+  cat >"$1" <<JSON
+{"models": ["tiny-vit", "tiny-deit", "tiny-dinov2"], "precisions": ["fp32", "fp16", "int8", "nf4"],
+ "batch_sizes": [1, 2], "zoo": "$ZOO", "warmup": 1, "iterations": 5${2:+, $2}}
+JSON
+}
+
+# Keys of /cells, one per line, in row order (h5dump, no qsweep code involved).
+keys() { h5dump -d /cells "$1" | grep -o '"[^"]*|b[0-9]*|tp[0-9]*"' | tr -d '"'; }
+statuses() { h5dump -d /cells "$1" | grep -oE '"(ok|failed|oom|unsupported|skipped)"' | tr -d '"'; }
+rows() { h5dump -H "$1" | awk '/DATASET "cells"/ {c = 1} c && /DATASPACE/ {gsub(/[^0-9 ]/, " "); print $1; exit}'; }
+# qsweep's own lines on stderr (mpiexec adds a banner when a rank exits non-zero)
+qlines() { grep -c '^qsweep' "$1"; }
+expected_keys() {
+  for m in tiny-vit tiny-deit tiny-dinov2; do for p in fp32 fp16 int8 nf4; do for b in 1 2; do
+    echo "$m|$p|b$b|tp1"
+  done; done; done | sort
+}
+
+case $scenario in
+ranks)
+  # 1, 2 and 4 ranks: the same set of cells, each exactly once, all ok
+  spec "$T/s.json"
+  expected_keys >"$T/want"
+  for np in 1 2 4; do
+    $MPIEXEC -np $np "$QSWEEP" run "$T/s.json" -o "$T/r$np.h5" --quiet 2>"$T/err$np"
+    rc=$?
+    check "np $np: exit 0 (got $rc): $(tail -2 "$T/err$np")" test $rc -eq 0
+    keys "$T/r$np.h5" | sort >"$T/got$np"
+    check "np $np: the cells, each once" diff "$T/want" "$T/got$np"
+    check "np $np: every row ok" test "$(statuses "$T/r$np.h5" | sort -u)" = ok
+    check "np $np: rows of $np ranks" test "$(h5dump -d /cells "$T/r$np.h5" | grep -c 'rank')" -gt 0
+  done
+  check "np 4: the world size is recorded" grep -q 'world_size' <(h5dump -a world_size "$T/r4.h5")
+  ;;
+inject)
+  # one injected failure: that cell failed, the others ok, exit 3
+  spec "$T/s.json"
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --quiet --inject-failure 'tiny-deit|int8|b2' 2>"$T/err"
+  rc=$?
+  check "exit 3 with a failed cell (got $rc)" test $rc -eq 3
+  check "24 rows" test "$(keys "$T/r.h5" | wc -l)" -eq 24
+  check "1 failed" test "$(statuses "$T/r.h5" | grep -c failed)" -eq 1
+  check "23 ok" test "$(statuses "$T/r.h5" | grep -c '^ok$')" -eq 23
+  check "the message" grep -q 'injected failure' <(h5dump -d /cells "$T/r.h5")
+  check "summary line" grep -q '23 ok, 1 failed' "$T/err"
+  # the environment switch, and --resume retries only the failed cell
+  QSWEEP_INJECT_FAILURE= $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --quiet --resume 2>"$T/err2"
+  rc=$?
+  check "resume retries the failed cell: exit 0 (got $rc)" test $rc -eq 0
+  check "resume ran 1 cell" grep -q '1 cells run: 1 ok' "$T/err2"
+  check "25 rows, last row of the retried key ok" test "$(keys "$T/r.h5" | wc -l)" -eq 25
+  export QSWEEP_INJECT_FAILURE='|nf4|'
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/e.h5" --quiet 2>/dev/null
+  rc=$?
+  unset QSWEEP_INJECT_FAILURE
+  check "QSWEEP_INJECT_FAILURE: exit 3 (got $rc)" test $rc -eq 3
+  check "QSWEEP_INJECT_FAILURE: 6 failed" test "$(statuses "$T/e.h5" | grep -c failed)" -eq 6
+  ;;
+kill)
+  # SIGKILL of the whole job mid-sweep, then --resume: each cell exactly once
+  spec "$T/s.json" '"min_time_s": 1.0'
+  expected_keys >"$T/want"
+  export QSWEEP_SIM_SCALE=0.25 # each sim cell sleeps ~0.25 s
+  setsid $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --backend sim --quiet 2>"$T/err" &
+  pid=$!
+  n=0
+  for _ in $(seq 1 300); do
+    sleep 0.1
+    [ -f "$T/r.h5" ] && n=$(rows "$T/r.h5" 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge 5 ] && break
+  done
+  kill -9 -- -"$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  sleep 0.5
+  check "rows existed before the kill ($n)" test "${n:-0}" -ge 5
+  got=$(keys "$T/r.h5" | wc -l)
+  check "the kill left a partial file that opens ($got rows)" test "$got" -ge 5 -a "$got" -lt 24
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --backend sim --quiet 2>"$T/err2"
+  rc=$?
+  check "without --resume the file is refused (exit 1, got $rc)" test $rc -eq 1
+  check "the refusal suggests --resume" grep -q -- '--resume' "$T/err2"
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --backend sim --quiet --resume 2>"$T/err3"
+  rc=$?
+  check "--resume completes: exit 0 (got $rc): $(tail -1 "$T/err3")" test $rc -eq 0
+  keys "$T/r.h5" | sort >"$T/got"
+  check "each cell exactly once after resume" diff "$T/want" "$T/got"
+  check "h5dump -H reads the file" h5dump -H "$T/r.h5" >/dev/null
+  check "sim rows say backend sim" grep -q '"sim"' <(h5dump -d /cells "$T/r.h5")
+  ;;
+badspec)
+  # each bad field: exit 1, one line naming the file and the field, nothing written
+  spec "$T/good.json"
+  try() { # try NAME EXPECTED-SUBSTRING JSON
+    printf '%s\n' "$3" >"$T/$1.json"
+    $MPIEXEC -np 2 "$QSWEEP" run "$T/$1.json" -o "$T/$1.h5" 2>"$T/$1.err"
+    rc=$?
+    check "$1: exit 1 (got $rc)" test $rc -eq 1
+    check "$1: one line" test "$(qlines "$T/$1.err")" -eq 1
+    check "$1: names the file and '$2': $(cat "$T/$1.err")" grep -qF "$T/$1.json: $2" "$T/$1.err"
+    check "$1: no output file" test ! -e "$T/$1.h5"
+  }
+  Z="\"zoo\": \"$ZOO\""
+  try unknown_key 'batch_size: unknown key' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"batch_size\": [1], $Z}"
+  try unknown_model 'models[1]: unknown model "vit-giant"' "{\"models\": [\"tiny-vit\", \"vit-giant\"], \"precisions\": [\"fp32\"], $Z}"
+  try unknown_prec 'precisions[1]: unknown precision "int3"' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\", \"int3\"], $Z}"
+  try neg_batch 'batch_sizes[1]: must be positive' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"batch_sizes\": [1, -4], $Z}"
+  try zero_batch 'batch_sizes[0]: must be positive' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"batch_sizes\": [0], $Z}"
+  try type_models 'models: expected an array' "{\"models\": \"tiny-vit\", \"precisions\": [\"fp32\"], $Z}"
+  try type_iters 'iterations: expected an integer' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"iterations\": \"50\", $Z}"
+  try type_seed 'seed: expected an integer' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"seed\": 1.5, $Z}"
+  try missing_prec 'precisions: missing' "{\"models\": [\"tiny-vit\"], $Z}"
+  try bad_exclude 'exclude[0].modle: unknown key' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"exclude\": [{\"modle\": \"tiny-vit\"}], $Z}"
+  try bad_override 'overrides.tiny-deit: "tiny-deit" is not one of the sweep' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"overrides\": {\"tiny-deit\": {\"iterations\": 3}}, $Z}"
+  try bad_override_key 'overrides.tiny-vit.batch: unknown key' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"overrides\": {\"tiny-vit\": {\"batch\": 3}}, $Z}"
+  try bad_tp 'tp[0]: must be positive' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"tp\": [0], $Z}"
+  try bad_zoo 'zoo: ' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"zoo\": \"no-such-zoo.json\"}"
+  try malformed 'malformed JSON' "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"],"
+  # usage errors: exit 2
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/good.json" 2>"$T/u1.err"
+  rc=$?
+  check "no -o: exit 2 (got $rc)" test $rc -eq 2
+  check "no -o: says so" grep -q -- '-o/--out: missing' "$T/u1.err"
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/good.json" -o "$T/x.h5" --bogus 2>"$T/u2.err"
+  rc=$?
+  check "unknown option: exit 2 (got $rc)" test $rc -eq 2
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/good.json" -o "$T/x.h5" --backend tpu 2>"$T/u3.err"
+  rc=$?
+  check "unknown backend: exit 2 (got $rc)" test $rc -eq 2
+  check "unknown backend: says so" grep -q 'backend: unknown "tpu"' "$T/u3.err"
+  "$QSWEEP" run --help >"$T/help" 2>&1
+  check "--help: exit 0 and defaults" grep -q 'default' "$T/help"
+  ;;
+files)
+  # the output file: foreign HDF5, not HDF5, another sweep (--force), exists without --resume
+  spec "$T/s.json"
+  printf 'PATH data\nINPUT-CLASS TEXTIN\nRANK 1\nDIMENSION-SIZES 3\n' >"$T/conf"
+  printf '1 2 3\n' >"$T/in.txt"
+  h5import "$T/in.txt" -c "$T/conf" -o "$T/foreign.h5" >/dev/null 2>&1
+  check "h5import made a foreign HDF5 file" test -s "$T/foreign.h5"
+  cp "$T/foreign.h5" "$T/foreign.orig"
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/foreign.h5" --resume 2>"$T/f.err"
+  rc=$?
+  check "foreign HDF5: exit 1 (got $rc)" test $rc -eq 1
+  check "foreign HDF5: one line naming the file: $(cat "$T/f.err")" test "$(qlines "$T/f.err")" -eq 1 -a "$(grep -c "$T/foreign.h5" "$T/f.err")" -eq 1
+  check "foreign HDF5: untouched" cmp -s "$T/foreign.h5" "$T/foreign.orig"
+  echo "not hdf5" >"$T/text.h5"
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/text.h5" --resume 2>"$T/t.err"
+  rc=$?
+  check "not HDF5: exit 1 (got $rc): $(cat "$T/t.err")" test $rc -eq 1 -a "$(qlines "$T/t.err")" -eq 1
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/foreign.h5" 2>"$T/e.err"
+  rc=$?
+  check "existing file without --resume: exit 1 (got $rc)" test $rc -eq 1
+  check "suggests --resume" grep -q 'use --resume' "$T/e.err"
+  # another sweep: refused with --resume unless --force
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --quiet 2>/dev/null
+  spec "$T/s2.json" '"seed": 7'
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/s2.json" -o "$T/r.h5" --resume --quiet 2>"$T/h.err"
+  rc=$?
+  check "another sweep: exit 1 (got $rc)" test $rc -eq 1
+  check "another sweep: names sweep_hash and --force: $(cat "$T/h.err")" grep -q 'sweep_hash.*--force' "$T/h.err"
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/s2.json" -o "$T/r.h5" --resume --force --quiet 2>"$T/h2.err"
+  rc=$?
+  check "another sweep with --force: exit 0 (got $rc)" test $rc -eq 0
+  # the same sweep: nothing left to run
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --resume --force 2>"$T/same.err"
+  rc=$?
+  check "resume of a complete sweep: exit 0, 0 cells (got $rc)" test $rc -eq 0
+  check "resume of a complete sweep: 24 already ok" grep -q '0 cells run.*(24 already ok)' "$T/same.err"
+  check "metadata: sweep_json, mpi_library, hostnames" test "$(h5dump -A "$T/r.h5" | grep -cE 'ATTRIBUTE "(sweep_json|mpi_library|hostnames|gpu_names|git_commit|finished_utc)"')" -eq 6
+  ;;
+dryrun)
+  spec "$T/s.json"
+  $MPIEXEC -np 4 "$QSWEEP" run "$T/s.json" --dry-run >"$T/out" 2>"$T/err"
+  rc=$?
+  check "dry-run: exit 0 (got $rc)" test $rc -eq 0
+  check "dry-run: 24 cells listed" test "$(grep -c '|tp1' "$T/out")" -eq 24
+  check "dry-run: 4 start ranks" test "$(awk '!/^#/ && $2 ~ /^[0-9]+$/' "$T/out" | wc -l)" -eq 4
+  check "dry-run: header with cost" grep -q 'est_cost_s' "$T/out"
+  check "dry-run: only rank 0 prints" test "$(grep -c 'dry-run' "$T/out")" -eq 1
+  check "dry-run: no file" test ! -e "$T/r.h5"
+  # largest first: the costs are non-increasing
+  check "dry-run: decreasing cost" bash -c "awk '!/^#/ {print \$3}' '$T/out' | sort -g -r -c"
+  ;;
+fewcells)
+  # more ranks than cells
+  cat >"$T/s.json" <<JSON
+{"models": ["tiny-vit"], "precisions": ["fp32", "nf4"], "zoo": "$ZOO", "warmup": 1, "iterations": 3}
+JSON
+  $MPIEXEC -np 4 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" 2>"$T/err"
+  rc=$?
+  check "4 ranks, 2 cells: exit 0 (got $rc): $(tail -1 "$T/err")" test $rc -eq 0
+  check "2 rows" test "$(keys "$T/r.h5" | sort -u | wc -l)" -eq 2 -a "$(keys "$T/r.h5" | wc -l)" -eq 2
+  check "progress lines on rank 0 only" test "$(grep -c '^\[' "$T/err")" -eq 2
+  # tp > 1 is unsupported (exit 3), rank-0-only coordination mode works
+  cat >"$T/tp.json" <<JSON
+{"models": ["tiny-vit"], "precisions": ["fp32"], "tp": [1, 2], "zoo": "$ZOO", "warmup": 1, "iterations": 3}
+JSON
+  $MPIEXEC -np 3 "$QSWEEP" run "$T/tp.json" -o "$T/tp.h5" --rank0 coord --quiet 2>"$T/tp.err"
+  rc=$?
+  check "tp 2: exit 3 (got $rc)" test $rc -eq 3
+  check "tp 2: unsupported row" test "$(statuses "$T/tp.h5" | grep -c unsupported)" -eq 1
+  ;;
+bench)
+  "$QSWEEP" bench --zoo "$ZOO" --model tiny-deit --precision nf4 --batch 2 --iters 7 >"$T/out" 2>"$T/err"
+  rc=$?
+  check "bench: exit 0 (got $rc): $(cat "$T/err")" test $rc -eq 0
+  check "bench: '#' header with units" grep -q '^#.*median_ms.*weight_mb.*cosine' "$T/out"
+  check "bench: one row" test "$(grep -vc '^#' "$T/out")" -eq 1
+  check "bench: ok with 7 iterations" grep -qE 'tiny-deit +nf4 +2 +cpu +ok .* 7 cpu' "$T/out"
+  "$QSWEEP" bench --zoo "$ZOO" -m tiny-vit -p int8 --format json --iters 3 >"$T/json"
+  check "bench --format json" grep -q '"status": "ok"' "$T/json"
+  "$QSWEEP" bench --zoo "$ZOO" -m tiny-vit -p fp16 --format csv --iters 3 >"$T/csv"
+  check "bench --format csv: 2 lines" test "$(wc -l <"$T/csv")" -eq 2
+  QSWEEP_INJECT_FAILURE=tiny "$QSWEEP" bench --zoo "$ZOO" -m tiny-vit --iters 3 >"$T/f" 2>&1
+  rc=$?
+  check "bench: a failed cell exits 3 (got $rc)" test $rc -eq 3
+  "$QSWEEP" bench --zoo "$ZOO" -m tiny-vit --iters 0 >/dev/null 2>&1
+  rc=$?
+  check "bench: --iters 0 is a usage error (got $rc)" test $rc -eq 2
+  "$QSWEEP" bench --zoo "$ZOO" -m nope >/dev/null 2>"$T/nope"
+  rc=$?
+  check "bench: unknown model exit 1 (got $rc)" test $rc -eq 1
+  ;;
+*)
+  echo "unknown scenario $scenario" >&2
+  exit 2
+  ;;
+esac
+echo "run_sweep.sh $scenario: $pass passed, $fails failed"
+[ $fails -eq 0 ]
