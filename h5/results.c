@@ -782,7 +782,8 @@ done:
   return rc;
 }
 
-int qs_results_append(qs_results *f, const qs_cell_result *r) {
+/* Add one row (and its samples) to the in-memory image; persist() makes it durable. */
+static int append_one(qs_results *f, const qs_cell_result *r) {
   if (!f || !r) return qs_fail(QS_EINVAL, "results append: no file or row");
   const char *path = f->name;
   int rc = QS_OK;
@@ -825,12 +826,22 @@ int qs_results_append(qs_results *f, const qs_cell_result *r) {
   H5_CHECK(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL), "/cells");
   H5_CHECK(mspace = H5Screate_simple(1, count, NULL), "/cells");
   H5_CHECK(H5Dwrite(f->cells, f->row_type, mspace, fspace, H5P_DEFAULT, wire), "write /cells");
-  QS_CHECK(persist(f));
 done:
   CLOSE_S(mspace);
   CLOSE_S(fspace);
   quiet_end(&q);
   return rc;
+}
+
+int qs_results_append(qs_results *f, const qs_cell_result *r) { return qs_results_append_many(f, r, 1); }
+
+int qs_results_append_many(qs_results *f, const qs_cell_result *rows, int n) {
+  if (!f || (n > 0 && !rows)) return qs_fail(QS_EINVAL, "results append: no file or rows");
+  int rc = QS_OK;
+  for (int i = 0; i < n && rc == QS_OK; i++) rc = append_one(f, &rows[i]);
+  /* rows appended before a failure are still written out */
+  int prc = persist(f);
+  return rc != QS_OK ? rc : prc;
 }
 
 int qs_results_set_meta(qs_results *f, const qs_run_meta *meta) {

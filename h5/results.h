@@ -108,6 +108,9 @@ int qs_results_create(const char *path, const qs_run_meta *meta, int overwrite, 
 int qs_results_open_append(const char *path, qs_results **out);
 /* Append one row (and its samples) and make it durable before returning. */
 int qs_results_append(qs_results *f, const qs_cell_result *r);
+/* Append n rows and make them all durable with one write of the file: what a writer
+ * that has fallen behind uses to catch up (the cost of a write grows with the file). */
+int qs_results_append_many(qs_results *f, const qs_cell_result *rows, int n);
 /* Update the run metadata attributes (e.g. finished_utc at the end). */
 int qs_results_set_meta(qs_results *f, const qs_run_meta *meta);
 int qs_results_close(qs_results *f);

@@ -244,18 +244,38 @@ static void *writer_main(void *arg) {
   for (;;) {
     while (!w->head && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
     if (!w->head && w->stop) break;
-    row_node *n = w->head;
-    w->head = n->next;
-    if (!w->head) w->tail = NULL;
+    /* take everything queued: one durable write of the file covers them all, so the
+     * writer keeps up however fast results arrive */
+    row_node *list = w->head;
+    w->head = w->tail = NULL;
     pthread_mutex_unlock(&w->mu);
-    int rc = qs_results_append(w->out, &n->r);
+    int n = 0;
+    for (row_node *p = list; p; p = p->next) n++;
+    qs_cell_result *rows = malloc(sizeof *rows * (size_t)n);
+    int rc;
+    if (rows) {
+      int i = 0;
+      for (row_node *p = list; p; p = p->next) rows[i++] = p->r;
+      rc = qs_results_append_many(w->out, rows, n);
+      free(rows);
+    } else {
+      rc = QS_OK;
+      for (row_node *p = list; p; p = p->next) {
+        int r1 = qs_results_append(w->out, &p->r);
+        if (r1 != QS_OK) rc = r1;
+      }
+    }
     if (rc != QS_OK) {
-      /* the row stays in the in-memory image and goes out with the next good write */
+      /* the rows stay in the in-memory image and go out with the next good write */
       fprintf(stderr, "qsweep run: %s\n", qs_last_error());
       if (!w->errors) qs_strlcpy(w->first_error, qs_last_error(), sizeof w->first_error);
     }
-    qs_cell_result_free(&n->r);
-    free(n);
+    while (list) {
+      row_node *next = list->next;
+      qs_cell_result_free(&list->r);
+      free(list);
+      list = next;
+    }
     pthread_mutex_lock(&w->mu);
     if (rc != QS_OK) w->errors++;
     w->last_write_s = qs_now_s();

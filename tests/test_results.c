@@ -495,6 +495,37 @@ static void test_done_keys(void) {
   CHECK(qs_results_done_keys(tpath("junk.h5"), &keys, &n, 1) == QS_EINVAL && keys == NULL);
 }
 
+/* Several rows in one durable write: all land, in order, with their samples. */
+static void test_append_many(void) {
+  const char *path = tpath("many.h5");
+  qs_results *f = NULL;
+  CHECK(qs_results_create(path, NULL, 1, &f) == QS_OK);
+  qs_cell_result rows[3];
+  double samples[3][4];
+  for (int i = 0; i < 3; i++) {
+    qs_cell_result_init(&rows[i]);
+    snprintf(rows[i].key, sizeof rows[i].key, "m%d|fp16|b1|tp1", i);
+    snprintf(rows[i].status, sizeof rows[i].status, "ok");
+    for (int j = 0; j < 4; j++) samples[i][j] = 10.0 * i + j;
+    rows[i].samples_ms = samples[i];
+    rows[i].n_samples = 4;
+  }
+  CHECK(qs_results_append_many(f, rows, 3) == QS_OK);
+  CHECK(qs_results_append_many(f, rows, 0) == QS_OK);
+  CHECK(qs_results_close(f) == QS_OK);
+  qs_cell_result *got = NULL;
+  int n = 0;
+  qs_run_meta meta;
+  CHECK(qs_results_read(path, &got, &n, &meta) == QS_OK);
+  CHECK(n == 3);
+  for (int i = 0; i < n && i < 3; i++) {
+    CHECK(strcmp(got[i].key, rows[i].key) == 0);
+    CHECK(got[i].n_samples == 4 && got[i].samples_ms && got[i].samples_ms[3] == 10.0 * i + 3);
+  }
+  qs_results_free_rows(got, n);
+  qs_run_meta_free(&meta);
+}
+
 /* ---- durability: SIGKILL a writer in the middle of its appends ------------- */
 
 static int read_full(int fd, void *p, size_t n) {
@@ -616,6 +647,7 @@ int main(void) {
   test_refusals();
   test_schema_checks();
   test_done_keys();
+  test_append_many();
   test_durability();
   report_append_cost();
   char cmd[400];
