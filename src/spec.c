@@ -344,7 +344,8 @@ static int expand(qs_spec *s) {
   int64_t total = 0;
   for (int m = 0; m < s->n_models; m++)
     total += (int64_t)s->models[m].n_prec * s->models[m].n_batch * s->models[m].n_tp;
-  if (total > QS_RESULTS_MAX_ROWS) return qs_fail(QS_EINVAL, "%s: the sweep has %lld cells (at most %d)", s->path, (long long)total, QS_RESULTS_MAX_ROWS);
+  if (total > QS_SPEC_MAX_CELLS)
+    return qs_fail(QS_EINVAL, "%s: the sweep has %lld cells (at most %d)", s->path, (long long)total, QS_SPEC_MAX_CELLS);
   s->cells = qs_calloc((size_t)(total > 0 ? total : 1), sizeof *s->cells);
   if (!s->cells) return QS_ENOMEM;
   int n = 0;

@@ -12,6 +12,7 @@
 #include "results.h"
 
 #define QS_SPEC_MAX_BYTES (16u << 20)
+#define QS_SPEC_MAX_CELLS 1000000 /* a cell list of ~300 MB; real sweeps are far smaller */
 
 /* Per-model settings (the spec's defaults with the model's "overrides" applied). */
 typedef struct {
