@@ -453,6 +453,106 @@ static int read_meta(hid_t file, const char *path, qs_run_meta *meta) {
   return rc;
 }
 
+
+/* ---- the seal: a checksum of the HDF5 image in the file's user block --------------
+ * The first QS_SEAL_BYTES of a results file are an HDF5 user block (the library and
+ * h5dump / h5py skip it) holding a text header:
+ *   "QSWEEP-RESULTS-SEAL 1\nsize <file bytes>\nfnv1a64 <16 hex digits>\n"
+ * with the FNV-1a 64 hash of every byte after the block. A file whose seal does not
+ * match is refused before the HDF5 library parses a byte of it: HDF5 1.10 is not
+ * robust against corrupted files (fuzzing found a memcpy with overlapping ranges in
+ * H5HG_read on a mutated file), and a results file is only ever written whole by
+ * qsweep, so any mismatch means truncation, corruption or an edit from outside. */
+#define QS_SEAL_BYTES 512
+#define QS_SEAL_MAGIC "QSWEEP-RESULTS-SEAL 1\n"
+
+static uint64_t fnv1a64_update(uint64_t h, const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+/* The user block for an HDF5 image of `size` bytes (the file is the block + the image;
+ * H5Fget_file_image returns the image without the user block). */
+static void seal_header(unsigned char hdr[QS_SEAL_BYTES], const unsigned char *img, size_t size) {
+  uint64_t h = fnv1a64_update(0xcbf29ce484222325ULL, img, size);
+  memset(hdr, 0, QS_SEAL_BYTES);
+  snprintf((char *)hdr, QS_SEAL_BYTES, "%ssize %llu\nfnv1a64 %016llx\n", QS_SEAL_MAGIC,
+           (unsigned long long)(size + QS_SEAL_BYTES), (unsigned long long)h);
+}
+
+/* Does the file carry an HDF5 signature where the library would look for one? */
+static int has_hdf5_signature(FILE *fp) {
+  static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  for (long off = 0; off <= (1L << 20); off = off ? off * 2 : 512) {
+    unsigned char b[8];
+    if (fseek(fp, off, SEEK_SET) != 0 || fread(b, 1, 8, fp) != 8) return 0;
+    if (memcmp(b, sig, 8) == 0) return 1;
+  }
+  return 0;
+}
+
+static int verify_seal(const char *path, off_t file_size) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return qs_fail(QS_EIO, "%s: cannot open: %s", path, strerror(errno));
+  char hdr[QS_SEAL_BYTES + 1];
+  size_t got = fread(hdr, 1, QS_SEAL_BYTES, fp);
+  hdr[got] = '\0';
+  int rc = QS_OK;
+  unsigned long long size = 0, want = 0;
+  if (got < strlen(QS_SEAL_MAGIC) || memcmp(hdr, QS_SEAL_MAGIC, strlen(QS_SEAL_MAGIC)) != 0) {
+    if (!has_hdf5_signature(fp)) rc = qs_fail(QS_EINVAL, "%s: not an HDF5 file", path);
+    else rc = qs_fail(QS_EINVAL, "%s: not a qsweep results file (no qsweep seal in its user block)", path);
+    goto out;
+  }
+  if (sscanf(hdr + strlen(QS_SEAL_MAGIC), "size %llu\nfnv1a64 %16llx", &size, &want) != 2) {
+    rc = qs_fail(QS_EINVAL, "%s: seal: malformed header", path);
+    goto out;
+  }
+  if (size != (unsigned long long)file_size || file_size < QS_SEAL_BYTES) {
+    rc = qs_fail(QS_EINVAL, "%s: seal: the file has %lld bytes, its seal says %llu (truncated or modified "
+                 "outside qsweep)", path, (long long)file_size, size);
+    goto out;
+  }
+  uint64_t h = 0xcbf29ce484222325ULL;
+  unsigned char buf[1 << 16];
+  size_t n;
+  if (fseek(fp, QS_SEAL_BYTES, SEEK_SET) != 0) {
+    rc = qs_fail(QS_EIO, "%s: cannot seek: %s", path, strerror(errno));
+    goto out;
+  }
+  while ((n = fread(buf, 1, sizeof buf, fp)) > 0) h = fnv1a64_update(h, buf, n);
+  if (ferror(fp)) {
+    rc = qs_fail(QS_EIO, "%s: read error: %s", path, strerror(errno));
+    goto out;
+  }
+  if (h != want)
+    rc = qs_fail(QS_EINVAL, "%s: seal: checksum mismatch (corrupted or modified outside qsweep; "
+                 "qs_results_seal re-seals a file edited on purpose)", path);
+out:
+  fclose(fp);
+  return rc;
+}
+
+int qs_results_seal(const char *path) {
+  char *data;
+  size_t len;
+  QS_TRY(qs_read_file(path, (size_t)1 << 40, &data, &len));
+  int rc = QS_OK;
+  if (len < QS_SEAL_BYTES + 8 || memcmp(data + QS_SEAL_BYTES, "\x89HDF\r\n\x1a\n", 8) != 0) {
+    free(data);
+    return qs_fail(QS_EINVAL, "%s: seal: no HDF5 superblock after a %d-byte user block", path, QS_SEAL_BYTES);
+  }
+  seal_header((unsigned char *)data, (unsigned char *)data + QS_SEAL_BYTES, len - QS_SEAL_BYTES);
+  FILE *fp = fopen(path, "r+b");
+  if (!fp || fwrite(data, 1, QS_SEAL_BYTES, fp) != QS_SEAL_BYTES) rc = qs_fail(QS_EIO, "%s: cannot write the seal", path);
+  if (fp && fclose(fp) != 0) rc = qs_fail(QS_EIO, "%s: cannot write the seal", path);
+  free(data);
+  return rc;
+}
+
 /* ---- opening and checking a file ------------------------------------------ */
 
 /* Stat, H5Fis_hdf5, H5Fopen, then the qsweep checks: format, schema_version. */
@@ -465,6 +565,7 @@ static int open_checked(const char *path, unsigned flags, hid_t fapl, hid_t *out
   *out = -1;
   if (stat(path, &st) != 0) return qs_fail(QS_EIO, "%s: cannot open: %s", path, strerror(errno));
   if (!S_ISREG(st.st_mode)) return qs_fail(QS_EINVAL, "%s: not a regular file", path);
+  QS_TRY(verify_seal(path, st.st_size));
   htri_t is = H5Fis_hdf5(path);
   if (is < 0) return h5_fail(path, "cannot open");
   if (is == 0) return qs_fail(QS_EINVAL, "%s: not an HDF5 file", path);
@@ -638,10 +739,12 @@ static int persist(qs_results *f) {
     f->image_cap = cap;
   }
   H5_CHECK(size = H5Fget_file_image(f->file, f->image, f->image_cap), "file image");
+  unsigned char seal[QS_SEAL_BYTES];
+  seal_header(seal, f->image, (size_t)size);
   fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0) return qs_fail(QS_EIO, "%s: cannot write %s: %s", path, f->tmp, strerror(errno));
   if (f->keep_mode) (void)fchmod(fd, f->mode & 07777);
-  if (write_all(fd, f->image, (size_t)size) != 0 || fsync(fd) != 0) {
+  if (write_all(fd, seal, sizeof seal) != 0 || write_all(fd, f->image, (size_t)size) != 0 || fsync(fd) != 0) {
     rc = qs_fail(QS_EIO, "%s: cannot write %s: %s", path, f->tmp, strerror(errno));
     close(fd);
     unlink(f->tmp);
@@ -683,7 +786,7 @@ int qs_results_create(const char *path, const qs_run_meta *meta, int overwrite,
                       qs_results **out) {
   int rc = QS_OK;
   qs_results *f = NULL;
-  hid_t fapl = -1, space = -1, dcpl = -1, ftype = -1;
+  hid_t fapl = -1, fcpl = -1, space = -1, dcpl = -1, ftype = -1;
   h5_quiet q;
   struct stat st;
   *out = NULL;
@@ -697,7 +800,9 @@ int qs_results_create(const char *path, const qs_run_meta *meta, int overwrite,
     goto done;
   }
   H5_CHECK(fapl = core_fapl(), "file access properties");
-  H5_CHECK(f->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "cannot create");
+  H5_CHECK(fcpl = H5Pcreate(H5P_FILE_CREATE), "file creation properties");
+  H5_CHECK(H5Pset_userblock(fcpl, QS_SEAL_BYTES), "user block");
+  H5_CHECK(f->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl), "cannot create");
   QS_CHECK(attr_put_str(f->file, path, "format", QS_RESULTS_FORMAT));
   QS_CHECK(attr_put_i32(f->file, path, "schema_version", QS_RESULTS_SCHEMA_VERSION));
   QS_CHECK(write_meta(f->file, path, meta));
@@ -717,6 +822,7 @@ done:
   CLOSE_T(ftype);
   CLOSE_P(dcpl);
   CLOSE_S(space);
+  CLOSE_P(fcpl);
   CLOSE_P(fapl);
   if (rc != QS_OK) results_free(f);
   else *out = f;

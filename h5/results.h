@@ -115,6 +115,11 @@ int qs_results_append_many(qs_results *f, const qs_cell_result *rows, int n);
 int qs_results_set_meta(qs_results *f, const qs_run_meta *meta);
 int qs_results_close(qs_results *f);
 
+/* Recompute the seal (the checksum in the 512-byte user block) of a results file that
+ * was modified on purpose outside qsweep (e.g. with h5py); files whose seal does not
+ * match are refused before HDF5 reads them. */
+int qs_results_seal(const char *path);
+
 /* Read a whole file: rows (with samples) and metadata. Caller frees with
  * qs_results_free_rows / qs_run_meta_free. */
 int qs_results_read(const char *path, qs_cell_result **rows, int *n_rows, qs_run_meta *meta);

@@ -330,6 +330,8 @@ static void test_refusals(void) {
   CHECK(at >= 0 && H5Awrite(at, H5T_NATIVE_INT, &v) >= 0);
   H5Aclose(at);
   H5Fclose(fid);
+  expect_refusal(newer, "seal"); /* edited outside qsweep */
+  CHECK(qs_results_seal(newer) == QS_OK);
   expect_refusal(newer, "is newer than this qsweep");
 
   /* a foreign HDF5 file */

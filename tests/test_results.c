@@ -350,6 +350,11 @@ static void test_refusals(void) {
   CHECK(H5Awrite(a, H5T_NATIVE_INT, &v) >= 0);
   H5Aclose(a);
   H5Fclose(fid);
+  /* edited outside qsweep: refused by the seal before HDF5 reads it ... */
+  CHECK(qs_results_read(newer, &rows, &n, NULL) == QS_EINVAL);
+  CHECK_MSG(contains(qs_last_error(), newer) && contains(qs_last_error(), "seal"), "%s", qs_last_error());
+  /* ... and, re-sealed on purpose, refused for its schema version */
+  CHECK(qs_results_seal(newer) == QS_OK);
   CHECK(qs_results_open_append(newer, &f) == QS_EINVAL && f == NULL);
   CHECK_MSG(contains(qs_last_error(), newer) &&
                 contains(qs_last_error(), "schema_version 99 is newer than this qsweep (1)"),
@@ -400,7 +405,8 @@ static int rewrite_cells(const char *path, const char *drop, const char *add) {
   H5Tclose(mt);
   H5Tclose(ft);
   H5Sclose(sp);
-  return H5Fclose(fid) < 0 || st < 0 ? -1 : 0;
+  if (H5Fclose(fid) < 0 || st < 0) return -1;
+  return qs_results_seal(path) == QS_OK ? 0 : -1; /* an edit on purpose */
 }
 
 static void test_schema_checks(void) {
@@ -435,6 +441,7 @@ static void test_schema_checks(void) {
   hid_t fid = H5Fopen(missing, H5F_ACC_RDWR, H5P_DEFAULT);
   H5Ldelete(fid, "cells", H5P_DEFAULT);
   H5Fclose(fid);
+  CHECK(qs_results_seal(missing) == QS_OK);
   CHECK(qs_results_read(missing, &rows, &n, NULL) == QS_EINVAL);
   CHECK_MSG(contains(qs_last_error(), "/cells") && contains(qs_last_error(), "missing"), "%s",
             qs_last_error());
@@ -454,6 +461,7 @@ static void test_schema_checks(void) {
   H5Pclose(dcpl);
   H5Sclose(sp);
   H5Fclose(fid);
+  CHECK(qs_results_seal(huge) == QS_OK);
   CHECK(qs_results_read(huge, &rows, &n, NULL) == QS_EINVAL);
   CHECK_MSG(contains(qs_last_error(), "/samples/0") && contains(qs_last_error(), "100000000"),
             "%s", qs_last_error());
@@ -463,6 +471,7 @@ static void test_schema_checks(void) {
   CHECK(H5Dset_extent(ds, rows_big) >= 0);
   H5Dclose(ds);
   H5Fclose(fid);
+  CHECK(qs_results_seal(huge) == QS_OK);
   CHECK(qs_results_read(huge, &rows, &n, NULL) == QS_EINVAL);
   CHECK_MSG(contains(qs_last_error(), "10000000 rows"), "%s", qs_last_error());
   CHECK(open_ids() == ids0);
