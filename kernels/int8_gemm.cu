@@ -1,0 +1,270 @@
+/* int8_gemm.cu - LLM.int8 GEMM: xq int8 [M, K] x wq int8 [N, K]^T -> int32 on
+ * tensor cores (mma.sync m16n8k32 s8), with the whole dequantization in the
+ * epilogue (quant.h section 3):
+ *   d = ((float)acc * s_x[m]) * s_w[n] * (1/16129)   (three rounded products)
+ *   y = h((d + o) + h(bias[n]))                       (then optionally h(gelu(y)))
+ * where o is the outlier part. For up to QS_INT8_FUSED_OUTLIERS outlier columns
+ * the epilogue computes o itself from xo (written by the quantization kernel)
+ * and the int8 weight columns, dequantized to fp16 as the reference does, with
+ * the reference's 8-lane fp32 accumulation and combination tree; so y is
+ * bit-exact. Beyond that, o comes from obuf (int8_outlier.cu).
+ *
+ * Tiles: BM x BN x 64 bytes of K per stage, 4-stage cp.async pipeline, XOR-
+ * swizzled shared memory (16-byte chunks, conflict-free ldmatrix), warp tiles of
+ * 64x32 or 32x32 (int32 accumulators in registers). Configurations:
+ *   0: 128 x 128, 8 warps (2 x 4)    1: 128 x 64, 4 warps (2 x 2)
+ *   2:  64 x  64, 4 warps (2 x 2) */
+#include "qs_quant_dev.cuh"
+
+extern "C" {
+#include "quant.h"
+}
+
+namespace {
+
+constexpr int BK = 64;
+constexpr int STAGES = 4;
+constexpr int CAP = QS_INT8_FUSED_OUTLIERS;
+constexpr int OSTR = CAP + 2; /* fp16 stride of the outlier tiles: rows land in distinct banks */
+
+__device__ __forceinline__ uint32_t swz(int row, int chunk) {
+  return (uint32_t)(row * BK + ((chunk ^ ((row >> 1) & 3)) << 4));
+}
+
+template <int BM, int BN, int WM, int WN>
+struct Int8Cfg {
+  static constexpr int THREADS = WM * WN * 32;
+  static constexpr int WTM = BM / WM, WTN = BN / WN;
+  static constexpr int MT = WTM / 16, NT = WTN / 8;
+  static constexpr int STAGE_BYTES = (BM + BN) * BK;
+  static constexpr int PIPE_BYTES = STAGES * STAGE_BYTES;
+  static constexpr int EPI_BYTES = (BM + BN) * OSTR * 2;
+  static constexpr int SMEM = PIPE_BYTES > EPI_BYTES ? PIPE_BYTES : EPI_BYTES;
+  static_assert(NT % 2 == 0, "NT must be even (ldmatrix x4 loads two n8 blocks)");
+};
+
+template <int BM, int BN, int WM, int WN>
+__global__ void __launch_bounds__(WM *WN * 32) int8_gemm_kernel(
+    const int8_t *__restrict__ xq, const int8_t *__restrict__ wq, const float *__restrict__ sx,
+    const float *__restrict__ sw, const __half *__restrict__ bias, const int *__restrict__ n_out_p,
+    const int *__restrict__ cols, const __half *__restrict__ xo, const __half *__restrict__ obuf, int M, int N, int K,
+    int mode, void *__restrict__ y) {
+  using C = Int8Cfg<BM, BN, WM, WN>;
+  extern __shared__ __align__(128) uint8_t smem[];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp / WN, wn = warp % WN;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int KT = (K + BK - 1) / BK;
+
+  auto load_stage = [&](int st, int kt) {
+    uint8_t *sA = smem + st * C::STAGE_BYTES;
+    uint8_t *sB = sA + BM * BK;
+    const int k0 = kt * BK;
+#pragma unroll
+    for (int i = tid; i < BM * 4; i += C::THREADS) {
+      const int r = i >> 2, c = i & 3;
+      const int gm = m0 + r, gk = k0 + c * 16;
+      const bool ok = gm < M && gk < K;
+      qsq::cp_async16(sA + swz(r, c), ok ? (const void *)(xq + (size_t)gm * K + gk) : (const void *)xq, ok ? 16 : 0);
+    }
+#pragma unroll
+    for (int i = tid; i < BN * 4; i += C::THREADS) {
+      const int r = i >> 2, c = i & 3;
+      const int gn = n0 + r, gk = k0 + c * 16;
+      const bool ok = gn < N && gk < K;
+      qsq::cp_async16(sB + swz(r, c), ok ? (const void *)(wq + (size_t)gn * K + gk) : (const void *)wq, ok ? 16 : 0);
+    }
+  };
+
+  int acc[C::MT][C::NT][4];
+#pragma unroll
+  for (int i = 0; i < C::MT; i++)
+#pragma unroll
+    for (int j = 0; j < C::NT; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[i][j][e] = 0;
+
+#pragma unroll
+  for (int st = 0; st < STAGES - 1; st++) {
+    if (st < KT) load_stage(st, st);
+    qsq::cp_async_commit();
+  }
+
+  for (int kt = 0; kt < KT; kt++) {
+    qsq::cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    {
+      const int nk = kt + STAGES - 1;
+      if (nk < KT) load_stage(nk % STAGES, nk);
+      qsq::cp_async_commit();
+    }
+    const uint8_t *sA = smem + (kt % STAGES) * C::STAGE_BYTES;
+    const uint8_t *sB = sA + BM * BK;
+#pragma unroll
+    for (int ks = 0; ks < 2; ks++) {
+      uint32_t af[C::MT][4], bf[C::NT][2];
+#pragma unroll
+      for (int mt = 0; mt < C::MT; mt++) {
+        const int row = wm * C::WTM + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+        qsq::ldmatrix_x4(af[mt], sA + swz(row, 2 * ks + (lane >> 4)));
+      }
+#pragma unroll
+      for (int n2 = 0; n2 < C::NT / 2; n2++) {
+        const int row = wn * C::WTN + n2 * 16 + (lane & 7) + (lane >> 4) * 8;
+        uint32_t r[4];
+        qsq::ldmatrix_x4(r, sB + swz(row, 2 * ks + ((lane >> 3) & 1)));
+        bf[2 * n2][0] = r[0];
+        bf[2 * n2][1] = r[1];
+        bf[2 * n2 + 1][0] = r[2];
+        bf[2 * n2 + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mt = 0; mt < C::MT; mt++)
+#pragma unroll
+        for (int nt = 0; nt < C::NT; nt++) qsq::mma_s8(acc[mt][nt], af[mt], bf[nt]);
+    }
+  }
+  qsq::cp_async_wait<0>();
+
+  if (mode == QS_INT8_OUT_ACC) {
+    int32_t *yi = (int32_t *)y;
+#pragma unroll
+    for (int mt = 0; mt < C::MT; mt++)
+#pragma unroll
+      for (int nt = 0; nt < C::NT; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int gm = m0 + wm * C::WTM + mt * 16 + g + (e >> 1) * 8;
+          const int gn = n0 + wn * C::WTN + nt * 8 + 2 * t4 + (e & 1);
+          if (gm < M && gn < N) yi[(size_t)gm * N + gn] = acc[mt][nt][e];
+        }
+    return;
+  }
+
+  const int nout = *n_out_p;
+  const bool fused = nout > 0 && nout <= CAP;
+  __half *sXo = (__half *)smem;    /* [BM][OSTR] */
+  __half *sWo = sXo + BM * OSTR;   /* [BN][OSTR] */
+  if (fused) {
+    __syncthreads(); /* every warp is done with the pipeline buffers */
+    for (int i = tid; i < BM * nout; i += C::THREADS) {
+      const int r = i / nout, j = i - r * nout;
+      const int gm = m0 + r;
+      sXo[r * OSTR + j] = gm < M ? xo[(size_t)gm * nout + j] : __float2half_rn(0.0f);
+    }
+    for (int i = tid; i < BN * nout; i += C::THREADS) {
+      const int r = i / nout, j = i - r * nout;
+      const int gn = n0 + r;
+      float w = 0.0f;
+      if (gn < N) {
+        const float q = (float)wq[(size_t)gn * K + cols[j]];
+        w = __fdiv_rn(__fmul_rn(q, sw[gn]), 127.0f);
+      }
+      sWo[r * OSTR + j] = __float2half_rn(w);
+    }
+    __syncthreads();
+  }
+
+  __half *yh = (__half *)y;
+#pragma unroll
+  for (int mt = 0; mt < C::MT; mt++) {
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      const int rl = wm * C::WTM + mt * 16 + g + hh * 8;
+      const int gm = m0 + rl;
+      if (gm >= M) continue;
+      const float sxm = sx[gm];
+#pragma unroll
+      for (int nt = 0; nt < C::NT; nt++) {
+        const int nl = wn * C::WTN + nt * 8 + 2 * t4;
+        const int gn = n0 + nl;
+        if (gn >= N) continue; /* N is even: gn + 1 < N too */
+        float out[2];
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int n = gn + e;
+          float o = 0.0f;
+          if (fused) {
+            float P[8];
+#pragma unroll
+            for (int l = 0; l < 8; l++) P[l] = 0.0f;
+            const __half *xr = sXo + rl * OSTR;
+            const __half *wr = sWo + (nl + e) * OSTR;
+            for (int j0 = 0; j0 < nout; j0 += 8) {
+#pragma unroll
+              for (int l = 0; l < 8; l++)
+                if (j0 + l < nout) P[l] = fmaf(__half2float(xr[j0 + l]), __half2float(wr[j0 + l]), P[l]);
+            }
+            const float S = __fadd_rn(__fadd_rn(__fadd_rn(P[0], P[1]), __fadd_rn(P[2], P[3])),
+                                      __fadd_rn(__fadd_rn(P[4], P[5]), __fadd_rn(P[6], P[7])));
+            o = qsq::rh(S);
+          } else if (nout > CAP) {
+            o = __half2float(obuf[(size_t)gm * N + n]);
+          }
+          const float d = __fmul_rn(__fmul_rn(__fmul_rn(__int2float_rn(acc[mt][nt][hh * 2 + e]), sxm), sw[n]),
+                                    QS_INT8_DEQ);
+          float v = __fadd_rn(d, o);
+          if (bias) v = __fadd_rn(v, __half2float(bias[n]));
+          v = qsq::rh(v);
+          if (mode == QS_INT8_OUT_F16_GELU) v = qsq::gelu_h(v);
+          out[e] = v;
+        }
+        *reinterpret_cast<__half2 *>(yh + (size_t)gm * N + gn) = __floats2half2_rn(out[0], out[1]);
+      }
+    }
+  }
+}
+
+int g_force_cfg = -1; /* bench / test override of the tile configuration */
+
+template <int BM, int BN, int WM, int WN>
+int launch_cfg(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias, const uint16_t *obuf,
+               int M, int N, int K, int mode, void *y, cudaStream_t s) {
+  using C = Int8Cfg<BM, BN, WM, WN>;
+  static int attr_set = 0; /* per device would be stricter; the attribute is per function */
+  if (!attr_set) {
+    QSQ_CUDA(cudaFuncSetAttribute(int8_gemm_kernel<BM, BN, WM, WN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  C::SMEM),
+             "int8 gemm");
+    attr_set = 1;
+  }
+  dim3 grid((unsigned)((N + BN - 1) / BN), (unsigned)((M + BM - 1) / BM));
+  int8_gemm_kernel<BM, BN, WM, WN><<<grid, C::THREADS, C::SMEM, s>>>(
+      a->xq, wq, a->sx, sw, (const __half *)bias, a->n_out, a->cols, (const __half *)a->xo, (const __half *)obuf, M,
+      N, K, mode, y);
+  QSQ_CUDA(cudaGetLastError(), "int8 gemm");
+  return QS_OK;
+}
+
+}  // namespace
+
+/* Tile configuration override for the benchmark (-1: the heuristic). */
+extern "C" void qs_int8_gemm_force_config(int cfg) { g_force_cfg = cfg; }
+
+extern "C" int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias,
+                                   const uint16_t *obuf, int M, int N, int K, int mode, void *y, cudaStream_t s) {
+  QSQ_REQUIRE(a && a->xq && a->sx && a->n_out && a->cols && a->xo && wq && sw && y, "int8 gemm: argument: NULL pointer");
+  QSQ_REQUIRE(M >= 1 && N >= 1 && K >= 16 && K % 16 == 0 && (int64_t)K <= QS_INT8_MAX_K,
+              "int8 gemm: shape: M %d N %d K %d (need K %% 16 == 0)", M, N, K);
+  QSQ_REQUIRE(mode == QS_INT8_OUT_ACC || N % 2 == 0, "int8 gemm: shape: N %d must be even", N);
+  QSQ_REQUIRE(mode >= 0 && mode <= 2, "int8 gemm: argument: mode %d", mode);
+  QSQ_REQUIRE(((uintptr_t)a->xq & 15) == 0 && ((uintptr_t)wq & 15) == 0, "int8 gemm: alignment: xq, wq not 16-byte aligned");
+  int cfg = g_force_cfg;
+  if (cfg < 0) {
+    static int sms = 0;
+    if (!sms) {
+      int dev = 0;
+      QSQ_CUDA(cudaGetDevice(&dev), "int8 gemm");
+      QSQ_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "int8 gemm");
+    }
+    const long t0 = (long)((M + 127) / 128) * ((N + 127) / 128);
+    const long t1 = (long)((M + 127) / 128) * ((N + 63) / 64);
+    cfg = t0 >= 3L * sms ? 0 : t1 >= 2L * sms ? 1 : 2;
+  }
+  switch (cfg) {
+    case 0: return launch_cfg<128, 128, 2, 4>(a, wq, sw, bias, obuf, M, N, K, mode, y, s);
+    case 1: return launch_cfg<128, 64, 2, 2>(a, wq, sw, bias, obuf, M, N, K, mode, y, s);
+    default: return launch_cfg<64, 64, 2, 2>(a, wq, sw, bias, obuf, M, N, K, mode, y, s);
+  }
+}

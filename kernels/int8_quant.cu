@@ -1,0 +1,247 @@
+/* int8_quant.cu - LLM.int8 activation quantization in one kernel: outlier
+ * column detection, per-token absmax over the non-outlier columns, int8
+ * quantization, and the gathering of the outlier activations (quant.h section 3).
+ *
+ * The outlier set is a property of the whole matrix, so the kernel runs a
+ * persistent grid (launched cooperatively, so all blocks are resident) in two
+ * phases split by one grid-wide barrier:
+ *   1. each warp scans rows and tags every column holding |x| >= threshold with
+ *      the barrier's generation number (tags from earlier calls never match, so
+ *      the tag array is never cleared and no memset node is needed);
+ *   2. each block turns the tags into a bit mask and prefix ranks in shared
+ *      memory; block 0 publishes n_out and the increasing column list; each warp
+ *      takes rows again: s_x = max of the fp16 magnitude bits over non-outlier
+ *      columns (NaN > inf > finite, as the reference), then xq, and the outlier
+ *      values go to xo[m, rank(k)].
+ * With the threshold disabled there is no phase 1 and no barrier.
+ *
+ * The division of the reference, rintf(fl((x * 127) / s_x)), is computed as
+ * rint(x * 127 * RN(1/s_x)) whenever that product is farther than 1e-3 from a
+ * half-integer (its error is below 2e-5 for |q| <= 127, so the rounded integer is
+ * the same); otherwise with the correctly rounded __fdiv_rn. */
+#include "qs_quant_dev.cuh"
+
+extern "C" {
+#include "qs_half.h"
+}
+
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+
+/* state: [0] arrivals, [1] generation, [2..3] unused, [4 .. 4+K) column tags */
+__device__ __forceinline__ void grid_barrier(uint32_t *state, uint32_t gen0) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    const uint32_t arrived = atomicAdd(state, 1u);
+    if (arrived == gridDim.x - 1) {
+      atomicExch(state, 0u);
+      __threadfence();
+      atomicAdd(state + 1, 1u);
+    } else {
+      while (((volatile uint32_t *)state)[1] == gen0) __nanosleep(32);
+    }
+    __threadfence();
+  }
+  __syncthreads();
+}
+
+/* q = rintf(fl(a / s)) clamped to [-127, 127], a = xh * 127 (exact), rs = RN(1/s). */
+__device__ __forceinline__ int quant127(float xh, float s, float rs) {
+  const float a = __fmul_rn(xh, 127.0f);
+  const float q1 = __fmul_rn(a, rs);
+  const float fr = q1 - floorf(q1);
+  int q;
+  if (fabsf(fr - 0.5f) < 1e-3f) q = __float2int_rn(__fdiv_rn(a, s));
+  else q = __float2int_rn(q1);
+  return min(127, max(-127, q));
+}
+
+__global__ void __launch_bounds__(kThreads) int8_quant_kernel(const uint4 *__restrict__ x, int M, int K,
+                                                              uint32_t tlo, int use_out, int8_t *__restrict__ xq,
+                                                              float *__restrict__ sx, int *__restrict__ n_out,
+                                                              int *__restrict__ cols, __half *__restrict__ xo,
+                                                              uint32_t *__restrict__ state) {
+  extern __shared__ uint32_t qsm[];
+  __shared__ uint32_t s_total;
+  const int nwords = (K + 31) >> 5;
+  uint32_t *mask = qsm, *rank = qsm + nwords;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int K8 = K >> 3;
+  const int gw = blockIdx.x * kWarps + warp, nw = gridDim.x * kWarps;
+  uint32_t *tags = state + 4;
+  const uint32_t gen0 = ((volatile uint32_t *)state)[1];
+
+  if (use_out) {
+    /* phase 1: tag outlier columns (|xh| >= threshold <=> tlo <= mag <= 0x7c00) */
+    for (int m = gw; m < M; m += nw) {
+      const uint4 *xr = x + (size_t)m * K8;
+      for (int c = lane; c < K8; c += 32) {
+        const uint4 v = __ldg(xr + c);
+        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+          const uint32_t mag = (w[j >> 1] >> ((j & 1) * 16)) & 0x7fffu;
+          if (mag >= tlo && mag <= 0x7c00u) tags[c * 8 + j] = gen0;
+        }
+      }
+    }
+    grid_barrier(state, gen0);
+    /* phase 2a: the bit mask of outlier columns and the prefix ranks of its words */
+    for (int w = warp; w < nwords; w += kWarps) {
+      const int k = w * 32 + lane;
+      const bool o = k < K && __ldcg(tags + k) == gen0;
+      const uint32_t b = __ballot_sync(0xffffffffu, o);
+      if (lane == 0) mask[w] = b;
+    }
+  } else {
+    for (int w = threadIdx.x; w < nwords; w += kThreads) mask[w] = 0;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    uint32_t carry = 0;
+    for (int w0 = 0; w0 < nwords; w0 += 32) {
+      const int w = w0 + lane;
+      const uint32_t c = w < nwords ? (uint32_t)__popc(mask[w]) : 0u;
+      uint32_t inc = c;
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const uint32_t t = __shfl_up_sync(0xffffffffu, inc, o);
+        if (lane >= o) inc += t;
+      }
+      if (w < nwords) rank[w] = carry + inc - c;
+      carry += __shfl_sync(0xffffffffu, inc, 31);
+    }
+    if (lane == 0) s_total = carry;
+  }
+  __syncthreads();
+  const int nout = (int)s_total;
+  if (blockIdx.x == 0) {
+    if (threadIdx.x == 0) *n_out = nout;
+    if (nout > 0)
+      for (int k = threadIdx.x; k < K; k += kThreads) {
+        const uint32_t mw = mask[k >> 5], bit = 1u << (k & 31);
+        if (mw & bit) cols[rank[k >> 5] + __popc(mw & (bit - 1u))] = k;
+      }
+  }
+
+  /* phase 2b: per row s_x, xq and the outlier values */
+  for (int m = gw; m < M; m += nw) {
+    const uint4 *xr = x + (size_t)m * K8;
+    uint32_t mx = 0;
+    for (int c = lane; c < K8; c += 32) {
+      const uint4 v = __ldg(xr + c);
+      const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+      const uint32_t ob = (mask[(c * 8) >> 5] >> ((c * 8) & 31)) & 0xffu;
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        const uint32_t mag = (w[j >> 1] >> ((j & 1) * 16)) & 0x7fffu;
+        if (!((ob >> j) & 1u)) mx = max(mx, mag);
+      }
+    }
+    mx = __reduce_max_sync(0xffffffffu, mx);
+    const float s = __half2float(__ushort_as_half((unsigned short)mx));
+    if (lane == 0) sx[m] = s;
+    const float rs = __frcp_rn(s);
+    const bool zero_row = !(s != 0.0f); /* s == 0: every xq of the row is 0 */
+    uint2 *qr = (uint2 *)(xq + (size_t)m * K);
+    for (int c = lane; c < K8; c += 32) {
+      const uint4 v = __ldg(xr + c);
+      const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+      const uint32_t ob = (mask[(c * 8) >> 5] >> ((c * 8) & 31)) & 0xffu;
+      uint32_t packed[2] = {0u, 0u};
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        const unsigned short hb = (unsigned short)(w[j >> 1] >> ((j & 1) * 16));
+        const float xh = __half2float(__ushort_as_half(hb));
+        int q = 0;
+        if (!((ob >> j) & 1u) && !zero_row) q = quant127(xh, s, rs);
+        packed[j >> 2] |= ((uint32_t)q & 0xffu) << ((j & 3) * 8);
+      }
+      qr[c] = make_uint2(packed[0], packed[1]);
+      if (ob) {
+        const int k0 = c * 8;
+        const uint32_t mw = mask[k0 >> 5];
+        const uint32_t base = rank[k0 >> 5];
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+          if ((ob >> j) & 1u) {
+            const int kb = (k0 + j) & 31;
+            const uint32_t r = base + __popc(mw & ((1u << kb) - 1u));
+            const unsigned short hb = (unsigned short)(w[j >> 1] >> ((j & 1) * 16));
+            xo[(size_t)m * nout + r] = __ushort_as_half(hb);
+          }
+      }
+    }
+  }
+}
+
+/* Smallest fp16 magnitude bits whose value is >= thr (0x7c00 = inf when none is). */
+uint32_t threshold_bits(float thr) {
+  uint32_t u = qs_float_to_half(thr) & 0x7fffu; /* thr > 0: round to nearest, then step up if below */
+  if (u < 0x7c00u && qs_half_to_float((uint16_t)u) < thr) u++;
+  return u > 0x7c00u ? 0x7c00u : u;
+}
+
+}  // namespace
+
+extern "C" size_t qs_int8_state_words(int K) { return 4 + (size_t)(K > 0 ? K : 0); }
+
+extern "C" int qs_int8_state_init(uint32_t *state, int K, cudaStream_t s) {
+  QSQ_REQUIRE(state && K > 0, "int8 quant: state: NULL or K %d", K);
+  QSQ_CUDA(cudaMemsetAsync(state, 0xff, qs_int8_state_words(K) * 4, s), "int8 quant");
+  QSQ_CUDA(cudaMemsetAsync(state, 0, 16, s), "int8 quant");
+  return QS_OK;
+}
+
+extern "C" int qs_int8_quant_launch(const uint16_t *x, int M, int K, float threshold, const qs_int8_act *a,
+                                    cudaStream_t s) {
+  QSQ_REQUIRE(x && a && a->xq && a->sx && a->n_out && a->cols && a->xo && a->state,
+              "int8 quant: argument: NULL pointer");
+  QSQ_REQUIRE(M >= 1 && K >= 8 && K % 8 == 0, "int8 quant: shape: M %d K %d (need K %% 8 == 0)", M, K);
+  QSQ_REQUIRE(((uintptr_t)x & 15) == 0 && ((uintptr_t)a->xq & 7) == 0,
+              "int8 quant: alignment: x must be 16-byte and xq 8-byte aligned");
+  const int use_out = threshold > 0.0f; /* NaN threshold: disabled too */
+  const uint32_t tlo = use_out ? threshold_bits(threshold) : 0x7fffu;
+  const int nwords = (K + 31) / 32;
+  const size_t smem = (size_t)nwords * 2 * sizeof(uint32_t);
+  QSQ_REQUIRE(smem <= 48 * 1024, "int8 quant: shape: K %d too large", K);
+  int blocks = (M + kWarps - 1) / kWarps;
+  if (use_out) {
+    /* cooperative: at most the blocks that are resident at once */
+    static int cached_dev = -1, cached_max = 0, cached_nw = -1;
+    int dev = 0;
+    QSQ_CUDA(cudaGetDevice(&dev), "int8 quant");
+    if (dev != cached_dev || nwords != cached_nw) {
+      int sms = 0, per_sm = 0;
+      QSQ_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "int8 quant");
+      QSQ_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, int8_quant_kernel, kThreads, smem),
+               "int8 quant");
+      cached_max = sms * (per_sm < 1 ? 1 : per_sm);
+      cached_dev = dev;
+      cached_nw = nwords;
+    }
+    if (blocks > cached_max) blocks = cached_max;
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeCooperative;
+    attr[0].val.cooperative = 1;
+    cfg.gridDim = dim3((unsigned)blocks);
+    cfg.blockDim = dim3(kThreads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    QSQ_CUDA(cudaLaunchKernelEx(&cfg, int8_quant_kernel, (const uint4 *)x, M, K, tlo, use_out, a->xq, a->sx,
+                                a->n_out, a->cols, (__half *)a->xo, a->state),
+             "int8 quant");
+  } else {
+    if (blocks > 65535) blocks = 65535;
+    int8_quant_kernel<<<blocks, kThreads, smem, s>>>((const uint4 *)x, M, K, tlo, use_out, a->xq, a->sx, a->n_out,
+                                                     a->cols, (__half *)a->xo, a->state);
+  }
+  QSQ_CUDA(cudaGetLastError(), "int8 quant");
+  return QS_OK;
+}

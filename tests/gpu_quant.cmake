@@ -1,0 +1,7 @@
+# The quantized CUDA kernels (LLM.int8, NF4) against the CPU reference, and their
+# benchmark (built here because bench/ has no CMake file of its own; not a test).
+if(TARGET qsweep_cuda)
+  qs_add_test(NAME test_gpu_quant SOURCES test_gpu_quant.c LABELS gpu TIMEOUT 900)
+  add_executable(quant_gemm_bench ${CMAKE_SOURCE_DIR}/bench/quant_gemm_bench.c)
+  target_link_libraries(quant_gemm_bench PRIVATE qsweep_core)
+endif()

@@ -1,0 +1,404 @@
+/* test_gpu_quant.c - the quantized CUDA kernels (kernels/int8_*.cu, nf4_gemm.cu)
+ * against the CPU reference of src/quant.h.
+ *
+ * int8: the int32 accumulators, s_x, the outlier column set (count and list)
+ * and the gathered outlier activations equal the reference exactly; the fp16
+ * output is expected bit-exact (the epilogue and the outlier GEMM follow the
+ * reference's rounding steps and 8-lane order) and is checked to be within 1 ulp
+ * of fp16 (the stated tolerance), with the number of inexact elements printed.
+ * With GELU, within 2 fp16 ulp of gelu (double erf) applied on the host to the
+ * reference (the device's erff differs in the last bits).
+ * Cases: no outliers, planted outlier columns (values of 20), threshold 0, more
+ * outlier columns than the fused epilogue takes, ViT-B / ViT-H shapes, odd M, and
+ * a captured CUDA graph replayed on inputs with different outlier sets.
+ *
+ * NF4: relative L2 error against qs_nf4_linear_ref <= 1e-3 (fp32 accumulation
+ * in another order plus one fp16 rounding), with and without double
+ * quantization, tiled and GEMV kernels; and the launcher allocates no device
+ * memory. Exit 77 without a GPU. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "qs_common.h"
+#include "qs_half.h"
+#include "qs_quant_cuda.h"
+#include "qs_test.h"
+#include "quant.h"
+
+void qs_int8_gemm_force_config(int cfg);
+void qs_nf4_gemm_force_config(int cfg);
+
+#define CU(stmt)                                                                       \
+  do {                                                                                 \
+    cudaError_t e_ = (stmt);                                                           \
+    if (e_ != cudaSuccess) {                                                           \
+      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #stmt, cudaGetErrorString(e_)); \
+      exit(1);                                                                         \
+    }                                                                                  \
+  } while (0)
+#define QS(stmt)                                                                       \
+  do {                                                                                 \
+    int r_ = (stmt);                                                                   \
+    if (r_ != QS_OK) {                                                                 \
+      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #stmt, qs_last_error());  \
+      exit(1);                                                                         \
+    }                                                                                  \
+  } while (0)
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) { /* [0, 1) */
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (double)(rng >> 11) * (1.0 / 9007199254740992.0);
+}
+static float uni(float a, float b) { return a + (b - a) * (float)urand(); }
+
+static void *dmalloc(size_t n) {
+  void *p = NULL;
+  CU(cudaMalloc(&p, n ? n : 1));
+  return p;
+}
+static void *up(const void *h, size_t n) {
+  void *d = dmalloc(n);
+  CU(cudaMemcpy(d, h, n, cudaMemcpyHostToDevice));
+  return d;
+}
+static uint16_t *to_half(const float *x, size_t n) {
+  uint16_t *h = malloc(n * 2);
+  for (size_t i = 0; i < n; i++) h[i] = qs_float_to_half(x[i]);
+  return h;
+}
+/* distance in fp16 ulps (same-sign ordering of the bit patterns) */
+static int ulp16(float a, float b) {
+  int ia = qs_float_to_half(a), ib = qs_float_to_half(b);
+  if (ia & 0x8000) ia = -(ia & 0x7fff);
+  if (ib & 0x8000) ib = -(ib & 0x7fff);
+  return abs(ia - ib);
+}
+
+/* ---- int8 -------------------------------------------------------------------- */
+
+typedef struct {
+  qs_int8_act a;
+  uint16_t *obuf;
+  int M, K, N;
+} dev_act;
+
+static void act_alloc(dev_act *d, int M, int K, int N) {
+  d->M = M;
+  d->K = K;
+  d->N = N;
+  d->a.xq = dmalloc((size_t)M * K);
+  d->a.sx = dmalloc((size_t)M * 4);
+  d->a.n_out = dmalloc(4);
+  d->a.cols = dmalloc((size_t)K * 4);
+  d->a.xo = dmalloc((size_t)M * K * 2);
+  d->a.state = dmalloc(qs_int8_state_words(K) * 4);
+  d->obuf = dmalloc((size_t)M * N * 2);
+  QS(qs_int8_state_init(d->a.state, K, 0));
+}
+static void act_free(dev_act *d) {
+  cudaFree(d->a.xq);
+  cudaFree(d->a.sx);
+  cudaFree(d->a.n_out);
+  cudaFree(d->a.cols);
+  cudaFree(d->a.xo);
+  cudaFree(d->a.state);
+  cudaFree(d->obuf);
+}
+
+/* x [M, K] in [-amp, amp], rows m % 5 == 1 get 20 (or -20) in the planted columns */
+static void make_x(float *x, int M, int K, float amp, const int *plant, int nplant) {
+  for (size_t i = 0; i < (size_t)M * K; i++) x[i] = qs_round_half(uni(-amp, amp));
+  for (int p = 0; p < nplant; p++)
+    for (int m = 1; m < M; m += 5) x[(size_t)m * K + plant[p]] = (m & 2) ? -20.0f : 20.0f;
+}
+
+static void run_int8_path(dev_act *d, const uint16_t *dx, const int8_t *dwq, const float *dsw, const uint16_t *dbias,
+                          float thr, int mode, void *dy, cudaStream_t s) {
+  QS(qs_int8_quant_launch(dx, d->M, d->K, thr, &d->a, s));
+  QS(qs_int8_outlier_launch(&d->a, dwq, dsw, d->M, d->N, d->K, d->obuf, s));
+  QS(qs_int8_gemm_launch(&d->a, dwq, dsw, dbias, d->obuf, d->M, d->N, d->K, mode, dy, s));
+}
+
+/* Compare one int8 forward with the reference; returns the max ulp difference. */
+static void int8_case(int M, int N, int K, float thr, const int *plant, int nplant, int with_bias, int gelu,
+                      int cfg) {
+  const size_t MK = (size_t)M * K, NK = (size_t)N * K, MN = (size_t)M * N;
+  float *x = malloc(MK * 4), *w = malloc(NK * 4), *bias = malloc((size_t)N * 4), *y = malloc(MN * 4);
+  int32_t *acc = malloc(MN * 4);
+  int *ocols = malloc((size_t)K * sizeof(int));
+  int nout = 0;
+  make_x(x, M, K, 2.5f, plant, nplant);
+  for (size_t i = 0; i < NK; i++) w[i] = uni(-0.08f, 0.08f);
+  for (int n = 0; n < N; n++) bias[n] = qs_round_half(uni(-0.5f, 0.5f));
+  qs_int8_matrix W;
+  QS(qs_int8_quantize_weight(w, N, K, &W));
+  QS(qs_int8_linear_ref(x, M, &W, with_bias ? bias : NULL, thr, y, acc, ocols, &nout));
+
+  uint16_t *xh = to_half(x, MK), *bh = to_half(bias, N);
+  uint16_t *dx = up(xh, MK * 2), *dbias = up(bh, (size_t)N * 2);
+  int8_t *dwq = up(W.q, NK);
+  float *dsw = up(W.scale, (size_t)N * 4);
+  int32_t *dacc = dmalloc(MN * 4);
+  uint16_t *dy = dmalloc(MN * 2);
+  CU(cudaMemset(dacc, 0x5a, MN * 4)); /* poison */
+  CU(cudaMemset(dy, 0xff, MN * 2));
+  dev_act d;
+  act_alloc(&d, M, K, N);
+  qs_int8_gemm_force_config(cfg);
+
+  run_int8_path(&d, dx, dwq, dsw, with_bias ? dbias : NULL, thr, QS_INT8_OUT_ACC, dacc, 0);
+  QS(qs_int8_gemm_launch(&d.a, dwq, dsw, with_bias ? dbias : NULL, d.obuf, M, N, K,
+                         gelu ? QS_INT8_OUT_F16_GELU : QS_INT8_OUT_F16, dy, 0));
+  CU(cudaDeviceSynchronize());
+
+  int32_t *gacc = malloc(MN * 4);
+  uint16_t *gy = malloc(MN * 2);
+  float *gsx = malloc((size_t)M * 4);
+  int *gcols = malloc((size_t)K * sizeof(int));
+  uint16_t *gxo = malloc(MK * 2);
+  int gnout = -1;
+  CU(cudaMemcpy(gacc, dacc, MN * 4, cudaMemcpyDeviceToHost));
+  CU(cudaMemcpy(gy, dy, MN * 2, cudaMemcpyDeviceToHost));
+  CU(cudaMemcpy(gsx, d.a.sx, (size_t)M * 4, cudaMemcpyDeviceToHost));
+  CU(cudaMemcpy(&gnout, d.a.n_out, 4, cudaMemcpyDeviceToHost));
+  CU(cudaMemcpy(gcols, d.a.cols, (size_t)K * sizeof(int), cudaMemcpyDeviceToHost));
+  CU(cudaMemcpy(gxo, d.a.xo, MK * 2, cudaMemcpyDeviceToHost));
+
+  /* outlier set */
+  CHECK_MSG(gnout == nout, "M %d N %d K %d thr %g: n_out %d, reference %d", M, N, K, thr, gnout, nout);
+  int list_ok = gnout == nout, j = 0;
+  for (int k = 0; k < K && list_ok; k++)
+    if (ocols[k]) list_ok = j < gnout && gcols[j++] == k;
+  CHECK_MSG(list_ok, "M %d N %d K %d: outlier column list differs", M, N, K);
+  /* s_x and xo */
+  long sx_bad = 0, xo_bad = 0;
+  for (int m = 0; m < M; m++) {
+    uint16_t mag = 0;
+    for (int k = 0; k < K; k++)
+      if (!ocols[k]) {
+        uint16_t a = qs_float_to_half(x[(size_t)m * K + k]) & 0x7fff;
+        if (a > mag) mag = a;
+      }
+    if (qs_f32_bits(qs_half_to_float(mag)) != qs_f32_bits(gsx[m])) sx_bad++;
+    if (list_ok)
+      for (int jj = 0; jj < nout; jj++)
+        if (gxo[(size_t)m * nout + jj] != xh[(size_t)m * K + gcols[jj]]) xo_bad++;
+  }
+  CHECK_MSG(sx_bad == 0, "M %d N %d K %d: %ld s_x values differ", M, N, K, sx_bad);
+  CHECK_MSG(xo_bad == 0, "M %d N %d K %d: %ld gathered outlier values differ", M, N, K, xo_bad);
+  /* accumulators, exact */
+  long acc_bad = 0;
+  for (size_t i = 0; i < MN; i++) acc_bad += gacc[i] != acc[i];
+  CHECK_MSG(acc_bad == 0, "M %d N %d K %d thr %g: %ld of %zu int32 accumulators differ", M, N, K, thr, acc_bad, MN);
+  /* fp16 output */
+  int maxu = 0;
+  long inexact = 0;
+  for (size_t i = 0; i < MN; i++) {
+    float ref = y[i];
+    if (gelu) ref = qs_round_half((float)(0.5 * ref * (1.0 + erf(ref * 0.70710678118654752))));
+    const float got = qs_half_to_float(gy[i]);
+    const int u = (got != got) ? 1 << 20 : ulp16(got, ref);
+    if (u) inexact++;
+    if (u > maxu) maxu = u;
+  }
+  /* GELU: the device's erff (as in activation.cu) against double erf on the host: 2 ulp */
+  CHECK_MSG(maxu <= (gelu ? 2 : 1), "M %d N %d K %d: fp16 output off by %d ulp", M, N, K, maxu);
+  printf("int8 M %5d N %5d K %5d thr %4.1f outliers %3d bias %d gelu %d cfg %2d: acc exact %s, s_x/cols exact %s, "
+         "y max %d ulp (%ld of %zu inexact)\n",
+         M, N, K, thr, nout, with_bias, gelu, cfg, acc_bad ? "NO" : "yes", (sx_bad || !list_ok) ? "NO" : "yes", maxu,
+         inexact, MN);
+
+  act_free(&d);
+  cudaFree(dx);
+  cudaFree(dbias);
+  cudaFree(dwq);
+  cudaFree(dsw);
+  cudaFree(dacc);
+  cudaFree(dy);
+  qs_int8_free(&W);
+  free(x), free(w), free(bias), free(y), free(acc), free(ocols), free(xh), free(bh);
+  free(gacc), free(gy), free(gsx), free(gcols), free(gxo);
+  qs_int8_gemm_force_config(-1);
+}
+
+/* The three launches captured once into a graph and replayed on inputs with
+ * different outlier sets (none, 3 columns, 90 columns): no host sync inside. */
+static void int8_graph_case(int M, int N, int K) {
+  const size_t MK = (size_t)M * K, NK = (size_t)N * K, MN = (size_t)M * N;
+  float *x = malloc(MK * 4), *w = malloc(NK * 4), *y = malloc(MN * 4);
+  for (size_t i = 0; i < NK; i++) w[i] = uni(-0.08f, 0.08f);
+  qs_int8_matrix W;
+  QS(qs_int8_quantize_weight(w, N, K, &W));
+  uint16_t *dx = dmalloc(MK * 2), *dy = dmalloc(MN * 2);
+  int8_t *dwq = up(W.q, NK);
+  float *dsw = up(W.scale, (size_t)N * 4);
+  dev_act d;
+  act_alloc(&d, M, K, N);
+  cudaStream_t s;
+  CU(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  /* first call outside the capture (lazy module loading, attributes) */
+  run_int8_path(&d, dx, dwq, dsw, NULL, 6.0f, QS_INT8_OUT_F16, dy, s);
+  CU(cudaStreamSynchronize(s));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CU(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  run_int8_path(&d, dx, dwq, dsw, NULL, 6.0f, QS_INT8_OUT_F16, dy, s);
+  CU(cudaStreamEndCapture(s, &graph));
+  CU(cudaGraphInstantiate(&exec, graph, 0));
+  int plant[90];
+  for (int i = 0; i < 90; i++) plant[i] = (i * 37 + 11) % K;
+  const int counts[4] = {0, 3, 90, 2};
+  uint16_t *gy = malloc(MN * 2);
+  for (int r = 0; r < 4; r++) {
+    make_x(x, M, K, 2.5f, plant, counts[r]);
+    uint16_t *xh = to_half(x, MK);
+    CU(cudaMemcpyAsync(dx, xh, MK * 2, cudaMemcpyHostToDevice, s));
+    CU(cudaGraphLaunch(exec, s));
+    CU(cudaMemcpyAsync(gy, dy, MN * 2, cudaMemcpyDeviceToHost, s));
+    CU(cudaStreamSynchronize(s));
+    int nout = 0;
+    QS(qs_int8_linear_ref(x, M, &W, NULL, 6.0f, y, NULL, NULL, &nout));
+    int maxu = 0;
+    for (size_t i = 0; i < MN; i++) {
+      int u = ulp16(qs_half_to_float(gy[i]), y[i]);
+      if (u > maxu) maxu = u;
+    }
+    CHECK_MSG(maxu <= 1, "graph replay %d (%d outliers): off by %d ulp", r, nout, maxu);
+    printf("int8 graph replay %d: M %d N %d K %d, %d outlier columns: y max %d ulp\n", r, M, N, K, nout, maxu);
+    free(xh);
+  }
+  CU(cudaGraphExecDestroy(exec));
+  CU(cudaGraphDestroy(graph));
+  CU(cudaStreamDestroy(s));
+  act_free(&d);
+  cudaFree(dx), cudaFree(dy), cudaFree(dwq), cudaFree(dsw);
+  qs_int8_free(&W);
+  free(x), free(w), free(y), free(gy);
+}
+
+/* ---- NF4 --------------------------------------------------------------------- */
+
+typedef struct {
+  qs_nf4_weight w;
+  void *bufs[4];
+} dev_nf4;
+
+static void nf4_upload(const qs_nf4_matrix *m, dev_nf4 *d) {
+  memset(d, 0, sizeof *d);
+  d->bufs[0] = up(m->packed, (size_t)(m->n + 1) / 2);
+  d->w.packed = d->bufs[0];
+  if (!m->double_quant) {
+    d->bufs[1] = up(m->absmax, (size_t)m->nblocks * 4);
+    d->w.absmax = d->bufs[1];
+  } else {
+    d->bufs[2] = up(m->absmax_q, (size_t)m->nblocks);
+    d->bufs[3] = up(m->absmax_scale, (size_t)m->ngroups * 4);
+    d->w.absmax_q = d->bufs[2];
+    d->w.absmax_scale = d->bufs[3];
+    d->w.absmax_offset = m->absmax_offset;
+  }
+}
+static void nf4_free_dev(dev_nf4 *d) {
+  for (int i = 0; i < 4; i++) cudaFree(d->bufs[i]);
+}
+
+static void nf4_case(int M, int N, int K, int dq, int with_bias, int gelu, int cfg, int check_alloc) {
+  const size_t MK = (size_t)M * K, NK = (size_t)N * K, MN = (size_t)M * N;
+  float *x = malloc(MK * 4), *w = malloc(NK * 4), *bias = malloc((size_t)N * 4), *y = malloc(MN * 4);
+  for (size_t i = 0; i < MK; i++) x[i] = qs_round_half(uni(-2.0f, 2.0f));
+  for (size_t i = 0; i < NK; i++) w[i] = uni(-0.1f, 0.1f) * (1.0f + 3.0f * (float)((i / 64) % 3));
+  for (int n = 0; n < N; n++) bias[n] = qs_round_half(uni(-0.5f, 0.5f));
+  qs_nf4_matrix W;
+  QS(qs_nf4_quantize(w, N, K, 64, dq, &W));
+  QS(qs_nf4_linear_ref(x, &W, with_bias ? bias : NULL, M, y));
+  uint16_t *xh = to_half(x, MK), *bh = to_half(bias, N);
+  uint16_t *dx = up(xh, MK * 2), *dbias = up(bh, (size_t)N * 2), *dy = dmalloc(MN * 2);
+  CU(cudaMemset(dy, 0xff, MN * 2));
+  dev_nf4 dw;
+  nf4_upload(&W, &dw);
+  qs_nf4_gemm_force_config(cfg);
+  QS(qs_nf4_gemm_launch(dx, &dw.w, with_bias ? dbias : NULL, M, N, K, gelu, dy, 0));
+  CU(cudaDeviceSynchronize());
+  if (check_alloc) {
+    size_t f0 = 0, f1 = 0, tot = 0;
+    CU(cudaMemGetInfo(&f0, &tot));
+    for (int i = 0; i < 5; i++) QS(qs_nf4_gemm_launch(dx, &dw.w, with_bias ? dbias : NULL, M, N, K, gelu, dy, 0));
+    CU(cudaDeviceSynchronize());
+    CU(cudaMemGetInfo(&f1, &tot));
+    CHECK_MSG(f0 == f1, "nf4 launcher changed free device memory: %zu -> %zu", f0, f1);
+  }
+  uint16_t *gy = malloc(MN * 2);
+  CU(cudaMemcpy(gy, dy, MN * 2, cudaMemcpyDeviceToHost));
+  double num = 0, den = 0;
+  long bad = 0;
+  for (size_t i = 0; i < MN; i++) {
+    double ref = y[i];
+    if (gelu) ref = qs_round_half((float)(0.5 * ref * (1.0 + erf(ref * 0.70710678118654752))));
+    const double got = qs_half_to_float(gy[i]);
+    if (got != got) bad++;
+    num += (got - ref) * (got - ref);
+    den += ref * ref;
+  }
+  const double rel = sqrt(num / (den > 0 ? den : 1));
+  CHECK_MSG(bad == 0 && rel <= 1e-3, "nf4 M %d N %d K %d dq %d: rel L2 %.3g, %ld NaN", M, N, K, dq, rel, bad);
+  printf("nf4  M %5d N %5d K %5d dq %d bias %d gelu %d cfg %2d: rel L2 %.3g%s\n", M, N, K, dq, with_bias, gelu, cfg,
+         rel, check_alloc ? " (no device allocation: ok)" : "");
+  qs_nf4_gemm_force_config(-1);
+  nf4_free_dev(&dw);
+  cudaFree(dx), cudaFree(dbias), cudaFree(dy);
+  qs_nf4_free(&W);
+  free(x), free(w), free(bias), free(y), free(xh), free(bh), free(gy);
+}
+
+int main(void) {
+  setenv("CUDA_MODULE_LOADING", "EAGER", 0); /* so the allocation check sees no lazy module load */
+  int ndev = 0;
+  if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev < 1) {
+    printf("test_gpu_quant: no CUDA device, skipped\n");
+    return QS_SKIP_CODE;
+  }
+  struct cudaDeviceProp prop;
+  CU(cudaGetDeviceProperties(&prop, 0));
+  printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+
+  const int few[3] = {5, 300, 701};
+  int many[80];
+  for (int i = 0; i < 80; i++) many[i] = (i * 53 + 7) % 768;
+  /* ViT-B, batch 1: qkv / fc1 / fc2, no outliers, planted outliers, threshold 0 */
+  int8_case(197, 2304, 768, 6.0f, NULL, 0, 1, 0, -1);
+  int8_case(197, 3072, 768, 6.0f, few, 3, 1, 1, -1);
+  int8_case(197, 768, 3072, 6.0f, few, 3, 1, 0, -1);
+  int8_case(197, 768, 768, 0.0f, few, 3, 1, 0, -1);
+  int8_case(197, 768, 768, 6.0f, many, 80, 0, 0, -1); /* > fused limit: int8_outlier.cu */
+  /* odd M and each tile configuration */
+  int8_case(37, 768, 768, 6.0f, few, 3, 1, 0, 0);
+  int8_case(131, 1024, 1024, 6.0f, few, 2, 1, 0, 1);
+  int8_case(1, 768, 768, 6.0f, NULL, 0, 1, 0, 2);
+  int8_case(3, 200, 144, 6.0f, NULL, 0, 1, 0, 2); /* K % 64 != 0, N not a tile multiple */
+  /* ViT-H batch 1, ViT-B batch 32 */
+  int8_case(197, 5120, 1280, 6.0f, few, 3, 1, 0, -1);
+  int8_case(197, 1280, 5120, 6.0f, NULL, 0, 1, 0, -1);
+  int8_case(197 * 32, 3072, 768, 6.0f, few, 3, 1, 0, -1);
+  int8_case(197 * 32, 768, 768, 0.0f, NULL, 0, 1, 0, -1);
+  int8_graph_case(197, 768, 768);
+
+  nf4_case(197, 2304, 768, 0, 1, 0, -1, 1);
+  nf4_case(197, 768, 3072, 1, 1, 0, -1, 0);
+  nf4_case(197, 5120, 1280, 0, 1, 1, -1, 0);
+  nf4_case(197, 1280, 5120, 1, 1, 0, 0, 0);
+  nf4_case(131, 768, 768, 0, 0, 0, 1, 0);
+  nf4_case(1, 768, 768, 0, 1, 0, -1, 1);
+  nf4_case(7, 3072, 768, 1, 1, 0, -1, 0);
+  nf4_case(16, 768, 3072, 0, 1, 1, -1, 0);
+  nf4_case(197 * 32, 3072, 768, 1, 1, 0, -1, 1);
+  return qs_test_finish("test_gpu_quant");
+}
