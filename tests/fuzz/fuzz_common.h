@@ -11,7 +11,7 @@
 
 /* The parsers take paths: each input goes to one per-process file in /dev/shm
  * (or /tmp), rewritten for every run. */
-static const char *qs_fuzz_write(const uint8_t *data, size_t size, const char *suffix) {
+static inline const char *qs_fuzz_write(const uint8_t *data, size_t size, const char *suffix) {
   static char path[256];
   if (!path[0]) {
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
