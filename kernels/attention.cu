@@ -6,9 +6,13 @@
  *   value tiles of 64 tokens are double-buffered in shared memory with cp.async; the
  *   probabilities are rounded to fp16 and fed back to the tensor cores as the A
  *   operand (the accumulator layout of Q K^T is the A-fragment layout of P V).
+ *   Even head sizes below 64 that are not a multiple of 16 (MobileViT's 20, 24, 36,
+ *   60) load with plain 4-byte loads into tiles zero-padded to the next multiple of 16.
  * fp32: CUDA cores. A block of 4 warps owns 32 queries; per 32-key tile each lane
  *   scores one key, the warp updates the running max / sum, and the probabilities
- *   go through shared memory into the P V product (lane = output feature).
+ *   go through shared memory into the P V product (lane = output feature). The same
+ *   kernel, loading and storing fp16, serves the fp16 head sizes no tensor-core tile
+ *   covers (odd, or between 64 and 128 and not built), with fp32 arithmetic throughout.
  *
  * qkv: [B, N, 3*H*hd]; out: [B, N, H*hd]; bias: optional [H, N, ldb]. */
 #include <math.h>
@@ -63,11 +67,27 @@ __device__ __forceinline__ void load_tile(__half *dst, const __half *src, size_t
     cp_async16(dst + r * LD + cc * 8, s, valid);
   }
 }
+/* The same for rows of hd < HD halves (hd even): plain 4-byte loads, columns hd..HD-1
+ * zero-filled, so the padded head dimension adds nothing to q k^T and its output
+ * columns are never stored. */
+template <int HD, int LD>
+__device__ __forceinline__ void load_tile_padded(__half *dst, const __half *src, size_t stride, int tok0, int rows,
+                                                 int N, int hd) {
+  constexpr int kPairs = HD / 2;
+  for (int c = threadIdx.x; c < rows * kPairs; c += kWarps * 32) {
+    const int r = c / kPairs, e = (c % kPairs) * 2, tok = tok0 + r;
+    __half2 v = __float2half2_rn(0.0f);
+    if (tok < N && e < hd) v = *reinterpret_cast<const __half2 *>(src + (size_t)tok * stride + e);
+    *reinterpret_cast<__half2 *>(dst + r * LD + e) = v;
+  }
+}
 
-template <int HD>
+/* HD: the head size the tensor-core tiles are built for; hd: the real head size (== HD,
+ * or when PAD an even hd < HD, zero-padded in shared memory). */
+template <int HD, bool PAD>
 __global__ void __launch_bounds__(kWarps * 32)
     attention_f16_kernel(const __half *__restrict__ qkv, const __half *__restrict__ bias, int ldb,
-                         __half *__restrict__ out, int N, int H, float scale) {
+                         __half *__restrict__ out, int N, int H, int hd, float scale) {
   constexpr int LD = HD + 8; /* padded row: conflict-free fragment loads and ldmatrix */
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __half *Qs = reinterpret_cast<__half *>(smem_raw); /* [kBQ][LD] */
@@ -76,14 +96,21 @@ __global__ void __launch_bounds__(kWarps * 32)
 
   const int q0 = blockIdx.x * kBQ, h = blockIdx.y, b = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const size_t stride = (size_t)3 * H * HD;
-  const __half *qbase = qkv + (size_t)b * N * stride + (size_t)h * HD;
-  const __half *kbase = qbase + (size_t)H * HD, *vbase = qbase + (size_t)2 * H * HD;
+  if (!PAD) hd = HD;
+  const size_t stride = (size_t)3 * H * hd;
+  const __half *qbase = qkv + (size_t)b * N * stride + (size_t)h * hd;
+  const __half *kbase = qbase + (size_t)H * hd, *vbase = qbase + (size_t)2 * H * hd;
   const int nkt = (N + kBK - 1) / kBK;
 
-  load_tile<HD, LD>(Qs, qbase, stride, q0, kBQ, N);
-  load_tile<HD, LD>(Ks, kbase, stride, 0, kBK, N);
-  load_tile<HD, LD>(Vs, vbase, stride, 0, kBK, N);
+  if (PAD) {
+    load_tile_padded<HD, LD>(Qs, qbase, stride, q0, kBQ, N, hd);
+    load_tile_padded<HD, LD>(Ks, kbase, stride, 0, kBK, N, hd);
+    load_tile_padded<HD, LD>(Vs, vbase, stride, 0, kBK, N, hd);
+  } else {
+    load_tile<HD, LD>(Qs, qbase, stride, q0, kBQ, N);
+    load_tile<HD, LD>(Ks, kbase, stride, 0, kBK, N);
+    load_tile<HD, LD>(Vs, vbase, stride, 0, kBK, N);
+  }
   cp_async_commit();
 
   uint32_t qa[HD / 16][4];
@@ -102,8 +129,13 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int kt = 0; kt < nkt; kt++) {
     const int st = kt & 1;
     if (kt + 1 < nkt) {
-      load_tile<HD, LD>(Ks + (st ^ 1) * kBK * LD, kbase, stride, (kt + 1) * kBK, kBK, N);
-      load_tile<HD, LD>(Vs + (st ^ 1) * kBK * LD, vbase, stride, (kt + 1) * kBK, kBK, N);
+      if (PAD) {
+        load_tile_padded<HD, LD>(Ks + (st ^ 1) * kBK * LD, kbase, stride, (kt + 1) * kBK, kBK, N, hd);
+        load_tile_padded<HD, LD>(Vs + (st ^ 1) * kBK * LD, vbase, stride, (kt + 1) * kBK, kBK, N, hd);
+      } else {
+        load_tile<HD, LD>(Ks + (st ^ 1) * kBK * LD, kbase, stride, (kt + 1) * kBK, kBK, N);
+        load_tile<HD, LD>(Vs + (st ^ 1) * kBK * LD, vbase, stride, (kt + 1) * kBK, kBK, N);
+      }
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -196,39 +228,45 @@ __global__ void __launch_bounds__(kWarps * 32)
     lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 1);
     lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 2);
   }
-  const size_t D = (size_t)H * HD;
+  const size_t D = (size_t)H * hd;
 #pragma unroll
   for (int r = 0; r < 2; r++) {
     const int q = qr0 + r * 8;
     if (q >= N) continue;
     const float inv = 1.0f / lrow[r];
-    __half *orow = out + ((size_t)b * N + q) * D + (size_t)h * HD;
+    __half *orow = out + ((size_t)b * N + q) * D + (size_t)h * hd;
 #pragma unroll
     for (int i = 0; i < HD / 8; i++)
-      *reinterpret_cast<__half2 *>(orow + i * 8 + 2 * t) = __floats2half2_rn(o[i][2 * r] * inv, o[i][2 * r + 1] * inv);
+      if (!PAD || i * 8 + 2 * t < hd) /* hd even: a pair is all in or all out */
+        *reinterpret_cast<__half2 *>(orow + i * 8 + 2 * t) =
+            __floats2half2_rn(o[i][2 * r] * inv, o[i][2 * r + 1] * inv);
   }
 }
 
-template <int HD>
-int launch_f16(const __half *qkv, const __half *bias, int ldb, __half *out, int B, int N, int H, cudaStream_t s) {
+/* hd == HD, or (PAD) an even hd < HD */
+template <int HD, bool PAD = false>
+int launch_f16(const __half *qkv, const __half *bias, int ldb, __half *out, int B, int N, int H, cudaStream_t s,
+               int hd = HD) {
   constexpr int LD = HD + 8;
   const size_t smem = (size_t)(kBQ + 4 * kBK) * LD * sizeof(__half);
-  CUDA_CHECK(cudaFuncSetAttribute(attention_f16_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  CUDA_CHECK(cudaFuncSetAttribute(attention_f16_kernel<HD, PAD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  (int)smem));
   dim3 grid((unsigned)((N + kBQ - 1) / kBQ), (unsigned)H, (unsigned)B);
-  attention_f16_kernel<HD><<<grid, kWarps * 32, smem, s>>>(qkv, bias, ldb, out, N, H, 1.0f / sqrtf((float)HD));
+  attention_f16_kernel<HD, PAD><<<grid, kWarps * 32, smem, s>>>(qkv, bias, ldb, out, N, H, hd,
+                                                                1.0f / sqrtf((float)hd));
   QS_LAUNCH_CHECK();
   return QS_OK;
 }
 
-/* ---- fp32 CUDA-core kernel ------------------------------------------------------ */
+/* ---- CUDA-core kernel (fp32, and fp16 of any head size) ---------------------------- */
 
 constexpr int kFQ = 32, kFK = 32, kFRows = kFQ / kWarps; /* 8 query rows per warp */
 
-/* DC = ceil(hd / 32) output features per lane. */
-template <int DC>
+/* DC = ceil(hd / 32) output features per lane; T = storage type (float or __half). */
+template <typename T, int DC>
 __global__ void __launch_bounds__(kWarps * 32)
-    attention_f32_kernel(const float *__restrict__ qkv, const float *__restrict__ bias, int ldb,
-                         float *__restrict__ out, int N, int H, int hd, float scale) {
+    attention_f32_kernel(const T *__restrict__ qkv, const T *__restrict__ bias, int ldb,
+                         T *__restrict__ out, int N, int H, int hd, float scale) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const int LDK = hd + 1; /* K rows padded: lane j reads row j */
   float *Qs = reinterpret_cast<float *>(smem_raw); /* [kFQ][hd] */
@@ -239,12 +277,12 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int q0 = blockIdx.x * kFQ, h = blockIdx.y, b = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const size_t stride = (size_t)3 * H * hd;
-  const float *qbase = qkv + (size_t)b * N * stride + (size_t)h * hd;
-  const float *kbase = qbase + (size_t)H * hd, *vbase = qbase + (size_t)2 * H * hd;
+  const T *qbase = qkv + (size_t)b * N * stride + (size_t)h * hd;
+  const T *kbase = qbase + (size_t)H * hd, *vbase = qbase + (size_t)2 * H * hd;
 
   for (int i = threadIdx.x; i < kFQ * hd; i += blockDim.x) {
     const int r = i / hd, d = i % hd, tok = q0 + r;
-    Qs[i] = tok < N ? qbase[(size_t)tok * stride + d] : 0.0f;
+    Qs[i] = tok < N ? qs::ld(qbase + (size_t)tok * stride + d) : 0.0f;
   }
   float o[kFRows][DC], mrow[kFRows], lrow[kFRows];
 #pragma unroll
@@ -262,8 +300,8 @@ __global__ void __launch_bounds__(kWarps * 32)
     for (int i = threadIdx.x; i < kFK * hd; i += blockDim.x) {
       const int r = i / hd, d = i % hd, tok = k0 + r;
       const bool ok = tok < N;
-      Ks[r * LDK + d] = ok ? kbase[(size_t)tok * stride + d] : 0.0f;
-      Vs[r * hd + d] = ok ? vbase[(size_t)tok * stride + d] : 0.0f;
+      Ks[r * LDK + d] = ok ? qs::ld(kbase + (size_t)tok * stride + d) : 0.0f;
+      Vs[r * hd + d] = ok ? qs::ld(vbase + (size_t)tok * stride + d) : 0.0f;
     }
     __syncthreads();
     const int key = k0 + lane;
@@ -279,7 +317,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     for (int r = 0; r < kFRows; r++) {
       const int q = min(q0 + warp * kFRows + r, N - 1);
       float v = sc[r] * sl;
-      if (bias && key < N) v += bias[((size_t)h * N + q) * ldb + key] * kLog2e;
+      if (bias && key < N) v += qs::ld(bias + ((size_t)h * N + q) * ldb + key) * kLog2e;
       v = key < N ? v : -INFINITY;
       float mx = v;
 #pragma unroll
@@ -312,23 +350,35 @@ __global__ void __launch_bounds__(kWarps * 32)
     const int q = q0 + warp * kFRows + r;
     if (q >= N) continue;
     const float inv = 1.0f / lrow[r];
-    float *orow = out + ((size_t)b * N + q) * D + (size_t)h * hd;
+    T *orow = out + ((size_t)b * N + q) * D + (size_t)h * hd;
 #pragma unroll
     for (int c = 0; c < DC; c++) {
       const int d = lane + 32 * c;
-      if (d < hd) orow[d] = o[r][c] * inv;
+      if (d < hd) qs::st(orow + d, o[r][c] * inv);
     }
   }
 }
 
-template <int DC>
-int launch_f32(const float *qkv, const float *bias, int ldb, float *out, int B, int N, int H, int hd, cudaStream_t s) {
+template <typename T, int DC>
+int launch_f32(const T *qkv, const T *bias, int ldb, T *out, int B, int N, int H, int hd, cudaStream_t s) {
   const size_t smem = sizeof(float) * ((size_t)kFQ * hd + (size_t)kFK * (hd + 1) + (size_t)kFK * hd + kWarps * kFRows * kFK);
-  CUDA_CHECK(cudaFuncSetAttribute(attention_f32_kernel<DC>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  CUDA_CHECK(cudaFuncSetAttribute(attention_f32_kernel<T, DC>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
   dim3 grid((unsigned)((N + kFQ - 1) / kFQ), (unsigned)H, (unsigned)B);
-  attention_f32_kernel<DC><<<grid, kWarps * 32, smem, s>>>(qkv, bias, ldb, out, N, H, hd, 1.0f / sqrtf((float)hd));
+  attention_f32_kernel<T, DC><<<grid, kWarps * 32, smem, s>>>(qkv, bias, ldb, out, N, H, hd, 1.0f / sqrtf((float)hd));
   QS_LAUNCH_CHECK();
   return QS_OK;
+}
+
+/* Any head size <= 128 on CUDA cores. */
+template <typename T>
+int launch_general(const T *qkv, const T *bias, int ldb, T *out, int B, int N, int H, int hd, cudaStream_t s) {
+  switch ((hd + 31) / 32) {
+    case 1: return launch_f32<T, 1>(qkv, bias, ldb, out, B, N, H, hd, s);
+    case 2: return launch_f32<T, 2>(qkv, bias, ldb, out, B, N, H, hd, s);
+    case 3: return launch_f32<T, 3>(qkv, bias, ldb, out, B, N, H, hd, s);
+    case 4: return launch_f32<T, 4>(qkv, bias, ldb, out, B, N, H, hd, s);
+    default: return qs_fail(QS_EUNSUPPORTED, "attention: head size %d > 128", hd);
+  }
 }
 
 }  // namespace
@@ -344,21 +394,23 @@ extern "C" int qs_attention_launch(qs_dtype dt, const void *qkv, const void *bia
     const __half *q = (const __half *)qkv, *bb = (const __half *)bias;
     __half *o = (__half *)out;
     switch (hd) {
+      case 16: return launch_f16<16>(q, bb, ldb, o, B, N, H, s);
       case 32: return launch_f16<32>(q, bb, ldb, o, B, N, H, s);
+      case 48: return launch_f16<48>(q, bb, ldb, o, B, N, H, s);
       case 64: return launch_f16<64>(q, bb, ldb, o, B, N, H, s);
       case 80: return launch_f16<80>(q, bb, ldb, o, B, N, H, s);
       case 96: return launch_f16<96>(q, bb, ldb, o, B, N, H, s);
       case 128: return launch_f16<128>(q, bb, ldb, o, B, N, H, s);
-      default: return qs_fail(QS_EUNSUPPORTED, "attention: fp16 head size %d not built (32, 64, 80, 96, 128)", hd);
+      default: break;
     }
+    /* other even head sizes up to 64 (MobileViT's 20, 24, 36, 60, ...): zero-padded tiles */
+    if (hd % 2 == 0 && hd < 64) {
+      if (hd < 16) return launch_f16<16, true>(q, bb, ldb, o, B, N, H, s, hd);
+      if (hd < 32) return launch_f16<32, true>(q, bb, ldb, o, B, N, H, s, hd);
+      if (hd < 48) return launch_f16<48, true>(q, bb, ldb, o, B, N, H, s, hd);
+      return launch_f16<64, true>(q, bb, ldb, o, B, N, H, s, hd);
+    }
+    return launch_general<__half>(q, bb, ldb, o, B, N, H, hd, s);
   }
-  const float *q = (const float *)qkv, *bb = (const float *)bias;
-  float *o = (float *)out;
-  switch ((hd + 31) / 32) {
-    case 1: return launch_f32<1>(q, bb, ldb, o, B, N, H, hd, s);
-    case 2: return launch_f32<2>(q, bb, ldb, o, B, N, H, hd, s);
-    case 3: return launch_f32<3>(q, bb, ldb, o, B, N, H, hd, s);
-    case 4: return launch_f32<4>(q, bb, ldb, o, B, N, H, hd, s);
-    default: return qs_fail(QS_EUNSUPPORTED, "attention: fp32 head size %d > 128", hd);
-  }
+  return launch_general<float>((const float *)qkv, (const float *)bias, ldb, (float *)out, B, N, H, hd, s);
 }

@@ -2,6 +2,8 @@
  * (ViT, DeiT, DINO, DINOv2, BEiT) in fp32 and fp16, captured in a CUDA graph, and
  * the timed loop.
  *
+ * MobileViT's forward is in cuda_mobilevit.c, on the same plan, arena, graph and loop.
+ *
  * A plan owns one stream, one cuBLASLt handle and one device arena laid out once:
  *   [weights in the compute dtype][derived tables][activations][cuBLASLt workspace].
  * Nothing is allocated after plan_create. The forward is recorded by one function
@@ -27,77 +29,12 @@
 
 #include "backend.h"
 #include "cpu_ops.h"
-#include "cuda_plan.h"
+#include "cuda_internal.h"
 #include "qs_common.h"
 #include "qs_half.h"
 
-#define QS_GEMM_WS_LIMIT ((size_t)32 << 20) /* most workspace one GEMM may ask for */
-#define QS_MAX_PARAMS (12 * QS_MAX_LAYERS + 32)
-#define QS_MAX_LINEARS (4 * QS_MAX_LAYERS + 4)
 #define QS_EVENT_CHUNK 32
 #define QS_ENERGY_MIN_S 0.25 /* shortest timed loop whose energy is reported */
-
-/* How a Linear's weights are stored and multiplied. int8 (LLM.int8) and nf4 add
- * their kinds here: their packed weights as params and their GEMM in linear_run. */
-typedef enum { QS_LIN_DENSE = 0 } qs_lin_kind;
-
-/* A device tensor made from up to three host fp32 parts laid end to end (NULL part:
- * zeros), stored in the compute dtype. */
-typedef struct {
-  const float *src[3];
-  int64_t n[3];
-  int64_t total;
-  int derived; /* computed from the weights (BEiT bias tables): counted as workspace */
-  void *d;
-} qs_param;
-
-typedef struct {
-  qs_lin_kind kind;
-  int w, b; /* param ids (b = -1: no bias) */
-  int M, N, K;
-  qs_gemm gemm;
-} qs_linear;
-
-typedef struct {
-  int ln1_g, ln1_b, ln2_g, ln2_b, ls1, ls2, rel; /* param ids, -1 if absent */
-  int qkv, o, fc1, fc2;                          /* linear ids */
-} qs_layer;
-
-typedef struct {
-  const qs_model *m;
-  const qs_arch *a;
-  qs_dtype dt;
-  size_t es;
-  int device, use_graph;
-  int B, N, D, H, hd, mlp, L, C, S, P, g, np, extra, KP, out_dim, ldb;
-  cudaStream_t stream;
-  cublasLtHandle_t lt;
-  qs_arena arena;
-  qs_param params[QS_MAX_PARAMS];
-  int nparams;
-  qs_linear lins[QS_MAX_LINEARS];
-  int nlins;
-  qs_layer layers[QS_MAX_LAYERS];
-  int lin_patch, cls, dist, pos, lnf_g, lnf_b, head1, head2;
-  float *owned[QS_MAX_LAYERS + 2]; /* host buffers the params point into */
-  int nowned;
-  /* activations (compute dtype unless noted) */
-  float *in32;      /* (B, C, S, S) fp32 */
-  void *cols;       /* (B*np, KP) */
-  void *pe;         /* (B*np, D) */
-  void *x, *h;      /* (B*N, D) residual stream, normalised copy */
-  void *qkv;        /* (B*N, 3D) */
-  void *att, *o;    /* (B*N, D) */
-  void *mid;        /* (B*N, mlp) */
-  void *pooled, *pooled2; /* (B, D) */
-  void *logits, *logits2; /* (B, out_dim) */
-  float *out32;     /* (B, out_dim) fp32 */
-  void *ws;
-  size_t ws_bytes, weight_bytes, total_bytes;
-  double device_bytes;
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-} qs_cuda_plan;
 
 /* ---- host-side model description --------------------------------------------- */
 
@@ -124,7 +61,7 @@ static const float *tensor(const qs_cuda_plan *P, int64_t n, int optional, const
   return NULL;
 }
 
-static int add_param3(qs_cuda_plan *P, const float *a, int64_t na, const float *b, int64_t nb, const float *c,
+int qs_cuda_add_param3(qs_cuda_plan *P, const float *a, int64_t na, const float *b, int64_t nb, const float *c,
                       int64_t nc, int derived) {
   if (P->nparams >= QS_MAX_PARAMS) {
     qs_fail(QS_EINTERNAL, "%s: too many tensors for the CUDA plan", P->a->name);
@@ -139,7 +76,7 @@ static int add_param3(qs_cuda_plan *P, const float *a, int64_t na, const float *
   return P->nparams++;
 }
 static int add_param(qs_cuda_plan *P, const float *src, int64_t n) {
-  return src ? add_param3(P, src, n, NULL, 0, NULL, 0, 0) : -1;
+  return src ? qs_cuda_add_param3(P, src, n, NULL, 0, NULL, 0, 0) : -1;
 }
 #define PARAM_OR_FAIL(id, expr) \
   do {                          \
@@ -147,7 +84,7 @@ static int add_param(qs_cuda_plan *P, const float *src, int64_t n) {
   } while (0)
 
 /* A Linear "<base>.weight" [N, K] (+ "<base>.bias" [N]) applied to M rows. */
-static int add_linear(qs_cuda_plan *P, int M, int N, int K, const char *base) {
+int qs_cuda_add_linear(qs_cuda_plan *P, int M, int N, int K, const char *base) {
   const float *w = tensor(P, (int64_t)N * K, 0, "%s.weight", base);
   const float *b = tensor(P, N, 1, "%s.bias", base);
   if (!w || P->nlins >= QS_MAX_LINEARS) {
@@ -164,8 +101,7 @@ static int add_linear(qs_cuda_plan *P, int M, int N, int K, const char *base) {
 }
 
 /* q, k, v fused: weight [3D, D], bias [3D] (BEiT has no k bias: zeros). */
-static int add_qkv(qs_cuda_plan *P, const char *q, const char *k, const char *v) {
-  const int D = P->D, M = P->B * P->N;
+int qs_cuda_add_qkv(qs_cuda_plan *P, int M, int D, const char *q, const char *k, const char *v) {
   const int64_t DD = (int64_t)D * D;
   const float *wq = tensor(P, DD, 0, "%s.weight", q), *wk = tensor(P, DD, 0, "%s.weight", k),
               *wv = tensor(P, DD, 0, "%s.weight", v);
@@ -180,9 +116,22 @@ static int add_qkv(qs_cuda_plan *P, const char *q, const char *k, const char *v)
   memset(l, 0, sizeof *l);
   l->kind = QS_LIN_DENSE;
   l->M = M, l->N = 3 * D, l->K = D;
-  if ((l->w = add_param3(P, wq, DD, wk, DD, wv, DD, 0)) < 0) return -1;
+  if ((l->w = qs_cuda_add_param3(P, wq, DD, wk, DD, wv, DD, 0)) < 0) return -1;
   l->b = -1;
-  if ((bq || bk || bv) && (l->b = add_param3(P, bq, D, bk, D, bv, D, 0)) < 0) return -1;
+  if ((bq || bk || bv) && (l->b = qs_cuda_add_param3(P, bq, D, bk, D, bv, D, 0)) < 0) return -1;
+  return P->nlins++;
+}
+
+int qs_cuda_add_gemm(qs_cuda_plan *P, int M, int N, int K, int w, int b) {
+  if (w < 0 || P->nlins >= QS_MAX_LINEARS) {
+    if (w >= 0) qs_fail(QS_EINTERNAL, "%s: too many GEMMs for the CUDA plan", P->a->name);
+    return -1;
+  }
+  qs_linear *l = &P->lins[P->nlins];
+  memset(l, 0, sizeof *l);
+  l->kind = QS_LIN_DENSE;
+  l->M = M, l->N = N, l->K = K;
+  l->w = w, l->b = b;
   return P->nlins++;
 }
 
@@ -213,7 +162,7 @@ static int beit_bias(qs_cuda_plan *P, const float *table) {
       }
       for (int h = 0; h < H; h++) bias[((size_t)h * N + i) * ldb + j] = table[(size_t)idx * H + h];
     }
-  return add_param3(P, bias, (int64_t)H * N * ldb, NULL, 0, NULL, 0, 1);
+  return qs_cuda_add_param3(P, bias, (int64_t)H * N * ldb, NULL, 0, NULL, 0, 1);
 }
 
 /* DINOv2 at another resolution: the patch grid of the table resized bicubically
@@ -247,7 +196,7 @@ static int describe_transformer(qs_cuda_plan *P) {
   char base[256], q[300], k[300], v[300], n1[300];
 
   snprintf(base, sizeof base, "%sembeddings.patch_embeddings.projection", pre);
-  if ((P->lin_patch = add_linear(P, P->B * P->np, D, P->KP, base)) < 0) return QS_EINVAL;
+  if ((P->lin_patch = qs_cuda_add_linear(P, P->B * P->np, D, P->KP, base)) < 0) return QS_EINVAL;
   const float *cls = tensor(P, D, 0, "%sembeddings.cls_token", pre);
   if (!cls) return QS_EINVAL;
   P->cls = add_param(P, cls, D);
@@ -302,13 +251,13 @@ static int describe_transformer(qs_cuda_plan *P) {
     snprintf(q, sizeof q, "%s.attention.attention.query", base);
     snprintf(k, sizeof k, "%s.attention.attention.key", base);
     snprintf(v, sizeof v, "%s.attention.attention.value", base);
-    if ((ly->qkv = add_qkv(P, q, k, v)) < 0) return QS_EINVAL;
+    if ((ly->qkv = qs_cuda_add_qkv(P, M, D, q, k, v)) < 0) return QS_EINVAL;
     snprintf(n1, sizeof n1, "%s.attention.output.dense", base);
-    if ((ly->o = add_linear(P, M, D, D, n1)) < 0) return QS_EINVAL;
+    if ((ly->o = qs_cuda_add_linear(P, M, D, D, n1)) < 0) return QS_EINVAL;
     snprintf(n1, sizeof n1, "%s.%s", base, dv2 ? "mlp.fc1" : "intermediate.dense");
-    if ((ly->fc1 = add_linear(P, M, P->mlp, D, n1)) < 0) return QS_EINVAL;
+    if ((ly->fc1 = qs_cuda_add_linear(P, M, P->mlp, D, n1)) < 0) return QS_EINVAL;
     snprintf(n1, sizeof n1, "%s.%s", base, dv2 ? "mlp.fc2" : "output.dense");
-    if ((ly->fc2 = add_linear(P, M, D, P->mlp, n1)) < 0) return QS_EINVAL;
+    if ((ly->fc2 = qs_cuda_add_linear(P, M, D, P->mlp, n1)) < 0) return QS_EINVAL;
   }
   /* final norm and heads, as the CPU reference */
   snprintf(n1, sizeof n1, "%s%s", pre, a->family == QS_FAM_BEIT ? "pooler.layernorm" : "layernorm");
@@ -319,14 +268,14 @@ static int describe_transformer(qs_cuda_plan *P) {
   switch (a->output) {
     case QS_OUT_CLS: break;
     case QS_OUT_POOLER:
-      if (a->family != QS_FAM_BEIT && (P->head1 = add_linear(P, P->B, D, D, "pooler.dense")) < 0) return QS_EINVAL;
+      if (a->family != QS_FAM_BEIT && (P->head1 = qs_cuda_add_linear(P, P->B, D, D, "pooler.dense")) < 0) return QS_EINVAL;
       break;
     case QS_OUT_LOGITS:
-      if ((P->head1 = add_linear(P, P->B, K, D, "classifier")) < 0) return QS_EINVAL;
+      if ((P->head1 = qs_cuda_add_linear(P, P->B, K, D, "classifier")) < 0) return QS_EINVAL;
       break;
     case QS_OUT_DEIT_AVG:
-      if ((P->head1 = add_linear(P, P->B, K, D, "cls_classifier")) < 0) return QS_EINVAL;
-      if ((P->head2 = add_linear(P, P->B, K, D, "distillation_classifier")) < 0) return QS_EINVAL;
+      if ((P->head1 = qs_cuda_add_linear(P, P->B, K, D, "cls_classifier")) < 0) return QS_EINVAL;
+      if ((P->head2 = qs_cuda_add_linear(P, P->B, K, D, "distillation_classifier")) < 0) return QS_EINVAL;
       break;
   }
   return QS_OK;
@@ -341,16 +290,9 @@ static int describe_transformer(qs_cuda_plan *P) {
                      (size_t)(bytes));                                                            \
   } while (0)
 
-static int layout(qs_cuda_plan *P, qs_arena *A) {
+/* the transformer families' activations */
+static int layout_transformer(qs_cuda_plan *P, qs_arena *A) {
   const size_t es = P->es, M = (size_t)P->B * P->N, D = P->D, B = P->B;
-  for (int pass = 0; pass < 2; pass++) /* weights first, then derived tables */
-    for (int i = 0; i < P->nparams; i++)
-      if (P->params[i].derived == pass) ALLOC(P->params[i].d, (size_t)P->params[i].total * es);
-  size_t wbytes = 0;
-  for (int i = 0; i < P->nparams; i++)
-    if (!P->params[i].derived) wbytes += (size_t)P->params[i].total * es;
-  P->weight_bytes = wbytes;
-  ALLOC(P->in32, sizeof(float) * B * P->C * P->S * P->S);
   ALLOC(P->cols, es * B * P->np * P->KP);
   ALLOC(P->pe, es * B * P->np * D);
   ALLOC(P->x, es * M * D);
@@ -363,6 +305,20 @@ static int layout(qs_cuda_plan *P, qs_arena *A) {
   ALLOC(P->pooled2, es * B * D);
   ALLOC(P->logits, es * B * P->out_dim);
   ALLOC(P->logits2, es * B * P->out_dim);
+  return QS_OK;
+}
+
+static int layout(qs_cuda_plan *P, qs_arena *A) {
+  const size_t es = P->es, B = P->B;
+  for (int pass = 0; pass < 2; pass++) /* weights first, then derived tables */
+    for (int i = 0; i < P->nparams; i++)
+      if (P->params[i].derived == pass) ALLOC(P->params[i].d, (size_t)P->params[i].total * es);
+  size_t wbytes = 0;
+  for (int i = 0; i < P->nparams; i++)
+    if (!P->params[i].derived) wbytes += (size_t)P->params[i].total * es;
+  P->weight_bytes = wbytes;
+  ALLOC(P->in32, sizeof(float) * B * P->C * P->S * P->S);
+  QS_TRY(P->mv ? qs_mv_layout(P, A) : layout_transformer(P, A));
   ALLOC(P->out32, sizeof(float) * B * P->out_dim);
   if (P->ws_bytes) ALLOC(P->ws, P->ws_bytes);
   return QS_OK;
@@ -401,13 +357,13 @@ static int upload(qs_cuda_plan *P) {
 
 /* ---- the forward ------------------------------------------------------------------ */
 
-static void *dptr(const qs_cuda_plan *P, int param) { return param >= 0 ? P->params[param].d : NULL; }
+void *qs_cuda_dptr(const qs_cuda_plan *P, int param) { return param >= 0 ? P->params[param].d : NULL; }
 
 /* y = x W^T + b for one Linear, dispatched on how its weights are stored. */
-static int linear_run(const qs_cuda_plan *P, int id, const void *x, void *y) {
+int qs_cuda_linear_run(const qs_cuda_plan *P, int id, const void *x, void *y) {
   const qs_linear *l = &P->lins[id];
   switch (l->kind) {
-    case QS_LIN_DENSE: return qs_gemm_run(&l->gemm, P->lt, x, dptr(P, l->w), y, P->ws, P->ws_bytes, P->stream);
+    case QS_LIN_DENSE: return qs_gemm_run(&l->gemm, P->lt, x, qs_cuda_dptr(P, l->w), y, P->ws, P->ws_bytes, P->stream);
   }
   return qs_fail(QS_EINTERNAL, "%s: Linear kind %d has no GEMM", P->a->name, (int)l->kind);
 }
@@ -419,39 +375,40 @@ static int record(const qs_cuda_plan *P) {
   const int B = P->B, N = P->N, D = P->D, M = B * N;
   const float eps = P->a->ln_eps;
   const int beit = P->a->family == QS_FAM_BEIT;
+  if (P->mv) return qs_mv_record(P);
 
   QS_TRY(qs_im2col_launch(dt, P->in32, P->cols, B, P->C, P->S, P->P, s));
-  QS_TRY(linear_run(P, P->lin_patch, P->cols, P->pe));
-  QS_TRY(qs_tokens_launch(dt, P->pe, dptr(P, P->cls), dptr(P, P->dist), dptr(P, P->pos), P->x, B, N, D, s));
-  QS_TRY(qs_layernorm_launch(dt, P->x, NULL, NULL, dptr(P, P->layers[0].ln1_g), dptr(P, P->layers[0].ln1_b), P->h, M,
+  QS_TRY(qs_cuda_linear_run(P, P->lin_patch, P->cols, P->pe));
+  QS_TRY(qs_tokens_launch(dt, P->pe, qs_cuda_dptr(P, P->cls), qs_cuda_dptr(P, P->dist), qs_cuda_dptr(P, P->pos), P->x, B, N, D, s));
+  QS_TRY(qs_layernorm_launch(dt, P->x, NULL, NULL, qs_cuda_dptr(P, P->layers[0].ln1_g), qs_cuda_dptr(P, P->layers[0].ln1_b), P->h, M,
                              D, eps, s));
   for (int l = 0; l < P->L; l++) {
     const qs_layer *ly = &P->layers[l];
-    QS_TRY(linear_run(P, ly->qkv, P->h, P->qkv));
-    QS_TRY(qs_attention_launch(dt, P->qkv, dptr(P, ly->rel), P->ldb, P->att, B, N, P->H, P->hd, s));
-    QS_TRY(linear_run(P, ly->o, P->att, P->o));
-    QS_TRY(qs_layernorm_launch(dt, P->x, P->o, dptr(P, ly->ls1), dptr(P, ly->ln2_g), dptr(P, ly->ln2_b), P->h, M, D,
+    QS_TRY(qs_cuda_linear_run(P, ly->qkv, P->h, P->qkv));
+    QS_TRY(qs_attention_launch(dt, P->qkv, qs_cuda_dptr(P, ly->rel), P->ldb, P->att, B, N, P->H, P->hd, s));
+    QS_TRY(qs_cuda_linear_run(P, ly->o, P->att, P->o));
+    QS_TRY(qs_layernorm_launch(dt, P->x, P->o, qs_cuda_dptr(P, ly->ls1), qs_cuda_dptr(P, ly->ln2_g), qs_cuda_dptr(P, ly->ln2_b), P->h, M, D,
                                eps, s));
-    QS_TRY(linear_run(P, ly->fc1, P->h, P->mid));
+    QS_TRY(qs_cuda_linear_run(P, ly->fc1, P->h, P->mid));
     QS_TRY(qs_gelu_launch(dt, P->mid, (int64_t)M * P->mlp, s));
-    QS_TRY(linear_run(P, ly->fc2, P->mid, P->o));
+    QS_TRY(qs_cuda_linear_run(P, ly->fc2, P->mid, P->o));
     /* residual, then the next LayerNorm: the next block's LN1, the final LN, or
      * none (BEiT's mean pooling normalises after pooling) */
     const void *ng = NULL, *nb = NULL;
-    if (l + 1 < P->L) ng = dptr(P, P->layers[l + 1].ln1_g), nb = dptr(P, P->layers[l + 1].ln1_b);
-    else if (!beit) ng = dptr(P, P->lnf_g), nb = dptr(P, P->lnf_b);
-    QS_TRY(qs_layernorm_launch(dt, P->x, P->o, dptr(P, ly->ls2), ng, nb, ng ? P->h : NULL, M, D, eps, s));
+    if (l + 1 < P->L) ng = qs_cuda_dptr(P, P->layers[l + 1].ln1_g), nb = qs_cuda_dptr(P, P->layers[l + 1].ln1_b);
+    else if (!beit) ng = qs_cuda_dptr(P, P->lnf_g), nb = qs_cuda_dptr(P, P->lnf_b);
+    QS_TRY(qs_layernorm_launch(dt, P->x, P->o, qs_cuda_dptr(P, ly->ls2), ng, nb, ng ? P->h : NULL, M, D, eps, s));
   }
 
   const void *result = NULL;
   if (beit) {
     QS_TRY(qs_mean_tokens_launch(dt, P->x, P->pooled, B, N, D, 1, s));
-    QS_TRY(qs_layernorm_launch(dt, P->pooled, NULL, NULL, dptr(P, P->lnf_g), dptr(P, P->lnf_b), P->pooled2, B, D, eps,
+    QS_TRY(qs_layernorm_launch(dt, P->pooled, NULL, NULL, qs_cuda_dptr(P, P->lnf_g), qs_cuda_dptr(P, P->lnf_b), P->pooled2, B, D, eps,
                                s));
     if (P->a->output == QS_OUT_POOLER) {
       result = P->pooled2;
     } else {
-      QS_TRY(linear_run(P, P->head1, P->pooled2, P->logits));
+      QS_TRY(qs_cuda_linear_run(P, P->head1, P->pooled2, P->logits));
       result = P->logits;
     }
   } else {
@@ -459,18 +416,18 @@ static int record(const qs_cuda_plan *P) {
     switch (P->a->output) {
       case QS_OUT_CLS: result = P->pooled; break;
       case QS_OUT_POOLER:
-        QS_TRY(linear_run(P, P->head1, P->pooled, P->logits));
+        QS_TRY(qs_cuda_linear_run(P, P->head1, P->pooled, P->logits));
         QS_TRY(qs_tanh_launch(dt, P->logits, (int64_t)B * P->out_dim, s));
         result = P->logits;
         break;
       case QS_OUT_LOGITS:
-        QS_TRY(linear_run(P, P->head1, P->pooled, P->logits));
+        QS_TRY(qs_cuda_linear_run(P, P->head1, P->pooled, P->logits));
         result = P->logits;
         break;
       case QS_OUT_DEIT_AVG:
         QS_TRY(qs_gather_row_launch(dt, P->h, P->pooled2, B, N, D, 1, s));
-        QS_TRY(linear_run(P, P->head1, P->pooled, P->logits));
-        QS_TRY(linear_run(P, P->head2, P->pooled2, P->logits2));
+        QS_TRY(qs_cuda_linear_run(P, P->head1, P->pooled, P->logits));
+        QS_TRY(qs_cuda_linear_run(P, P->head2, P->pooled2, P->logits2));
         QS_TRY(qs_average2_launch(dt, P->logits, P->logits2, P->logits, (int64_t)B * P->out_dim, s));
         result = P->logits;
         break;
@@ -518,6 +475,7 @@ static void plan_free(qs_cuda_plan *P) {
   if (P->lt) cublasLtDestroy(P->lt);
   if (P->stream) cudaStreamDestroy(P->stream);
   for (int i = 0; i < P->nowned; i++) free(P->owned[i]);
+  qs_mv_free(P->mv);
   (void)cudaGetLastError();
   free(P);
 }
@@ -529,7 +487,7 @@ static int plan_build(qs_cuda_plan *P) {
   CUDA_CHECK(cudaMemGetInfo(&free0, &total));
   CUDA_CHECK(cudaStreamCreateWithFlags(&P->stream, cudaStreamNonBlocking));
   CUBLAS_CHECK(cublasLtCreate(&P->lt));
-  QS_TRY(describe_transformer(P));
+  QS_TRY(P->a->family == QS_FAM_MOBILEVIT ? qs_mv_describe(P) : describe_transformer(P));
 
   /* GEMM algorithms: one heuristic query per distinct shape */
   P->ws_bytes = 0;
@@ -551,7 +509,7 @@ static int plan_build(qs_cuda_plan *P) {
   QS_TRY(qs_arena_create(&P->arena, P->total_bytes));
   QS_TRY(layout(P, &P->arena));
   QS_TRY(upload(P));
-  for (int i = 0; i < P->nlins; i++) QS_TRY(qs_gemm_set_bias(&P->lins[i].gemm, dptr(P, P->lins[i].b)));
+  for (int i = 0; i < P->nlins; i++) QS_TRY(qs_gemm_set_bias(&P->lins[i].gemm, qs_cuda_dptr(P, P->lins[i].b)));
 
   /* a first plain forward (loads the modules, surfaces errors), then the graph */
   CUDA_CHECK(cudaMemsetAsync(P->in32, 0, sizeof(float) * (size_t)P->B * P->C * P->S * P->S, P->stream));
@@ -570,9 +528,6 @@ static int plan_build(qs_cuda_plan *P) {
 static int cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o, void **out) {
   *out = NULL;
   const qs_arch *a = &m->arch;
-  if (a->family == QS_FAM_MOBILEVIT)
-    return qs_fail(QS_EUNSUPPORTED, "%s: cuda: MobileViT is not implemented in the CUDA backend yet "
-                   "(its convolution kernels come in a later change)", a->name);
   if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16)
     return qs_fail(QS_EUNSUPPORTED, "%s: cuda: precision %s is not implemented in the CUDA backend yet "
                    "(its quantized GEMM comes in a later change)", a->name, qs_precision_name(po->prec));

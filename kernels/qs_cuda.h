@@ -51,13 +51,22 @@ int qs_layernorm_launch(qs_dtype dt, void *x, const void *r, const void *ls, con
  * qkv [B, N, 3*H*hd] (q | k | v per token, head j at columns j*hd) -> out [B, N, H*hd]:
  * softmax(q k^T / sqrt(hd) + bias) v per (image, head), online softmax, nothing of
  * size N x N in memory. bias: optional [H, N, ldb] in dt (ldb >= N, a multiple of 8).
- * fp16 runs on tensor cores (hd a multiple of 16, <= 128), fp32 on CUDA cores (hd <= 128). */
+ * fp16 runs on tensor cores for hd 16, 32, 48, 64, 80, 96, 128 and for other even hd < 64
+ * (MobileViT's 4 heads of width d/4: 20, 24, 36, 60, ..., zero-padded to a multiple of 16
+ * in shared memory); the remaining fp16 head sizes and fp32 run on CUDA cores with fp32
+ * arithmetic (hd <= 128). */
 int qs_attention_launch(qs_dtype dt, const void *qkv, const void *bias, int ldb, void *out, int B, int N, int H,
                         int hd, cudaStream_t s);
 
 /* ---- activation.cu -------------------------------------------------------------
  * x[i] = gelu(x[i]) in place, the exact erf form (HF "gelu"), over n elements. */
 int qs_gelu_launch(qs_dtype dt, void *x, int64_t n, cudaStream_t s);
+/* Activations the convolution kernels apply on load or on store. */
+typedef enum { QS_CUDA_ACT_NONE = 0, QS_CUDA_ACT_SILU = 1, QS_CUDA_ACT_GELU = 2 } qs_cuda_act;
+/* x[i] = act(x[i]) in place over n elements (SiLU: x / (1 + e^-x); GELU: erf form). */
+int qs_act_launch(qs_dtype dt, qs_cuda_act act, void *x, int64_t n, cudaStream_t s);
+/* y[i] = y[i] + x[i] over n elements (a residual add, rounded to dt once). */
+int qs_add_launch(qs_dtype dt, void *y, const void *x, int64_t n, cudaStream_t s);
 
 /* ---- embed.cu ------------------------------------------------------------------
  * Patches of img [B, C, S, S] (fp32) -> cols [B * (S/P)^2, C*P*P] in dt, each patch
@@ -79,6 +88,43 @@ int qs_tanh_launch(qs_dtype dt, void *x, int64_t n, cudaStream_t s);
 int qs_average2_launch(qs_dtype dt, const void *a, const void *b, void *y, int64_t n, cudaStream_t s);
 /* y (fp32) = x (dt) over n elements. */
 int qs_to_f32_launch(qs_dtype dt, const void *x, float *y, int64_t n, cudaStream_t s);
+
+/* ---- conv.cu (MobileViT) -----------------------------------------------------------
+ * Feature maps are NHWC: [B, H, W, C], channels fastest, so a pixel's channels are one
+ * row and a 1x1 convolution is a GEMM. "Sequence order" (perm = P > 0) lists the rows of
+ * an H x W map (H, W multiples of P) as MobileViT's unfolding does: row
+ * ((b*P*P + py*P + px) * (H/P)*(W/P) + i*(W/P) + j) is pixel (b, i*P + py, j*P + px).
+ *
+ * y [B, H, W, C] (dt) = x [B, C, H, W] (fp32). */
+int qs_nchw_to_nhwc_launch(qs_dtype dt, const float *x, void *y, int B, int C, int H, int W, cudaStream_t s);
+/* Patches of x [B, H, W, C] for a k x k convolution (zero padding pad, stride):
+ * cols [B*Ho*Wo, Kp], column (ky*k + kx)*C + c, zeros from k*k*C to Kp (Kp >= k*k*C).
+ * Rows in pixel order, or in sequence order of the Ho x Wo map when perm > 0. */
+int qs_im2col_nhwc_launch(qs_dtype dt, const void *x, void *cols, int B, int H, int W, int C, int k, int stride,
+                          int pad, int Kp, int perm, cudaStream_t s);
+/* Depthwise k x k convolution of x [B, H, W, C] with w [k*k, C] (tap-major) and bias [C]:
+ * y [B, Ho, Wo, C] = act_out(sum_taps act_in(x) * w + bias); act_in is applied to each
+ * loaded value and rounded to dt (the producer's activation, fused here). */
+int qs_dwconv_launch(qs_dtype dt, const void *x, const void *w, const void *bias, void *y, int B, int H, int W, int C,
+                     int k, int stride, int pad, qs_cuda_act act_in, qs_cuda_act act_out, cudaStream_t s);
+
+/* ---- unfold.cu (MobileViT) --------------------------------------------------------
+ * seq (sequence order of an Hn x Wn map, patch P) = x [B, H, W, C] resized to Hn x Wn
+ * with PyTorch's bilinear (align_corners = False; a copy when the sizes agree). */
+int qs_unfold_resize_launch(qs_dtype dt, const void *x, void *seq, int B, int H, int W, int C, int P, int Hn, int Wn,
+                            cudaStream_t s);
+/* y [B, H, W, C] = the Hn x Wn map folded from seq (sequence order, patch P), resized
+ * bilinearly to H x W (a copy when the sizes agree). */
+int qs_fold_resize_launch(qs_dtype dt, const void *seq, void *y, int B, int Hn, int Wn, int C, int P, int H, int W,
+                          cudaStream_t s);
+/* y [B, H, W, Ca + Ct] = [a, act(t)] on channels; a is NHWC, t [B*H*W, Ct] is in pixel
+ * order, or in sequence order when perm > 0 (the fold fused into the concat). */
+int qs_concat_launch(qs_dtype dt, const void *a, const void *t, void *y, int B, int H, int W, int Ca, int Ct, int perm,
+                     qs_cuda_act act, cudaStream_t s);
+
+/* ---- pool.cu ----------------------------------------------------------------------
+ * y [B, C] = mean over H*W of act(x) for x [B, H*W, C] (act rounded to dt, fp32 sums). */
+int qs_avgpool_launch(qs_dtype dt, const void *x, void *y, int B, int HW, int C, qs_cuda_act act, cudaStream_t s);
 
 #ifdef __cplusplus
 }

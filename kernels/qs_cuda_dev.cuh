@@ -22,6 +22,45 @@ template <typename T> __device__ __forceinline__ float rnd(float v);
 template <> __device__ __forceinline__ float rnd<float>(float v) { return v; }
 template <> __device__ __forceinline__ float rnd<__half>(float v) { return __half2float(__float2half_rn(v)); }
 
+/* 16-byte vectors: kVec<T> values as fp32 (p 16-byte aligned). */
+template <typename T> struct vec16;
+template <> struct vec16<float> {
+  static constexpr int n = 4;
+  static __device__ __forceinline__ void load(const float *p, float *f) {
+    const float4 v = *reinterpret_cast<const float4 *>(p);
+    f[0] = v.x, f[1] = v.y, f[2] = v.z, f[3] = v.w;
+  }
+  static __device__ __forceinline__ void store(float *p, const float *f) {
+    *reinterpret_cast<float4 *>(p) = make_float4(f[0], f[1], f[2], f[3]);
+  }
+};
+template <> struct vec16<__half> {
+  static constexpr int n = 8;
+  static __device__ __forceinline__ void load(const __half *p, float *f) {
+    const uint4 u = *reinterpret_cast<const uint4 *>(p);
+    const __half2 *h = reinterpret_cast<const __half2 *>(&u);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const float2 v = __half22float2(h[j]);
+      f[2 * j] = v.x, f[2 * j + 1] = v.y;
+    }
+  }
+  static __device__ __forceinline__ void store(__half *p, const float *f) {
+    uint4 u;
+    __half2 *h = reinterpret_cast<__half2 *>(&u);
+#pragma unroll
+    for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(f[2 * j], f[2 * j + 1]);
+    *reinterpret_cast<uint4 *>(p) = u;
+  }
+};
+
+/* The activation of a qs_cuda_act code, in fp32. */
+__device__ __forceinline__ float act(int a, float v) {
+  if (a == QS_CUDA_ACT_SILU) return v / (1.0f + __expf(-v));
+  if (a == QS_CUDA_ACT_GELU) return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+  return v;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

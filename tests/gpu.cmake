@@ -1,5 +1,5 @@
 # The CUDA backend (label gpu): every kernel against a CPU reference, every
-# transformer model of the zoo end to end against the CPU reference backend, and
+# model of the zoo end to end against the CPU reference backend, and
 # graph replay against plain launches. Each test exits 77 (skipped) without a GPU.
 if(TARGET qsweep_cuda)
   qs_add_test(NAME test_gpu_kernels SOURCES test_gpu_kernels.c LABELS gpu TIMEOUT 300)
@@ -7,7 +7,8 @@ if(TARGET qsweep_cuda)
   foreach(m vit-huge-patch14-2020 vit-large-patch16-2020 vit-base-224-production vit-base-384-production
             vit-base-patch32-specialized deit-tiny-ultra-efficient deit-small-distilled-224-edge
             deit-base-distilled-384-edge dino-vits16-production dino-vitb16-production
-            dinov2-base-2023 dinov2-large-2023 beit-base-pt22k-2021 beit-large-2021)
+            dinov2-base-2023 dinov2-large-2023 beit-base-pt22k-2021 beit-large-2021
+            mobilevit-small-edge mobilevit-xxs-edge)
     if(NOT TARGET test_gpu_models)
       qs_add_test(NAME test_gpu_models SOURCES test_gpu_models.c LABELS gpu ARGS tiny TIMEOUT 300)
     endif()
@@ -16,6 +17,10 @@ if(TARGET qsweep_cuda)
   endforeach()
   add_test(NAME test_gpu_model_batch2 COMMAND test_gpu_models batch2)
   set_tests_properties(test_gpu_model_batch2 PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 600)
+  # MobileViT's tiny HF checkpoints (tests/fixtures/tiny) at batch 2, and its kernels
+  add_test(NAME test_gpu_model_fixtures COMMAND test_gpu_models fixtures)
+  set_tests_properties(test_gpu_model_fixtures PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 300)
+  qs_add_test(NAME test_gpu_mobilevit SOURCES test_gpu_mobilevit.c LABELS gpu TIMEOUT 300)
 
   # Standalone driver of the vtable's timed loop (bench/peer_pytorch.py falls back to it).
   add_executable(qsweep_gpu_bench ${CMAKE_SOURCE_DIR}/bench/gpu_bench.c)

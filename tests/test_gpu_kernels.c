@@ -302,6 +302,14 @@ int main(void) {
     test_attention(dt, 1, 17, 2, 32, 1);
     test_attention(dt, 1, 577, 2, 64, 0);
     test_attention(dt, 1, 130, 2, 128, 1);
+    /* MobileViT: 4 heads of d/4 (tensor cores at 16 and 48, CUDA cores otherwise in fp16) */
+    test_attention(dt, 4, 256, 4, 16, 0);
+    test_attention(dt, 4, 64, 4, 48, 0);
+    test_attention(dt, 4, 256, 4, 36, 0);
+    test_attention(dt, 8, 64, 4, 20, 1);
+    test_attention(dt, 4, 16, 4, 24, 0);
+    test_attention(dt, 4, 16, 4, 60, 0);
+    test_attention(dt, 8, 9, 4, 4, 0);
     test_gelu(dt);
     test_embed(dt);
     test_heads(dt);
@@ -310,7 +318,7 @@ int main(void) {
     test_gemm(dt, 50, 96, 40, 0);
   }
   /* the launchers refuse bad shapes with a message, not a crash */
-  CHECK(qs_attention_launch(QS_DT_F16, (void *)256, NULL, 0, (void *)256, 1, 10, 1, 48, 0) == QS_EUNSUPPORTED);
+  CHECK(qs_attention_launch(QS_DT_F16, (void *)256, NULL, 0, (void *)256, 1, 10, 1, 160, 0) == QS_EUNSUPPORTED);
   CHECK(qs_im2col_launch(QS_DT_F32, (float *)256, (void *)256, 1, 3, 30, 8, 0) == QS_EINVAL);
   return qs_test_finish("test_gpu_kernels");
 }

@@ -3,6 +3,8 @@
  *   test_gpu_models <zoo model>   one zoo model at batch 1, fp32 and fp16
  *   test_gpu_models batch2        two small models at batch 2
  *   test_gpu_models tiny          a tiny config (hidden 64, 2 layers, image 32) per family
+ *   test_gpu_models fixtures      the tiny MobileViT checkpoints of tests/fixtures/tiny at batch 2
+ *                                 (mobilevit; mobilevit-interp: 96 px, HF's bilinear unfolding)
  *
  * Synthetic weights (seed 1234), deterministic input. Each case checks the relative
  * L2 error against qs_cpu_forward (fp32 <= 1e-4, fp16 <= 1e-2), that graph replay
@@ -77,12 +79,9 @@ static int cuda_run(const qs_model *m, const qs_prec_opts *po, int B, int use_gr
   return rc;
 }
 
-static void run_case(const qs_arch *a, int B) {
-  qs_model m;
-  if (qs_model_synthetic(a, 1234, &m) != QS_OK) {
-    CHECK_MSG(0, "%s: synthetic weights: %s", a->name, qs_last_error());
-    return;
-  }
+static void run_model(const qs_model *mp, int B) {
+  const qs_model m = *mp;
+  const qs_arch *a = &m.arch;
   const int C = a->num_channels, S = a->input_size, out = qs_arch_out_dim(a);
   const int64_t n = (int64_t)B * out;
   float *x = malloc(sizeof(float) * (size_t)B * C * S * S);
@@ -123,6 +122,15 @@ static void run_case(const qs_arch *a, int B) {
       for (int i = 0; i < 5 && i < n; i++) fprintf(stderr, "  [%d] cuda %.7g cpu %.7g\n", i, y[i], ref[i]);
   }
   free(x), free(ref), free(y), free(y2);
+}
+
+static void run_case(const qs_arch *a, int B) {
+  qs_model m;
+  if (qs_model_synthetic(a, 1234, &m) != QS_OK) {
+    CHECK_MSG(0, "%s: synthetic weights: %s", a->name, qs_last_error());
+    return;
+  }
+  run_model(&m, B);
   qs_model_free(&m);
 }
 
@@ -142,7 +150,7 @@ int main(int argc, char **argv) {
     return QS_SKIP_CODE;
   }
   if (argc != 2) {
-    fprintf(stderr, "usage: test_gpu_models <zoo model> | batch2 | tiny\n");
+    fprintf(stderr, "usage: test_gpu_models <zoo model> | batch2 | tiny | fixtures\n");
     return 2;
   }
   char dev[128];
@@ -198,7 +206,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "zoo: %s\n", qs_last_error());
     return 1;
   }
-  if (!strcmp(argv[1], "batch2")) {
+  if (!strcmp(argv[1], "fixtures")) {
+    const char *dirs[] = {QS_FIXTURE_DIR "/tiny/mobilevit", QS_FIXTURE_DIR "/tiny/mobilevit-interp"};
+    for (size_t i = 0; i < QS_ARRAY_LEN(dirs); i++) {
+      qs_arch a;
+      qs_model m;
+      if (qs_zoo_resolve(&z, dirs[i], &a) != QS_OK || qs_model_create(&a, 1234, &m) != QS_OK) {
+        CHECK_MSG(0, "%s: %s", dirs[i], qs_last_error());
+        continue;
+      }
+      printf("%s: %s\n", a.name, m.source);
+      run_model(&m, 2);
+      qs_model_free(&m);
+    }
+  } else if (!strcmp(argv[1], "batch2")) {
     const char *names[] = {"deit-tiny-ultra-efficient", "deit-small-distilled-224-edge", "beit-base-pt22k-2021"};
     for (size_t i = 0; i < QS_ARRAY_LEN(names); i++) {
       qs_arch a;

@@ -1,0 +1,115 @@
+/* cuda_internal.h - the CUDA backend's plan, shared by the family forwards:
+ * cuda_backend.c (the transformer families, the plan's lifetime, graph and timed
+ * loop) and cuda_mobilevit.c (MobileViT). Host C11 only. */
+#ifndef QS_CUDA_INTERNAL_H
+#define QS_CUDA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arch.h"
+#include "cuda_plan.h"
+#include "model.h"
+
+#define QS_GEMM_WS_LIMIT ((size_t)32 << 20) /* most workspace one GEMM may ask for */
+#define QS_MAX_PARAMS (12 * QS_MAX_LAYERS + 32)
+#define QS_MAX_LINEARS (4 * QS_MAX_LAYERS + 4)
+
+/* How a Linear's weights are stored and multiplied. int8 (LLM.int8) and nf4 add
+ * their kinds here: their packed weights as params and their GEMM in qs_cuda_linear_run. */
+typedef enum { QS_LIN_DENSE = 0 } qs_lin_kind;
+
+/* A device tensor made from up to three host fp32 parts laid end to end (NULL part:
+ * zeros), stored in the compute dtype. */
+typedef struct {
+  const float *src[3];
+  int64_t n[3];
+  int64_t total;
+  int derived; /* computed from the weights (BEiT bias tables): counted as workspace */
+  void *d;
+} qs_param;
+
+typedef struct {
+  qs_lin_kind kind;
+  int w, b; /* param ids (b = -1: no bias) */
+  int M, N, K;
+  qs_gemm gemm;
+} qs_linear;
+
+typedef struct {
+  int ln1_g, ln1_b, ln2_g, ln2_b, ls1, ls2, rel; /* param ids, -1 if absent */
+  int qkv, o, fc1, fc2;                          /* linear ids */
+} qs_layer;
+
+typedef struct {
+  const qs_model *m;
+  const qs_arch *a;
+  qs_dtype dt;
+  size_t es;
+  int device, use_graph;
+  int B, N, D, H, hd, mlp, L, C, S, P, g, np, extra, KP, out_dim, ldb;
+  cudaStream_t stream;
+  cublasLtHandle_t lt;
+  qs_arena arena;
+  qs_param params[QS_MAX_PARAMS];
+  int nparams;
+  qs_linear lins[QS_MAX_LINEARS];
+  int nlins;
+  qs_layer layers[QS_MAX_LAYERS];
+  int lin_patch, cls, dist, pos, lnf_g, lnf_b, head1, head2;
+  float *owned[QS_MAX_LAYERS + 2]; /* host buffers the params point into */
+  int nowned;
+  struct qs_mv_plan *mv; /* MobileViT's part of the plan (cuda_mobilevit.c), NULL otherwise */
+  /* activations (compute dtype unless noted) */
+  float *in32;      /* (B, C, S, S) fp32 */
+  void *cols;       /* (B*np, KP) */
+  void *pe;         /* (B*np, D) */
+  void *x, *h;      /* (B*N, D) residual stream, normalised copy */
+  void *qkv;        /* (B*N, 3D) */
+  void *att, *o;    /* (B*N, D) */
+  void *mid;        /* (B*N, mlp) */
+  void *pooled, *pooled2; /* (B, D) */
+  void *logits, *logits2; /* (B, out_dim) */
+  float *out32;     /* (B, out_dim) fp32 */
+  void *ws;
+  size_t ws_bytes, weight_bytes, total_bytes;
+  double device_bytes;
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+} qs_cuda_plan;
+
+/* ---- the plan's registries (cuda_backend.c) ------------------------------------------
+ * Each returns an id, or -1 with an error recorded. */
+/* A device tensor of up to three host fp32 parts laid end to end (NULL part: zeros);
+ * the host data must outlive the plan's upload. */
+int qs_cuda_add_param3(qs_cuda_plan *P, const float *a, int64_t na, const float *b, int64_t nb, const float *c,
+                       int64_t nc, int derived);
+/* The Linear "<base>.weight" [N, K] (+ "<base>.bias" [N]) applied to M rows; every
+ * Linear of a checkpoint goes through here, so its storage kind is chosen in one place. */
+int qs_cuda_add_linear(qs_cuda_plan *P, int M, int N, int K, const char *base);
+/* q, k, v Linears of width D fused into one [3D, D] Linear applied to M rows. */
+int qs_cuda_add_qkv(qs_cuda_plan *P, int M, int D, const char *q, const char *k, const char *v);
+/* A dense GEMM y[M, N] = x[M, K] W[N, K]^T (+ b) on weights the plan derived itself
+ * (param ids w, b; b = -1: none): MobileViT's convolutions with BatchNorm folded in. */
+int qs_cuda_add_gemm(qs_cuda_plan *P, int M, int N, int K, int w, int b);
+/* Device pointer of a param (NULL for -1). */
+void *qs_cuda_dptr(const qs_cuda_plan *P, int param);
+/* y = x W^T + b for Linear / GEMM `id`, dispatched on how its weights are stored. */
+int qs_cuda_linear_run(const qs_cuda_plan *P, int id, const void *x, void *y);
+
+/* ---- MobileViT (cuda_mobilevit.c) ----------------------------------------------------- */
+/* Tensors, folded weights, GEMMs and the op list; sets P->mv. */
+int qs_mv_describe(qs_cuda_plan *P);
+/* Activations (after the params, before the workspace). */
+int qs_mv_layout(qs_cuda_plan *P, qs_arena *A);
+/* Issue the forward on P->stream (P->in32 -> P->out32). */
+int qs_mv_record(const qs_cuda_plan *P);
+void qs_mv_free(struct qs_mv_plan *mv);
+
+/* Eval BatchNorm folded into a bias-free convolution with `per_out` weights per output
+ * channel: w'[co, :] = w[co, :] * a[co], bias[co] = beta[co] - mean[co] * a[co], where
+ * a = gamma / sqrt(var + eps) in fp32 (as the CPU reference computes a and c). */
+void qs_bn_fold(const float *w, int cout, int64_t per_out, const float *gamma, const float *beta, const float *mean,
+                const float *var, float eps, float *w_out, float *bias_out);
+
+#endif
