@@ -3,7 +3,10 @@
 # Without root or apt-get it prints exactly what to install and exits 1.
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --ci     also the tools CI's extra tests use (chromium, clang, slurm)
+#   QSWEEP_SKIP_DEPS=1               skip (dependencies provided another way, e.g. environment modules)
 set -euo pipefail
+# QSWEEP_SKIP_DEPS=1: the dependencies come from elsewhere (modules, a prefix); check nothing
+if [ "${QSWEEP_SKIP_DEPS:-0}" = "1" ]; then echo "install-deps: skipped (QSWEEP_SKIP_DEPS=1)"; exit 0; fi
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libcjson-dev libxml2-utils)
 if [ "${1:-}" = "--ci" ]; then
   pkgs+=(chromium clang libclang-rt-14-dev slurmctld slurmd slurm-client munge)
