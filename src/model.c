@@ -224,9 +224,24 @@ const float *qs_model_get(const qs_model *m, const char *fmt, ...) {
   return p;
 }
 
-int qs_model_export(const qs_model *m, const char *dir) {
-  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+/* mkdir -p */
+static int make_dirs(const char *dir) {
+  char tmp[QS_PATH_MAX];
+  if (qs_strlcpy(tmp, dir, sizeof tmp) != 0) return qs_fail(QS_EINVAL, "%s: path too long", dir);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+      return qs_fail(QS_EIO, "%s: cannot create directory %s: %s", dir, tmp, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
     return qs_fail(QS_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+  return QS_OK;
+}
+
+int qs_model_export(const qs_model *m, const char *dir) {
+  QS_TRY(make_dirs(dir));
   char path[QS_PATH_MAX + 64];
   snprintf(path, sizeof path, "%s/config.json", dir);
   QS_TRY(qs_arch_write_config(&m->arch, path));
