@@ -32,6 +32,7 @@
 #include "cuda_internal.h"
 #include "qs_common.h"
 #include "qs_half.h"
+#include "quant.h"
 
 #define QS_EVENT_CHUNK 32
 #define QS_ENERGY_MIN_S 0.25 /* shortest timed loop whose energy is reported */
@@ -83,6 +84,136 @@ static int add_param(qs_cuda_plan *P, const float *src, int64_t n) {
     if (((id) = (expr)) < 0) return QS_EINVAL; \
   } while (0)
 
+/* ---- quantized Linears (int8, nf4) ---------------------------------------------
+ * At plan time each quantized Linear's fp32 weight is quantized on the host by the CPU
+ * reference (src/quant.h), so the device holds exactly the reference's codes and scales;
+ * the packed bytes are blobs in the weight part of the arena. */
+
+/* 1 if "<base>.weight" is one of the layers the precision quantizes (spec flag). */
+static int spec_quantized(const qs_cuda_plan *P, const char *base) {
+  char name[320];
+  snprintf(name, sizeof name, "%s.weight", base);
+  for (int i = 0; i < P->m->n; i++)
+    if (!strcmp(P->m->specs[i].name, name)) return P->m->specs[i].quantized != 0;
+  return 0;
+}
+
+/* Takes ownership of host (freed with the plan, also on failure). */
+static int add_blob(qs_cuda_plan *P, void *host, size_t bytes) {
+  if (!host) {
+    qs_fail(QS_ENOMEM, "%s: out of host memory for quantized weights", P->a->name);
+    return -1;
+  }
+  if (P->nblobs >= QS_MAX_BLOBS) {
+    free(host);
+    qs_fail(QS_EINTERNAL, "%s: too many quantized tensors for the CUDA plan", P->a->name);
+    return -1;
+  }
+  P->blobs[P->nblobs].host = host;
+  P->blobs[P->nblobs].bytes = bytes;
+  P->blobs[P->nblobs].d = NULL;
+  return P->nblobs++;
+}
+static void *dup_bytes(const void *src, size_t n) {
+  void *d = qs_malloc(n ? n : 1);
+  if (d && n) memcpy(d, src, n);
+  return d;
+}
+
+/* Quantize the Linear whose weight is the rows of parts w[0..nparts) ([rows, K] each,
+ * stacked: the fused q|k|v) into l. int8: per-row scales do not see the stacking, so
+ * the stacked matrix is quantized at once. nf4: every part is quantized on its own,
+ * exactly as the CPU reference quantizes q, k and v; stacked, the flattened blocks are
+ * the same when rows * K is a multiple of the block (K % 8 == 0 with block 64, true
+ * of every zoo model), and with double quantization (one offset and group layout per
+ * part) the reconstructed fp32 absmax values are stored instead of the codes. */
+static int quantize_linear(qs_cuda_plan *P, qs_linear *l, const float *const *w, int nparts, int64_t rows) {
+  const int64_t N = rows * nparts, K = l->K;
+  l->q0 = l->q1 = l->q2 = -1;
+  l->splits = 1;
+  if (P->quant == QS_LIN_INT8) {
+    if (K % 16 != 0 || N % 2 != 0 || K > QS_INT8_MAX_K)
+      return qs_fail(QS_EUNSUPPORTED, "%s: int8 Linear [%lld, %lld]: the int8 kernels need K %% 16 == 0 and N even",
+                     P->a->name, (long long)N, (long long)K);
+    float *st = NULL;
+    const float *src = w[0];
+    if (nparts > 1) {
+      if (!(st = qs_malloc(sizeof(float) * (size_t)N * (size_t)K))) return QS_ENOMEM;
+      for (int i = 0; i < nparts; i++) memcpy(st + (size_t)i * rows * K, w[i], sizeof(float) * (size_t)rows * K);
+      src = st;
+    }
+    qs_int8_matrix q;
+    memset(&q, 0, sizeof q);
+    int rc = qs_int8_quantize_weight(src, N, K, &q);
+    free(st);
+    if (rc != QS_OK) return rc;
+    l->q0 = add_blob(P, q.q, (size_t)N * K);
+    q.q = NULL;
+    l->q1 = add_blob(P, q.scale, sizeof(float) * (size_t)N);
+    q.scale = NULL;
+    qs_int8_free(&q);
+    if (l->q0 < 0 || l->q1 < 0) return QS_EINTERNAL;
+    l->kind = QS_LIN_INT8;
+    l->splits = qs_int8_splitk_choose(l->M, (int)N, (int)K);
+    return QS_OK;
+  }
+  const int block = P->po.nf4_block, dq = P->po.nf4_double_quant;
+  const int64_t per = rows * K;
+  if (nparts > 1 && (per % block != 0 || per % 2 != 0))
+    return qs_fail(QS_EUNSUPPORTED, "%s: nf4 fused q|k|v: [%lld, %lld] is not a whole number of %d-blocks",
+                   P->a->name, (long long)rows, (long long)K, block);
+  qs_nf4_matrix m[3];
+  memset(m, 0, sizeof m);
+  int rc = QS_OK;
+  for (int i = 0; i < nparts && rc == QS_OK; i++) rc = qs_nf4_quantize(w[i], rows, K, block, dq, &m[i]);
+  if (rc == QS_OK) {
+    if (nparts == 1) {
+      l->q0 = add_blob(P, dup_bytes(m[0].packed, (size_t)(m[0].n + 1) / 2), (size_t)(m[0].n + 1) / 2);
+      if (!dq) {
+        l->q1 = add_blob(P, dup_bytes(m[0].absmax, sizeof(float) * (size_t)m[0].nblocks), sizeof(float) * (size_t)m[0].nblocks);
+      } else {
+        l->q1 = add_blob(P, dup_bytes(m[0].absmax_q, (size_t)m[0].nblocks), (size_t)m[0].nblocks);
+        l->q2 = add_blob(P, dup_bytes(m[0].absmax_scale, sizeof(float) * (size_t)m[0].ngroups),
+                         sizeof(float) * (size_t)m[0].ngroups);
+        l->aoff = m[0].absmax_offset;
+        if (l->q2 < 0) rc = QS_EINTERNAL;
+      }
+    } else {
+      const size_t pb = (size_t)per / 2, nb = (size_t)m[0].nblocks;
+      uint8_t *pk = qs_malloc(pb * nparts);
+      float *am = qs_malloc(sizeof(float) * nb * nparts);
+      if (pk && am)
+        for (int i = 0; i < nparts; i++) {
+          memcpy(pk + i * pb, m[i].packed, pb);
+          memcpy(am + i * nb, m[i].absmax, sizeof(float) * nb);
+        }
+      l->q0 = add_blob(P, pk, pb * nparts);
+      l->q1 = add_blob(P, am, sizeof(float) * nb * nparts);
+    }
+    if (l->q0 < 0 || l->q1 < 0) rc = QS_EINTERNAL;
+  }
+  for (int i = 0; i < nparts; i++) qs_nf4_free(&m[i]);
+  if (rc != QS_OK) return rc;
+  l->kind = QS_LIN_NF4;
+  l->tiled = block == 64 && K % 64 == 0 && N % 2 == 0;
+  l->splits = l->tiled ? qs_nf4_splitk_choose(l->M, (int)N, (int)K) : 1;
+  return QS_OK;
+}
+
+/* Largest shapes of the quantized Linears (their shared activation buffers) and the
+ * split-K workspace. */
+static void note_quantized(qs_cuda_plan *P, const qs_linear *l) {
+  if (l->M > P->qM) P->qM = l->M;
+  if (l->N > P->qN) P->qN = l->N;
+  if (l->K > P->qK) P->qK = l->K;
+  if (l->splits > 1) {
+    const size_t b = (size_t)l->splits * l->M * l->N * 4;
+    if (b > P->qws_bytes) P->qws_bytes = b;
+  } else if (l->kind == QS_LIN_INT8) {
+    P->need_obuf = 1;
+  }
+}
+
 /* A Linear "<base>.weight" [N, K] (+ "<base>.bias" [N]) applied to M rows. */
 int qs_cuda_add_linear(qs_cuda_plan *P, int M, int N, int K, const char *base) {
   const float *w = tensor(P, (int64_t)N * K, 0, "%s.weight", base);
@@ -95,7 +226,15 @@ int qs_cuda_add_linear(qs_cuda_plan *P, int M, int N, int K, const char *base) {
   memset(l, 0, sizeof *l);
   l->kind = QS_LIN_DENSE;
   l->M = M, l->N = N, l->K = K;
-  if ((l->w = add_param(P, w, (int64_t)N * K)) < 0) return -1;
+  l->q0 = l->q1 = l->q2 = -1;
+  l->splits = 1;
+  if (P->quant && spec_quantized(P, base)) {
+    l->w = -1;
+    if (quantize_linear(P, l, &w, 1, N) != QS_OK) return -1;
+    note_quantized(P, l);
+  } else if ((l->w = add_param(P, w, (int64_t)N * K)) < 0) {
+    return -1;
+  }
   l->b = b ? add_param(P, b, N) : -1;
   return P->nlins++;
 }
@@ -116,7 +255,16 @@ int qs_cuda_add_qkv(qs_cuda_plan *P, int M, int D, const char *q, const char *k,
   memset(l, 0, sizeof *l);
   l->kind = QS_LIN_DENSE;
   l->M = M, l->N = 3 * D, l->K = D;
-  if ((l->w = qs_cuda_add_param3(P, wq, DD, wk, DD, wv, DD, 0)) < 0) return -1;
+  l->q0 = l->q1 = l->q2 = -1;
+  l->splits = 1;
+  if (P->quant && spec_quantized(P, q)) {
+    const float *parts[3] = {wq, wk, wv};
+    l->w = -1;
+    if (quantize_linear(P, l, parts, 3, D) != QS_OK) return -1;
+    note_quantized(P, l);
+  } else if ((l->w = qs_cuda_add_param3(P, wq, DD, wk, DD, wv, DD, 0)) < 0) {
+    return -1;
+  }
   l->b = -1;
   if ((bq || bk || bv) && (l->b = qs_cuda_add_param3(P, bq, D, bk, D, bv, D, 0)) < 0) return -1;
   return P->nlins++;
@@ -132,6 +280,8 @@ int qs_cuda_add_gemm(qs_cuda_plan *P, int M, int N, int K, int w, int b) {
   l->kind = QS_LIN_DENSE;
   l->M = M, l->N = N, l->K = K;
   l->w = w, l->b = b;
+  l->q0 = l->q1 = l->q2 = -1;
+  l->splits = 1;
   return P->nlins++;
 }
 
@@ -313,12 +463,25 @@ static int layout(qs_cuda_plan *P, qs_arena *A) {
   for (int pass = 0; pass < 2; pass++) /* weights first, then derived tables */
     for (int i = 0; i < P->nparams; i++)
       if (P->params[i].derived == pass) ALLOC(P->params[i].d, (size_t)P->params[i].total * es);
+  for (int i = 0; i < P->nblobs; i++) ALLOC(P->blobs[i].d, P->blobs[i].bytes);
   size_t wbytes = 0;
   for (int i = 0; i < P->nparams; i++)
     if (!P->params[i].derived) wbytes += (size_t)P->params[i].total * es;
+  for (int i = 0; i < P->nblobs; i++) wbytes += P->blobs[i].bytes; /* the real packed bytes */
   P->weight_bytes = wbytes;
   ALLOC(P->in32, sizeof(float) * B * P->C * P->S * P->S);
   QS_TRY(P->mv ? qs_mv_layout(P, A) : layout_transformer(P, A));
+  if (P->quant == QS_LIN_INT8 && P->qM > 0) { /* one set for every int8 Linear (they run in sequence) */
+    const size_t qm = (size_t)P->qM, qk = (size_t)P->qK;
+    ALLOC(P->i8.xq, qm * qk);
+    ALLOC(P->i8.sx, sizeof(float) * qm);
+    ALLOC(P->i8.n_out, sizeof(int));
+    ALLOC(P->i8.cols, sizeof(int) * qk);
+    ALLOC(P->i8.xo, 2 * qm * qk);
+    ALLOC(P->i8.state, 4 * qs_int8_state_words(P->qK));
+    if (P->need_obuf) ALLOC(P->obuf, 2 * qm * (size_t)P->qN);
+  }
+  if (P->qws_bytes) ALLOC(P->qws, P->qws_bytes);
   ALLOC(P->out32, sizeof(float) * B * P->out_dim);
   if (P->ws_bytes) ALLOC(P->ws, P->ws_bytes);
   return QS_OK;
@@ -352,6 +515,11 @@ static int upload(qs_cuda_plan *P) {
     }
   }
   free(stage);
+  for (int i = 0; i < P->nblobs && rc == QS_OK; i++) {
+    cudaError_t e = cudaMemcpy(P->blobs[i].d, P->blobs[i].host, P->blobs[i].bytes, cudaMemcpyHostToDevice);
+    if (e != cudaSuccess) rc = qs_cuda_fail(e, "cudaMemcpy(quantized weights)", __FILE__, __LINE__);
+  }
+  if (rc == QS_OK && P->i8.state) rc = qs_int8_state_init(P->i8.state, P->qK, P->stream);
   return rc;
 }
 
@@ -359,13 +527,50 @@ static int upload(qs_cuda_plan *P) {
 
 void *qs_cuda_dptr(const qs_cuda_plan *P, int param) { return param >= 0 ? P->params[param].d : NULL; }
 
-/* y = x W^T + b for one Linear, dispatched on how its weights are stored. */
-int qs_cuda_linear_run(const qs_cuda_plan *P, int id, const void *x, void *y) {
+static void *blob(const qs_cuda_plan *P, int id) { return id >= 0 ? P->blobs[id].d : NULL; }
+
+/* y = x W^T + b (then GELU if gelu) for one Linear, dispatched on how its weights are
+ * stored. Launches only: no host synchronisation, capturable. */
+static int linear_run(const qs_cuda_plan *P, int id, const void *x, void *y, int gelu) {
   const qs_linear *l = &P->lins[id];
+  const cudaStream_t s = P->stream;
+  const uint16_t *bias = qs_cuda_dptr(P, l->b);
   switch (l->kind) {
-    case QS_LIN_DENSE: return qs_gemm_run(&l->gemm, P->lt, x, qs_cuda_dptr(P, l->w), y, P->ws, P->ws_bytes, P->stream);
+    case QS_LIN_DENSE:
+      QS_TRY(qs_gemm_run(&l->gemm, P->lt, x, qs_cuda_dptr(P, l->w), y, P->ws, P->ws_bytes, s));
+      return gelu ? qs_gelu_launch(P->dt, y, (int64_t)l->M * l->N, s) : QS_OK;
+    case QS_LIN_INT8: {
+      const int8_t *wq = blob(P, l->q0);
+      const float *sw = blob(P, l->q1);
+      QS_TRY(qs_int8_quant_launch(x, l->M, l->K, P->po.int8_threshold, &P->i8, s));
+      if (l->splits > 1)
+        return qs_int8_gemm_splitk_launch(&P->i8, wq, sw, bias, l->M, l->N, l->K, gelu, l->splits, P->qws, y, s);
+      QS_TRY(qs_int8_outlier_launch(&P->i8, wq, sw, l->M, l->N, l->K, P->obuf, s));
+      return qs_int8_gemm_launch(&P->i8, wq, sw, bias, P->obuf, l->M, l->N, l->K,
+                                 gelu ? QS_INT8_OUT_F16_GELU : QS_INT8_OUT_F16, y, s);
+    }
+    case QS_LIN_NF4: {
+      qs_nf4_weight w;
+      memset(&w, 0, sizeof w);
+      w.packed = blob(P, l->q0);
+      if (l->q2 < 0) {
+        w.absmax = blob(P, l->q1);
+      } else {
+        w.absmax_q = blob(P, l->q1);
+        w.absmax_scale = blob(P, l->q2);
+        w.absmax_offset = l->aoff;
+      }
+      if (!l->tiled) return qs_nf4_gemm_generic_launch(x, &w, P->po.nf4_block, bias, l->M, l->N, l->K, gelu, y, s);
+      if (l->splits > 1) return qs_nf4_gemm_splitk_launch(x, &w, bias, l->M, l->N, l->K, gelu, l->splits, P->qws, y, s);
+      return qs_nf4_gemm_launch(x, &w, bias, l->M, l->N, l->K, gelu, y, s);
+    }
   }
   return qs_fail(QS_EINTERNAL, "%s: Linear kind %d has no GEMM", P->a->name, (int)l->kind);
+}
+
+int qs_cuda_linear_run(const qs_cuda_plan *P, int id, const void *x, void *y) { return linear_run(P, id, x, y, 0); }
+int qs_cuda_linear_run_gelu(const qs_cuda_plan *P, int id, const void *x, void *y) {
+  return linear_run(P, id, x, y, 1);
 }
 
 /* Issue the whole forward on the plan's stream (in32 -> out32). */
@@ -389,8 +594,7 @@ static int record(const qs_cuda_plan *P) {
     QS_TRY(qs_cuda_linear_run(P, ly->o, P->att, P->o));
     QS_TRY(qs_layernorm_launch(dt, P->x, P->o, qs_cuda_dptr(P, ly->ls1), qs_cuda_dptr(P, ly->ln2_g), qs_cuda_dptr(P, ly->ln2_b), P->h, M, D,
                                eps, s));
-    QS_TRY(qs_cuda_linear_run(P, ly->fc1, P->h, P->mid));
-    QS_TRY(qs_gelu_launch(dt, P->mid, (int64_t)M * P->mlp, s));
+    QS_TRY(qs_cuda_linear_run_gelu(P, ly->fc1, P->h, P->mid)); /* GELU in the quantized epilogues */
     QS_TRY(qs_cuda_linear_run(P, ly->fc2, P->mid, P->o));
     /* residual, then the next LayerNorm: the next block's LN1, the final LN, or
      * none (BEiT's mean pooling normalises after pooling) */
@@ -475,6 +679,7 @@ static void plan_free(qs_cuda_plan *P) {
   if (P->lt) cublasLtDestroy(P->lt);
   if (P->stream) cudaStreamDestroy(P->stream);
   for (int i = 0; i < P->nowned; i++) free(P->owned[i]);
+  for (int i = 0; i < P->nblobs; i++) free(P->blobs[i].host);
   qs_mv_free(P->mv);
   (void)cudaGetLastError();
   free(P);
@@ -493,6 +698,7 @@ static int plan_build(qs_cuda_plan *P) {
   P->ws_bytes = 0;
   for (int i = 0; i < P->nlins; i++) {
     qs_linear *l = &P->lins[i];
+    if (l->kind != QS_LIN_DENSE) continue; /* int8 / nf4: their own kernels */
     const qs_gemm *like = NULL;
     for (int j = 0; j < i && !like; j++) {
       const qs_gemm *o = &P->lins[j].gemm;
@@ -509,7 +715,12 @@ static int plan_build(qs_cuda_plan *P) {
   QS_TRY(qs_arena_create(&P->arena, P->total_bytes));
   QS_TRY(layout(P, &P->arena));
   QS_TRY(upload(P));
-  for (int i = 0; i < P->nlins; i++) QS_TRY(qs_gemm_set_bias(&P->lins[i].gemm, qs_cuda_dptr(P, P->lins[i].b)));
+  for (int i = 0; i < P->nblobs; i++) { /* on the device now */
+    free(P->blobs[i].host);
+    P->blobs[i].host = NULL;
+  }
+  for (int i = 0; i < P->nlins; i++)
+    if (P->lins[i].kind == QS_LIN_DENSE) QS_TRY(qs_gemm_set_bias(&P->lins[i].gemm, qs_cuda_dptr(P, P->lins[i].b)));
 
   /* a first plain forward (loads the modules, surfaces errors), then the graph */
   CUDA_CHECK(cudaMemsetAsync(P->in32, 0, sizeof(float) * (size_t)P->B * P->C * P->S * P->S, P->stream));
@@ -528,9 +739,11 @@ static int plan_build(qs_cuda_plan *P) {
 static int cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o, void **out) {
   *out = NULL;
   const qs_arch *a = &m->arch;
-  if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16)
-    return qs_fail(QS_EUNSUPPORTED, "%s: cuda: precision %s is not implemented in the CUDA backend yet "
-                   "(its quantized GEMM comes in a later change)", a->name, qs_precision_name(po->prec));
+  if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16 && po->prec != QS_PREC_INT8 && po->prec != QS_PREC_NF4)
+    return qs_fail(QS_EUNSUPPORTED, "%s: cuda: precision %s is not implemented in the CUDA backend", a->name,
+                   qs_precision_name(po->prec));
+  if (po->prec == QS_PREC_NF4 && po->nf4_block < 1)
+    return qs_fail(QS_EINVAL, "%s: nf4 block %d must be at least 1", a->name, po->nf4_block);
   if (batch < 1) return qs_fail(QS_EINVAL, "batch: %d must be at least 1", batch);
   if (a->layers < 1 || a->layers > QS_MAX_LAYERS || a->hidden % a->heads != 0 || a->input_size % a->patch_size != 0)
     return qs_fail(QS_EINVAL, "%s: architecture not runnable (layers %d, hidden %d, heads %d)", a->name, a->layers,
@@ -539,7 +752,10 @@ static int cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch
   if (!P) return QS_ENOMEM;
   P->m = m;
   P->a = a;
-  P->dt = po->prec == QS_PREC_FP16 ? QS_DT_F16 : QS_DT_F32;
+  /* int8 / nf4: every layer the precision does not quantize runs in fp16 (as the CPU reference) */
+  P->dt = po->prec == QS_PREC_FP32 ? QS_DT_F32 : QS_DT_F16;
+  P->po = *po;
+  P->quant = po->prec == QS_PREC_INT8 ? QS_LIN_INT8 : po->prec == QS_PREC_NF4 ? QS_LIN_NF4 : 0;
   P->es = qs_dtype_size(P->dt);
   P->device = o && o->device >= 0 ? o->device : 0;
   P->use_graph = o ? o->use_graph : 1;

@@ -10,14 +10,31 @@
 #include "arch.h"
 #include "cuda_plan.h"
 #include "model.h"
+#include "precision.h"
+#include "qs_quant_cuda.h"
 
 #define QS_GEMM_WS_LIMIT ((size_t)32 << 20) /* most workspace one GEMM may ask for */
 #define QS_MAX_PARAMS (12 * QS_MAX_LAYERS + 32)
 #define QS_MAX_LINEARS (4 * QS_MAX_LAYERS + 4)
+#define QS_MAX_BLOBS (3 * QS_MAX_LINEARS)
 
-/* How a Linear's weights are stored and multiplied. int8 (LLM.int8) and nf4 add
- * their kinds here: their packed weights as params and their GEMM in qs_cuda_linear_run. */
-typedef enum { QS_LIN_DENSE = 0 } qs_lin_kind;
+/* How a Linear's weights are stored and multiplied (qs_cuda_linear_run):
+ *   DENSE  weights in the compute dtype, cuBLASLt;
+ *   INT8   LLM.int8: int8 weights + fp32 row scales (blobs), activations quantized per
+ *          token at run time (qs_int8_quant), int8 tensor-core GEMM with the dequant,
+ *          outlier, bias (and GELU) epilogue; split-K for small M;
+ *   NF4    4-bit NF4 weights + absmax (blobs), dequantized inside the GEMM; tensor-core
+ *          kernel (split-K for small M) when K % 64 == 0 and block 64, else the generic
+ *          kernel of the flattened layout. */
+typedef enum { QS_LIN_DENSE = 0, QS_LIN_INT8 = 1, QS_LIN_NF4 = 2 } qs_lin_kind;
+
+/* Bytes made on the host at plan time (quantized weights), uploaded into the weight
+ * part of the arena. */
+typedef struct {
+  void *host; /* owned by the plan until it is freed */
+  size_t bytes;
+  void *d;
+} qs_blob;
 
 /* A device tensor made from up to three host fp32 parts laid end to end (NULL part:
  * zeros), stored in the compute dtype. */
@@ -31,9 +48,15 @@ typedef struct {
 
 typedef struct {
   qs_lin_kind kind;
-  int w, b; /* param ids (b = -1: no bias) */
+  int w, b; /* param ids (b = -1: no bias; w = -1 for INT8 / NF4) */
   int M, N, K;
   qs_gemm gemm;
+  /* INT8: q0 = int8 [N, K], q1 = fp32 s_w [N]. NF4: q0 = packed nibbles, q1 = fp32
+   * absmax or (dq) int8 codes, q2 = (dq) fp32 group scales. Blob ids, -1 if none. */
+  int q0, q1, q2;
+  float aoff;  /* NF4 double quantization offset */
+  int tiled;   /* NF4: the tensor-core kernel takes this shape */
+  int splits;  /* K slices (1: no split-K) */
 } qs_linear;
 
 typedef struct {
@@ -55,6 +78,16 @@ typedef struct {
   int nparams;
   qs_linear lins[QS_MAX_LINEARS];
   int nlins;
+  /* int8 / nf4: the precision's options, quantized weights, activation buffers */
+  qs_prec_opts po;
+  int quant; /* QS_LIN_INT8 / QS_LIN_NF4 for the quantized Linears, 0 in fp32 / fp16 */
+  qs_blob blobs[QS_MAX_BLOBS];
+  int nblobs;
+  int qM, qN, qK;    /* largest M, N, K of the quantized Linears */
+  size_t qws_bytes;  /* split-K partial sums (int32 / fp32) */
+  int need_obuf;     /* an int8 Linear without split-K (outliers beyond the fused limit) */
+  qs_int8_act i8;    /* shared by every int8 Linear (they run in sequence) */
+  void *obuf, *qws;
   qs_layer layers[QS_MAX_LAYERS];
   int lin_patch, cls, dist, pos, lnf_g, lnf_b, head1, head2;
   float *owned[QS_MAX_LAYERS + 2]; /* host buffers the params point into */
@@ -96,6 +129,8 @@ int qs_cuda_add_gemm(qs_cuda_plan *P, int M, int N, int K, int w, int b);
 void *qs_cuda_dptr(const qs_cuda_plan *P, int param);
 /* y = x W^T + b for Linear / GEMM `id`, dispatched on how its weights are stored. */
 int qs_cuda_linear_run(const qs_cuda_plan *P, int id, const void *x, void *y);
+/* The same, then y = gelu(y) (exact erf, fp16): fused into the quantized epilogues. */
+int qs_cuda_linear_run_gelu(const qs_cuda_plan *P, int id, const void *x, void *y);
 
 /* ---- MobileViT (cuda_mobilevit.c) ----------------------------------------------------- */
 /* Tensors, folded weights, GEMMs and the op list; sets P->mv. */

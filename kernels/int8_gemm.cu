@@ -48,19 +48,21 @@ __global__ void __launch_bounds__(WM *WN * 32) int8_gemm_kernel(
     const int8_t *__restrict__ xq, const int8_t *__restrict__ wq, const float *__restrict__ sx,
     const float *__restrict__ sw, const __half *__restrict__ bias, const int *__restrict__ n_out_p,
     const int *__restrict__ cols, const __half *__restrict__ xo, const __half *__restrict__ obuf, int M, int N, int K,
-    int mode, void *__restrict__ y) {
+    int mode, int kts, void *__restrict__ y) {
   using C = Int8Cfg<BM, BN, WM, WN>;
   extern __shared__ __align__(128) uint8_t smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp / WN, wn = warp % WN;
   const int g = lane >> 2, t4 = lane & 3;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-  const int KT = (K + BK - 1) / BK;
+  /* split-K: this CTA's k-tiles [kbeg, kbeg + KT) (kts = all k-tiles without a split) */
+  const int kbeg = blockIdx.z * kts;
+  const int KT = min((K + BK - 1) / BK - kbeg, kts);
 
   auto load_stage = [&](int st, int kt) {
     uint8_t *sA = smem + st * C::STAGE_BYTES;
     uint8_t *sB = sA + BM * BK;
-    const int k0 = kt * BK;
+    const int k0 = (kbeg + kt) * BK;
 #pragma unroll
     for (int i = tid; i < BM * 4; i += C::THREADS) {
       const int r = i >> 2, c = i & 3;
@@ -128,7 +130,7 @@ __global__ void __launch_bounds__(WM *WN * 32) int8_gemm_kernel(
   qsq::cp_async_wait<0>();
 
   if (mode == QS_INT8_OUT_ACC) {
-    int32_t *yi = (int32_t *)y;
+    int32_t *yi = (int32_t *)y + (size_t)blockIdx.z * M * N; /* split s writes slab s */
 #pragma unroll
     for (int mt = 0; mt < C::MT; mt++)
 #pragma unroll
@@ -220,7 +222,7 @@ int g_force_cfg = -1; /* bench / test override of the tile configuration */
 
 template <int BM, int BN, int WM, int WN>
 int launch_cfg(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias, const uint16_t *obuf,
-               int M, int N, int K, int mode, void *y, cudaStream_t s) {
+               int M, int N, int K, int mode, void *y, cudaStream_t s, int splits = 1) {
   using C = Int8Cfg<BM, BN, WM, WN>;
   static int attr_set = 0; /* per device would be stricter; the attribute is per function */
   if (!attr_set) {
@@ -229,15 +231,112 @@ int launch_cfg(const qs_int8_act *a, const int8_t *wq, const float *sw, const ui
              "int8 gemm");
     attr_set = 1;
   }
-  dim3 grid((unsigned)((N + BN - 1) / BN), (unsigned)((M + BM - 1) / BM));
+  const int KT = (K + BK - 1) / BK, kts = (KT + splits - 1) / splits;
+  splits = (KT + kts - 1) / kts; /* no empty split */
+  dim3 grid((unsigned)((N + BN - 1) / BN), (unsigned)((M + BM - 1) / BM), (unsigned)splits);
   int8_gemm_kernel<BM, BN, WM, WN><<<grid, C::THREADS, C::SMEM, s>>>(
       a->xq, wq, a->sx, sw, (const __half *)bias, a->n_out, a->cols, (const __half *)a->xo, (const __half *)obuf, M,
-      N, K, mode, y);
+      N, K, mode, kts, y);
   QSQ_CUDA(cudaGetLastError(), "int8 gemm");
   return QS_OK;
 }
 
+/* The split-K epilogue: acc = the sum of the splits' int32 slabs (exact in any
+ * order), then the whole of quant.h section 3 for two adjacent outputs per
+ * thread: d, the outlier part for any number of outlier columns (8 lanes in
+ * increasing column order, the reference's tree, rounded to fp16), + h(bias),
+ * rounding, optional GELU. No obuf: the outlier part is computed here. */
+__global__ void __launch_bounds__(256) int8_splitk_epilogue_kernel(
+    const int32_t *__restrict__ part, int splits, const float *__restrict__ sx, const float *__restrict__ sw,
+    const __half *__restrict__ bias, const int *__restrict__ n_out_p, const int *__restrict__ cols,
+    const __half *__restrict__ xo, const int8_t *__restrict__ wq, int M, int N, int K, int gelu,
+    __half *__restrict__ y) {
+  const size_t MN = (size_t)M * N;
+  const size_t e0 = 2 * ((size_t)blockIdx.x * blockDim.x + threadIdx.x);
+  if (e0 >= MN) return;
+  const int m = (int)(e0 / (size_t)N), n0 = (int)(e0 - (size_t)m * N); /* N even: n0 + 1 < N */
+  int acc[2] = {0, 0};
+  for (int z = 0; z < splits; z++) {
+    const int2 v = __ldg(reinterpret_cast<const int2 *>(part + z * MN + e0));
+    acc[0] += v.x;
+    acc[1] += v.y;
+  }
+  const int nout = *n_out_p;
+  const float sxm = sx[m];
+  float out[2];
+#pragma unroll
+  for (int e = 0; e < 2; e++) {
+    const int n = n0 + e;
+    float o = 0.0f;
+    if (nout > 0) {
+      float P[8];
+#pragma unroll
+      for (int l = 0; l < 8; l++) P[l] = 0.0f;
+      const __half *xr = xo + (size_t)m * nout;
+      const int8_t *wr = wq + (size_t)n * K;
+      const float swn = sw[n];
+      for (int j0 = 0; j0 < nout; j0 += 8) {
+#pragma unroll
+        for (int l = 0; l < 8; l++)
+          if (j0 + l < nout) {
+            const float w = qsq::rh(__fdiv_rn(__fmul_rn((float)wr[cols[j0 + l]], swn), 127.0f));
+            P[l] = fmaf(__half2float(xr[j0 + l]), w, P[l]);
+          }
+      }
+      o = qsq::rh(__fadd_rn(__fadd_rn(__fadd_rn(P[0], P[1]), __fadd_rn(P[2], P[3])),
+                            __fadd_rn(__fadd_rn(P[4], P[5]), __fadd_rn(P[6], P[7]))));
+    }
+    const float d = __fmul_rn(__fmul_rn(__fmul_rn(__int2float_rn(acc[e]), sxm), sw[n]), QS_INT8_DEQ);
+    float v = __fadd_rn(d, o);
+    if (bias) v = __fadd_rn(v, __half2float(bias[n]));
+    v = qsq::rh(v);
+    if (gelu) v = qsq::gelu_h(v);
+    out[e] = v;
+  }
+  *reinterpret_cast<__half2 *>(y + e0) = __floats2half2_rn(out[0], out[1]);
+}
+
 }  // namespace
+
+extern "C" int qs_int8_splitk_choose(int M, int N, int K) {
+  static int sms = 0;
+  if (!sms) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+      sms = 132;
+  }
+  const long tiles = (long)((M + 63) / 64) * ((N + 63) / 64);
+  const int KT = (K + BK - 1) / BK;
+  if (M > 1024 || tiles >= sms || KT < 4) return 1;
+  int s = (int)((2L * sms + tiles - 1) / tiles); /* about two CTAs per SM */
+  if (s > KT / 2) s = KT / 2;                       /* at least two k-tiles each */
+  if (s > 16) s = 16;
+  return s < 2 ? 1 : s;
+}
+
+extern "C" int qs_int8_gemm_splitk_launch(const qs_int8_act *a, const int8_t *wq, const float *sw,
+                                          const uint16_t *bias, int M, int N, int K, int gelu, int splits,
+                                          int32_t *ws, void *y, cudaStream_t s) {
+  QSQ_REQUIRE(a && a->xq && a->sx && a->n_out && a->cols && a->xo && wq && sw && y && ws,
+              "int8 gemm split-K: argument: NULL pointer");
+  QSQ_REQUIRE(M >= 1 && N >= 2 && N % 2 == 0 && K >= 16 && K % 16 == 0 && (int64_t)K <= QS_INT8_MAX_K,
+              "int8 gemm split-K: shape: M %d N %d K %d (need K %% 16 == 0, N even)", M, N, K);
+  QSQ_REQUIRE(splits >= 1 && splits <= 64, "int8 gemm split-K: splits %d", splits);
+  QSQ_REQUIRE(((uintptr_t)a->xq & 15) == 0 && ((uintptr_t)wq & 15) == 0 && ((uintptr_t)ws & 7) == 0,
+              "int8 gemm split-K: alignment");
+  const int KT = (K + BK - 1) / BK, kts = (KT + splits - 1) / splits;
+  const int used = (KT + kts - 1) / kts;
+  {
+    const int rc = launch_cfg<64, 64, 2, 2>(a, wq, sw, NULL, NULL, M, N, K, QS_INT8_OUT_ACC, ws, s, splits);
+    if (rc != QS_OK) return rc;
+  }
+  const size_t pairs = (size_t)M * N / 2;
+  int8_splitk_epilogue_kernel<<<(unsigned)((pairs + 255) / 256), 256, 0, s>>>(
+      ws, used, a->sx, sw, (const __half *)bias, a->n_out, a->cols, (const __half *)a->xo, wq, M, N, K, gelu,
+      (__half *)y);
+  QSQ_CUDA(cudaGetLastError(), "int8 split-K epilogue");
+  return QS_OK;
+}
 
 /* Tile configuration override for the benchmark (-1: the heuristic). */
 extern "C" void qs_int8_gemm_force_config(int cfg) { g_force_cfg = cfg; }

@@ -79,7 +79,8 @@ template <int BM, int BN, int WM, int WN>
 __global__ void __launch_bounds__(WM *WN * 32) nf4_gemm_kernel(const __half *__restrict__ x,
                                                                const uint8_t *__restrict__ packed, Nf4Scale sc,
                                                                const __half *__restrict__ bias, int M, int N, int K,
-                                                               int gelu, __half *__restrict__ y) {
+                                                               int gelu, int kts, float *__restrict__ part,
+                                                               __half *__restrict__ y) {
   using C = Nf4Cfg<BM, BN, WM, WN>;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ float lut[16];
@@ -87,7 +88,9 @@ __global__ void __launch_bounds__(WM *WN * 32) nf4_gemm_kernel(const __half *__r
   const int wm = warp / WN, wn = warp % WN;
   const int g = lane >> 2, t4 = lane & 3;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-  const int KT = K / BK;
+  /* split-K: k-tiles [kbeg, kbeg + KT); part != NULL: fp32 partial sums to slab blockIdx.z */
+  const int kbeg = blockIdx.z * kts;
+  const int KT = min(K / BK - kbeg, kts);
   const int KB = K / 64; /* absmax blocks per row */
   const bool dq = sc.absmax == nullptr;
   if (tid < 16) lut[tid] = c_nf4[tid];
@@ -96,6 +99,7 @@ __global__ void __launch_bounds__(WM *WN * 32) nf4_gemm_kernel(const __half *__r
     uint8_t *sA = smem + st * C::STAGE_BYTES;
     uint8_t *sB = sA + C::A_BYTES;
     uint32_t *sS = (uint32_t *)(sB + C::B_BYTES); /* [BN] absmax bits or dq code word, [BN] dq scale */
+    kt += kbeg;
     const int k0 = kt * BK;
 #pragma unroll
     for (int i = tid; i < BM * 8; i += C::THREADS) {
@@ -162,7 +166,7 @@ __global__ void __launch_bounds__(WM *WN * 32) nf4_gemm_kernel(const __half *__r
       if (!dq) {
         a = __uint_as_float(sS[rl]);
       } else {
-        const size_t b = (size_t)(n0 + rl) * KB + kt;
+        const size_t b = (size_t)(n0 + rl) * KB + kbeg + kt;
         const int code = (int)(int8_t)(sS[rl] >> (8 * (b & 3)));
         a = __fadd_rn(__fmul_rn((float)code, __uint_as_float(sS[BN + rl])), sc.aoff);
       }
@@ -201,6 +205,10 @@ __global__ void __launch_bounds__(WM *WN * 32) nf4_gemm_kernel(const __half *__r
         const int gn = n0 + wn * C::WTN + nt * 8 + 2 * t4;
         if (gn >= N) continue;
         float v0 = acc[mt][nt][hh * 2], v1 = acc[mt][nt][hh * 2 + 1];
+        if (part) {
+          *reinterpret_cast<float2 *>(part + (size_t)blockIdx.z * M * N + (size_t)gm * N + gn) = make_float2(v0, v1);
+          continue;
+        }
         if (bias) {
           v0 = __fadd_rn(v0, __half2float(bias[gn]));
           v1 = __fadd_rn(v1, __half2float(bias[gn + 1]));
@@ -306,7 +314,7 @@ int g_force_cfg = -1;
 
 template <int BM, int BN, int WM, int WN>
 int launch_tiled(const uint16_t *x, const uint8_t *packed, Nf4Scale sc, const uint16_t *bias, int M, int N, int K,
-                 int gelu, uint16_t *y, cudaStream_t s) {
+                 int gelu, uint16_t *y, cudaStream_t s, int splits = 1, float *part = nullptr) {
   using C = Nf4Cfg<BM, BN, WM, WN>;
   static int attr_set = 0;
   if (!attr_set) {
@@ -315,14 +323,173 @@ int launch_tiled(const uint16_t *x, const uint8_t *packed, Nf4Scale sc, const ui
              "nf4 gemm");
     attr_set = 1;
   }
-  dim3 grid((unsigned)((N + BN - 1) / BN), (unsigned)((M + BM - 1) / BM));
+  const int KT = K / BK, kts = (KT + splits - 1) / splits;
+  splits = (KT + kts - 1) / kts;
+  dim3 grid((unsigned)((N + BN - 1) / BN), (unsigned)((M + BM - 1) / BM), (unsigned)splits);
   nf4_gemm_kernel<BM, BN, WM, WN><<<grid, C::THREADS, C::SMEM, s>>>((const __half *)x, packed, sc,
-                                                                     (const __half *)bias, M, N, K, gelu, (__half *)y);
+                                                                     (const __half *)bias, M, N, K, gelu, kts, part,
+                                                                     (__half *)y);
   QSQ_CUDA(cudaGetLastError(), "nf4 gemm");
   return QS_OK;
 }
 
+/* The split-K reduction: the splits' fp32 slabs summed in split order (fixed, so
+ * every run gives the same bits), + h(bias), fp16 (and GELU) as the tiled epilogue. */
+__global__ void __launch_bounds__(256) nf4_splitk_reduce_kernel(const float *__restrict__ part, int splits,
+                                                                const __half *__restrict__ bias, int M, int N,
+                                                                int gelu, __half *__restrict__ y) {
+  const size_t MN = (size_t)M * N;
+  const size_t e0 = 2 * ((size_t)blockIdx.x * blockDim.x + threadIdx.x);
+  if (e0 >= MN) return;
+  const int n = (int)(e0 % (size_t)N);
+  float2 v = __ldg(reinterpret_cast<const float2 *>(part + e0));
+  for (int z = 1; z < splits; z++) {
+    const float2 u = __ldg(reinterpret_cast<const float2 *>(part + z * MN + e0));
+    v.x = __fadd_rn(v.x, u.x);
+    v.y = __fadd_rn(v.y, u.y);
+  }
+  if (bias) {
+    v.x = __fadd_rn(v.x, __half2float(bias[n]));
+    v.y = __fadd_rn(v.y, __half2float(bias[n + 1]));
+  }
+  if (gelu) {
+    v.x = qsq::gelu_h(qsq::rh(v.x));
+    v.y = qsq::gelu_h(qsq::rh(v.y));
+  }
+  *reinterpret_cast<__half2 *>(y + e0) = __floats2half2_rn(v.x, v.y);
+}
+
+/* ---- any K, any block size: the reference's own order ------------------------
+ * quant.h's flattened layout (blocks of `block` consecutive values of the whole
+ * matrix, straddling rows when block does not divide K), dequantized tile by tile
+ * into shared memory as fp32 h(code * absmax), and the fp16 GEMM of section 1:
+ * 8 fp32 lanes per output (k mod 8, increasing k), the reference's tree, + h(bias),
+ * h(). Bit-exact with qs_nf4_linear_ref. CTA: 64 rows x 32 columns, 256 threads,
+ * each thread one column and 8 rows. */
+constexpr int GN_TM = 64, GN_TN = 32, GN_KC = 64, GN_LD = GN_KC + 4;
+
+__global__ void __launch_bounds__(256) nf4_generic_kernel(const __half *__restrict__ x,
+                                                          const uint8_t *__restrict__ packed, Nf4Scale sc, int block,
+                                                          const __half *__restrict__ bias, int M, int N, int K,
+                                                          int gelu, __half *__restrict__ y) {
+  __shared__ __align__(16) float xs[GN_TM][GN_LD];
+  __shared__ __align__(16) float wsm[GN_TN][GN_LD];
+  const int tid = threadIdx.x, tn = tid & 31, tm = tid >> 5;
+  const int m0 = blockIdx.y * GN_TM, n0 = blockIdx.x * GN_TN;
+  const bool dq = sc.absmax == nullptr;
+  float P[8][8];
+#pragma unroll
+  for (int r = 0; r < 8; r++)
+#pragma unroll
+    for (int l = 0; l < 8; l++) P[r][l] = 0.0f;
+  for (int k0 = 0; k0 < K; k0 += GN_KC) {
+    for (int i = tid; i < GN_TM * GN_KC; i += 256) {
+      const int r = i / GN_KC, c = i - r * GN_KC, gm = m0 + r, gk = k0 + c;
+      xs[r][c] = (gm < M && gk < K) ? __half2float(x[(size_t)gm * K + gk]) : 0.0f;
+    }
+    for (int i = tid; i < GN_TN * GN_KC; i += 256) {
+      const int r = i / GN_KC, c = i - r * GN_KC, gn = n0 + r, gk = k0 + c;
+      float w = 0.0f;
+      if (gn < N && gk < K) {
+        const size_t e = (size_t)gn * K + gk, b = e / (size_t)block;
+        const uint8_t byte = packed[e >> 1];
+        const int idx = (e & 1) ? (byte & 15) : (byte >> 4);
+        const float a = dq ? __fadd_rn(__fmul_rn((float)sc.aq[b], sc.ascale[b / QS_NF4_DQ_GROUP]), sc.aoff)
+                           : sc.absmax[b];
+        w = qsq::rh(__fmul_rn(c_nf4[idx], a));
+      }
+      wsm[r][c] = w;
+    }
+    __syncthreads();
+#pragma unroll 2
+    for (int kk = 0; kk < GN_KC; kk += 8) {
+      const float4 w0 = *reinterpret_cast<const float4 *>(&wsm[tn][kk]);
+      const float4 w1 = *reinterpret_cast<const float4 *>(&wsm[tn][kk + 4]);
+      const float wv[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+#pragma unroll
+      for (int r = 0; r < 8; r++) {
+        const float4 a0 = *reinterpret_cast<const float4 *>(&xs[tm * 8 + r][kk]);
+        const float4 a1 = *reinterpret_cast<const float4 *>(&xs[tm * 8 + r][kk + 4]);
+        const float xv[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+#pragma unroll
+        for (int l = 0; l < 8; l++) P[r][l] = fmaf(xv[l], wv[l], P[r][l]);
+      }
+    }
+    __syncthreads();
+  }
+  const int gn = n0 + tn;
+  if (gn >= N) return;
+  const float bh = bias ? __half2float(bias[gn]) : 0.0f;
+#pragma unroll
+  for (int r = 0; r < 8; r++) {
+    const int gm = m0 + tm * 8 + r;
+    if (gm >= M) continue;
+    float S = __fadd_rn(__fadd_rn(__fadd_rn(P[r][0], P[r][1]), __fadd_rn(P[r][2], P[r][3])),
+                        __fadd_rn(__fadd_rn(P[r][4], P[r][5]), __fadd_rn(P[r][6], P[r][7])));
+    if (bias) S = __fadd_rn(S, bh);
+    float v = qsq::rh(S);
+    if (gelu) v = qsq::gelu_h(v);
+    y[(size_t)gm * N + gn] = __float2half_rn(v);
+  }
+}
+
 }  // namespace
+
+extern "C" int qs_nf4_splitk_choose(int M, int N, int K) {
+  static int sms = 0;
+  if (!sms) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+      sms = 132;
+  }
+  if (M <= 16 || K % 64 != 0) return 1;
+  const long t0 = (long)((M + 127) / 128) * ((N + 127) / 128);
+  if (t0 >= 2L * sms) return 1; /* the 128 x 128 configuration fills the chip */
+  const long tiles = (long)((M + 63) / 64) * ((N + 63) / 64);
+  const int KT = K / BK;
+  if (M > 1024 || tiles >= sms || KT < 4) return 1;
+  int s = (int)((2L * sms + tiles - 1) / tiles);
+  if (s > KT / 2) s = KT / 2;
+  if (s > 16) s = 16;
+  return s < 2 ? 1 : s;
+}
+
+extern "C" int qs_nf4_gemm_splitk_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N,
+                                         int K, int gelu, int splits, float *ws, uint16_t *y, cudaStream_t s) {
+  QSQ_REQUIRE(x && w && w->packed && y && ws, "nf4 gemm split-K: argument: NULL pointer");
+  QSQ_REQUIRE(w->absmax || (w->absmax_q && w->absmax_scale), "nf4 gemm split-K: argument: no absmax");
+  QSQ_REQUIRE(M >= 1 && N >= 2 && K >= 64 && K % 64 == 0 && N % 2 == 0 && splits >= 1 && splits <= 64,
+              "nf4 gemm split-K: shape: M %d N %d K %d splits %d", M, N, K, splits);
+  QSQ_REQUIRE(((uintptr_t)x & 15) == 0 && ((uintptr_t)w->packed & 15) == 0 && ((uintptr_t)ws & 7) == 0 &&
+                  ((uintptr_t)y & 3) == 0 && (w->absmax || ((uintptr_t)w->absmax_q & 3) == 0),
+              "nf4 gemm split-K: alignment");
+  Nf4Scale sc = {w->absmax, w->absmax ? nullptr : w->absmax_q, w->absmax_scale, w->absmax_offset};
+  const int KT = K / BK, kts = (KT + splits - 1) / splits, used = (KT + kts - 1) / kts;
+  {
+    const int rc = launch_tiled<64, 64, 2, 2>(x, w->packed, sc, bias, M, N, K, 0, y, s, splits, ws);
+    if (rc != QS_OK) return rc;
+  }
+  const size_t pairs = (size_t)M * N / 2;
+  nf4_splitk_reduce_kernel<<<(unsigned)((pairs + 255) / 256), 256, 0, s>>>(ws, used, (const __half *)bias, M, N, gelu,
+                                                                          (__half *)y);
+  QSQ_CUDA(cudaGetLastError(), "nf4 split-K reduce");
+  return QS_OK;
+}
+
+extern "C" int qs_nf4_gemm_generic_launch(const uint16_t *x, const qs_nf4_weight *w, int block,
+                                          const uint16_t *bias, int M, int N, int K, int gelu, uint16_t *y,
+                                          cudaStream_t s) {
+  QSQ_REQUIRE(x && w && w->packed && y, "nf4 gemm (generic): argument: NULL pointer");
+  QSQ_REQUIRE(w->absmax || (w->absmax_q && w->absmax_scale), "nf4 gemm (generic): argument: no absmax");
+  QSQ_REQUIRE(M >= 1 && N >= 1 && K >= 1 && block >= 1, "nf4 gemm (generic): shape: M %d N %d K %d block %d", M, N,
+              K, block);
+  Nf4Scale sc = {w->absmax, w->absmax ? nullptr : w->absmax_q, w->absmax_scale, w->absmax_offset};
+  dim3 grid((unsigned)((N + GN_TN - 1) / GN_TN), (unsigned)((M + GN_TM - 1) / GN_TM));
+  nf4_generic_kernel<<<grid, 256, 0, s>>>((const __half *)x, w->packed, sc, block, (const __half *)bias, M, N, K, gelu,
+                                         (__half *)y);
+  QSQ_CUDA(cudaGetLastError(), "nf4 gemm (generic)");
+  return QS_OK;
+}
 
 /* Kernel override for the benchmark: -1 heuristic, 0 / 1 tiled configurations, 2 GEMV. */
 extern "C" void qs_nf4_gemm_force_config(int cfg) { g_force_cfg = cfg; }

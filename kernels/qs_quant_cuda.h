@@ -104,6 +104,19 @@ enum {
 int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias,
                         const uint16_t *obuf, int M, int N, int K, int mode, void *y, cudaStream_t s);
 
+/* Split-K for small M (latency-bound at batch 1: too few CTAs for the chip).
+ * qs_int8_splitk_choose: the number of K slices for this shape (1: use
+ * qs_int8_gemm_launch). qs_int8_gemm_splitk_launch: each slice's CTAs write the
+ * exact int32 partial accumulators of their k-range to ws [splits, M, N]; a
+ * second kernel sums them (exact in any order) and applies the whole epilogue of
+ * qs_int8_gemm_launch, the outlier part included for any outlier count (so no
+ * qs_int8_outlier_launch and no obuf are needed). Bit-exact with the reference.
+ * gelu: 0 or 1. Preconditions as qs_int8_gemm_launch, N even, ws 8-byte aligned
+ * with room for splits * M * N int32. */
+int qs_int8_splitk_choose(int M, int N, int K);
+int qs_int8_gemm_splitk_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias, int M,
+                               int N, int K, int gelu, int splits, int32_t *ws, void *y, cudaStream_t s);
+
 /* ---------------------------------------------------------------------------
  * NF4 weight-only Linear: y fp16 [M, N] = x fp16 [M, K] * W^T (+ bias), W NF4
  * [N, K] in quant.h's layout (flattened row-major, blocks of 64 consecutive
@@ -131,6 +144,22 @@ typedef struct {
  * larger M the tiled tensor-core kernel. */
 int qs_nf4_gemm_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N, int K,
                        int gelu, uint16_t *y, cudaStream_t s);
+
+/* Split-K NF4 for small M: qs_nf4_splitk_choose gives the K slices (1: use
+ * qs_nf4_gemm_launch); qs_nf4_gemm_splitk_launch writes fp32 partial sums to ws
+ * [splits, M, N] and reduces them in slice order (deterministic), then + bias,
+ * fp16, GELU as qs_nf4_gemm_launch. Preconditions of the tiled kernel. */
+int qs_nf4_splitk_choose(int M, int N, int K);
+int qs_nf4_gemm_splitk_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N, int K,
+                              int gelu, int splits, float *ws, uint16_t *y, cudaStream_t s);
+
+/* NF4 Linear for any K and block size (quant.h's flattened layout: blocks may
+ * straddle rows): shared-memory tiles of h(code * absmax), the reference's 8-lane
+ * fp32 accumulation and tree: bit-exact with qs_nf4_linear_ref (then GELU if
+ * gelu). For the shapes the tensor-core kernels do not take (K % 64 != 0, e.g.
+ * MobileViT's widths 80, 144, 240). */
+int qs_nf4_gemm_generic_launch(const uint16_t *x, const qs_nf4_weight *w, int block, const uint16_t *bias, int M,
+                               int N, int K, int gelu, uint16_t *y, cudaStream_t s);
 
 #ifdef __cplusplus
 }

@@ -212,6 +212,33 @@ static void int8_case(int M, int N, int K, float thr, const int *plant, int npla
   }
   /* GELU: the device's erff (as in activation.cu) against double erf on the host: 2 ulp */
   CHECK_MSG(maxu <= (gelu ? 2 : 1), "M %d N %d K %d: fp16 output off by %d ulp", M, N, K, maxu);
+  /* split-K (3 slices): the slabs sum to the reference's int32 accumulators exactly, and
+   * y is the same bits as the unsplit kernel's */
+  if (N % 2 == 0 && K >= 64) {
+    const int KT = (K + 63) / 64, kts = (KT + 2) / 3, used = (KT + kts - 1) / kts;
+    int32_t *dws = dmalloc(3 * MN * 4);
+    uint16_t *dy2 = dmalloc(MN * 2);
+    CU(cudaMemset(dy2, 0xff, MN * 2));
+    QS(qs_int8_quant_launch(dx, M, K, thr, &d.a, 0));
+    QS(qs_int8_gemm_splitk_launch(&d.a, dwq, dsw, with_bias ? dbias : NULL, M, N, K, gelu, 3, dws, dy2, 0));
+    CU(cudaDeviceSynchronize());
+    int32_t *gws = malloc(3 * MN * 4);
+    uint16_t *gy2 = malloc(MN * 2);
+    CU(cudaMemcpy(gws, dws, (size_t)used * MN * 4, cudaMemcpyDeviceToHost));
+    CU(cudaMemcpy(gy2, dy2, MN * 2, cudaMemcpyDeviceToHost));
+    long sbad = 0, ybad = 0;
+    for (size_t i = 0; i < MN; i++) {
+      int32_t a = 0;
+      for (int z = 0; z < used; z++) a += gws[z * MN + i];
+      sbad += a != acc[i];
+      ybad += gy2[i] != gy[i];
+    }
+    CHECK_MSG(sbad == 0, "M %d N %d K %d: split-K: %ld int32 sums differ", M, N, K, sbad);
+    CHECK_MSG(ybad == 0, "M %d N %d K %d: split-K: %ld outputs differ from the unsplit kernel", M, N, K, ybad);
+    printf("int8 split-K x%d: int32 exact %s, y == unsplit %s\n", used, sbad ? "NO" : "yes", ybad ? "NO" : "yes");
+    cudaFree(dws), cudaFree(dy2);
+    free(gws), free(gy2);
+  }
   printf("int8 M %5d N %5d K %5d thr %4.1f outliers %3d bias %d gelu %d cfg %2d: acc exact %s, s_x/cols exact %s, "
          "y max %d ulp (%ld of %zu inexact)\n",
          M, N, K, thr, nout, with_bias, gelu, cfg, acc_bad ? "NO" : "yes", (sx_bad || !list_ok) ? "NO" : "yes", maxu,
@@ -350,9 +377,57 @@ static void nf4_case(int M, int N, int K, int dq, int with_bias, int gelu, int c
   }
   const double rel = sqrt(num / (den > 0 ? den : 1));
   CHECK_MSG(bad == 0 && rel <= 1e-3, "nf4 M %d N %d K %d dq %d: rel L2 %.3g, %ld NaN", M, N, K, dq, rel, bad);
+  if (M > 16 && N % 2 == 0) { /* split-K (3 slices): the same tolerance */
+    float *dws = dmalloc(3 * MN * 4);
+    QS(qs_nf4_gemm_splitk_launch(dx, &dw.w, with_bias ? dbias : NULL, M, N, K, gelu, 3, dws, dy, 0));
+    CU(cudaDeviceSynchronize());
+    CU(cudaMemcpy(gy, dy, MN * 2, cudaMemcpyDeviceToHost));
+    double n2 = 0;
+    for (size_t i = 0; i < MN; i++) {
+      double ref = y[i];
+      if (gelu) ref = qs_round_half((float)(0.5 * ref * (1.0 + erf(ref * 0.70710678118654752))));
+      const double got = qs_half_to_float(gy[i]);
+      n2 += (got == got) ? (got - ref) * (got - ref) : 1e30;
+    }
+    const double r2 = sqrt(n2 / (den > 0 ? den : 1));
+    CHECK_MSG(r2 <= 1e-3, "nf4 split-K M %d N %d K %d: rel L2 %.3g", M, N, K, r2);
+    printf("nf4  split-K x3: rel L2 %.3g\n", r2);
+    cudaFree(dws);
+  }
   printf("nf4  M %5d N %5d K %5d dq %d bias %d gelu %d cfg %2d: rel L2 %.3g%s\n", M, N, K, dq, with_bias, gelu, cfg,
          rel, check_alloc ? " (no device allocation: ok)" : "");
   qs_nf4_gemm_force_config(-1);
+  nf4_free_dev(&dw);
+  cudaFree(dx), cudaFree(dbias), cudaFree(dy);
+  qs_nf4_free(&W);
+  free(x), free(w), free(bias), free(y), free(xh), free(bh), free(gy);
+}
+
+/* The generic NF4 kernel (any K, blocks straddling rows): bit-exact with the reference. */
+static void nf4_generic_case(int M, int N, int K, int block, int dq, int with_bias) {
+  const size_t MK = (size_t)M * K, NK = (size_t)N * K, MN = (size_t)M * N;
+  float *x = malloc(MK * 4), *w = malloc(NK * 4), *bias = malloc((size_t)N * 4), *y = malloc(MN * 4);
+  for (size_t i = 0; i < MK; i++) x[i] = qs_round_half(uni(-2.0f, 2.0f));
+  for (size_t i = 0; i < NK; i++) w[i] = uni(-0.1f, 0.1f) * (1.0f + 3.0f * (float)((i / 64) % 3));
+  for (int n = 0; n < N; n++) bias[n] = qs_round_half(uni(-0.5f, 0.5f));
+  qs_nf4_matrix W;
+  QS(qs_nf4_quantize(w, N, K, block, dq, &W));
+  QS(qs_nf4_linear_ref(x, &W, with_bias ? bias : NULL, M, y));
+  uint16_t *xh = to_half(x, MK), *bh = to_half(bias, N);
+  uint16_t *dx = up(xh, MK * 2), *dbias = up(bh, (size_t)N * 2), *dy = dmalloc(MN * 2);
+  CU(cudaMemset(dy, 0xff, MN * 2));
+  dev_nf4 dw;
+  nf4_upload(&W, &dw);
+  QS(qs_nf4_gemm_generic_launch(dx, &dw.w, block, with_bias ? dbias : NULL, M, N, K, 0, dy, 0));
+  CU(cudaDeviceSynchronize());
+  uint16_t *gy = malloc(MN * 2);
+  CU(cudaMemcpy(gy, dy, MN * 2, cudaMemcpyDeviceToHost));
+  long bad = 0;
+  for (size_t i = 0; i < MN; i++) bad += gy[i] != qs_float_to_half(y[i]);
+  CHECK_MSG(bad == 0, "nf4 generic M %d N %d K %d block %d dq %d: %ld of %zu outputs differ", M, N, K, block, dq, bad,
+            MN);
+  printf("nf4  generic M %5d N %5d K %5d block %d dq %d bias %d: bit-exact %s\n", M, N, K, block, dq, with_bias,
+         bad ? "NO" : "yes");
   nf4_free_dev(&dw);
   cudaFree(dx), cudaFree(dbias), cudaFree(dy);
   qs_nf4_free(&W);
@@ -400,5 +475,10 @@ int main(void) {
   nf4_case(7, 3072, 768, 1, 1, 0, -1, 0);
   nf4_case(16, 768, 3072, 0, 1, 1, -1, 0);
   nf4_case(197 * 32, 3072, 768, 1, 1, 0, -1, 1);
+  /* MobileViT's widths (K % 64 != 0: blocks straddle rows), odd N, another block size */
+  nf4_generic_case(1024, 432, 144, 64, 0, 1);
+  nf4_generic_case(256, 240, 480, 64, 1, 1);
+  nf4_generic_case(64, 161, 80, 64, 0, 0);
+  nf4_generic_case(70, 96, 96, 32, 1, 1);
   return qs_test_finish("test_gpu_quant");
 }
