@@ -33,7 +33,12 @@ typedef struct {
   double device_bytes;     /* device-level usage delta (NaN if unknown) */
   double energy_j;         /* energy over the timed loop (NaN if no counter) */
   double sm_clock_start_mhz, sm_clock_end_mhz; /* NaN if unknown */
+  /* tensor-parallel plans only (read by the runner only when tp > 1): time inside the
+   * group's all-reduce / total forward time over the timed loop, on this rank */
+  double allreduce_share;
 } qs_bench_measure;
+
+struct qs_tp_group; /* tp.h */
 
 typedef struct qs_backend {
   const char *name; /* "cpu", "cuda", "sim" */
@@ -53,6 +58,16 @@ typedef struct qs_backend {
    * available (the sim backend); the runner then skips weights and fidelity.
    * 0 (the default of a designated initializer) for real backends. */
   int no_weights;
+  /* Tensor parallelism (tp.h), NULL where the backend has none (its tp > 1 cells are
+   * then "unsupported"). Like plan_create, for tp rank g->rank of the k = g->size ranks
+   * of one node that run the cell together; QS_EUNSUPPORTED when the model does not
+   * split by k. forward / bench / plan_destroy then work on the returned plan, and
+   * every rank of the group calls them together (they communicate over g). Each rank's
+   * forward returns the whole output. bench must run the same number of iterations on
+   * every rank (tp rank 0 decides each one: qs_tp_continue), one sample per iteration,
+   * and fill allreduce_share; the runner then takes the per-iteration max over the group. */
+  int (*plan_create_tp)(const qs_model *m, const qs_prec_opts *p, int batch, const qs_bench_opts *o,
+                        const struct qs_tp_group *g, void **plan);
 } qs_backend;
 
 /* Registry: "cpu", "sim", and "cuda" where built. NULL (with an error) if unknown. */

@@ -1,6 +1,8 @@
 /* backend_cpu.c - the qs_backend vtable over the CPU reference (qs_cpu_plan).
  * Timing is host wall clock around each synchronous forward. Memory beyond the
- * weights, device usage, energy and clocks are not measured here: NaN. */
+ * weights, device usage, energy and clocks are not measured here: NaN.
+ * Tensor parallelism (tp.h): the sharded CPU forward, all-reducing over the group
+ * (MPI_Allreduce on the host for an MPI group). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -10,12 +12,14 @@
 #include "backend.h"
 #include "cpu_backend.h"
 #include "qs_common.h"
+#include "tp.h"
 
 typedef struct {
   qs_cpu_plan *p;
   const qs_model *m;
   int batch;
   float *out; /* (batch, out_dim): the timed loop's output */
+  qs_tp_group tp; /* size 1 without tensor parallelism */
 } cpu_plan;
 
 static int cpu_available(char *why, size_t cap) {
@@ -53,7 +57,8 @@ static void cpu_plan_destroy(void *plan) {
   free(p);
 }
 
-static int cpu_plan_create(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o, void **plan) {
+static int cpu_plan_create_tp(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o,
+                              const qs_tp_group *g, void **plan) {
   (void)o;
   *plan = NULL;
   if (batch < 1) return qs_fail(QS_EINVAL, "batch: %d must be at least 1", batch);
@@ -61,14 +66,20 @@ static int cpu_plan_create(const qs_model *m, const qs_prec_opts *po, int batch,
   if (!p) return QS_ENOMEM;
   p->m = m;
   p->batch = batch;
+  if (g) p->tp = *g;
+  else p->tp.size = 1;
   p->out = qs_malloc(sizeof(float) * (size_t)batch * (size_t)qs_arch_out_dim(&m->arch));
-  int rc = p->out ? qs_cpu_plan_create(m, po, &p->p) : QS_ENOMEM;
+  int rc = p->out ? qs_cpu_plan_create_tp(m, po, g, &p->p) : QS_ENOMEM;
   if (rc != QS_OK) {
     cpu_plan_destroy(p);
     return rc;
   }
   *plan = p;
   return QS_OK;
+}
+
+static int cpu_plan_create(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o, void **plan) {
+  return cpu_plan_create_tp(m, po, batch, o, NULL, plan);
 }
 
 static int cpu_forward(void *plan, const float *input, float *output) {
@@ -78,6 +89,8 @@ static int cpu_forward(void *plan, const float *input, float *output) {
 
 /* Warm-up: at least o->warmup forwards and o->warmup_s seconds. Timed: at least
  * o->iterations forwards and o->min_time_s seconds; one sample per forward. */
+static int cpu_bench_tp(cpu_plan *p, const float *input, const qs_bench_opts *o, qs_bench_measure *m);
+
 static int cpu_bench(void *plan, const float *input, const qs_bench_opts *o, qs_bench_measure *m) {
   cpu_plan *p = plan;
   memset(m, 0, sizeof *m);
@@ -86,6 +99,8 @@ static int cpu_bench(void *plan, const float *input, const qs_bench_opts *o, qs_
   m->device_bytes = NAN;
   m->energy_j = NAN;
   m->sm_clock_start_mhz = m->sm_clock_end_mhz = NAN;
+  m->allreduce_share = NAN;
+  if (p->tp.size > 1) return cpu_bench_tp(p, input, o, m);
   double t0 = qs_now_s();
   for (int i = 0; i < o->warmup || qs_now_s() - t0 < o->warmup_s; i++)
     QS_TRY(qs_cpu_forward(p->p, p->batch, input, p->out));
@@ -117,6 +132,58 @@ static int cpu_bench(void *plan, const float *input, const qs_bench_opts *o, qs_
   return QS_OK;
 }
 
+/* The timed loop of a tensor-parallel plan: the same warm-up / iteration rules, with
+ * tp rank 0 deciding each iteration for the group (qs_tp_continue, which also lines the
+ * ranks up before each timed forward). allreduce_share: this rank's time inside the
+ * all-reduce over its total forward time in the timed loop. */
+static int cpu_bench_tp(cpu_plan *p, const float *input, const qs_bench_opts *o, qs_bench_measure *m) {
+  const qs_tp_group *g = &p->tp;
+  double t0 = qs_now_s();
+  for (int i = 0;; i++) {
+    int go = qs_tp_continue(g, i < o->warmup || qs_now_s() - t0 < o->warmup_s);
+    if (go < 0) return go;
+    if (!go) break;
+    QS_TRY(qs_cpu_forward(p->p, p->batch, input, p->out));
+  }
+  int cap = o->iterations > 16 ? o->iterations : 16, n = 0;
+  double *s = qs_malloc(sizeof(double) * (size_t)cap);
+  if (!s) return QS_ENOMEM; /* before the loop: the group's status agreement follows */
+  qs_cpu_plan_reset_allreduce(p->p);
+  double total = 0.0;
+  t0 = qs_now_s();
+  for (;;) {
+    int want = n < o->iterations || qs_now_s() - t0 < o->min_time_s;
+    if (n == cap && cap >= QS_RESULTS_MAX_SAMPLES / 2) want = 0;
+    int go = qs_tp_continue(g, want);
+    if (go < 0) {
+      free(s);
+      return go;
+    }
+    if (!go) break;
+    if (n == cap) { /* cap and n are the same on every rank */
+      double *gr = realloc(s, sizeof(double) * (size_t)cap * 2);
+      if (!gr) {
+        free(s);
+        return qs_fail(QS_ENOMEM, "cpu bench: out of host memory for samples");
+      }
+      s = gr;
+      cap *= 2;
+    }
+    double t = qs_now_s();
+    int rc = qs_cpu_forward(p->p, p->batch, input, p->out);
+    if (rc != QS_OK) {
+      free(s);
+      return rc;
+    }
+    s[n] = (qs_now_s() - t) * 1e3;
+    total += s[n++];
+  }
+  m->samples_ms = s;
+  m->n_samples = n;
+  m->allreduce_share = total > 0 ? 1e3 * qs_cpu_plan_allreduce_s(p->p) / total : NAN;
+  return QS_OK;
+}
+
 const qs_backend qs_backend_cpu = {
     .name = "cpu",
     .available = cpu_available,
@@ -125,4 +192,5 @@ const qs_backend qs_backend_cpu = {
     .forward = cpu_forward,
     .bench = cpu_bench,
     .plan_destroy = cpu_plan_destroy,
+    .plan_create_tp = cpu_plan_create_tp,
 };

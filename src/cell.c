@@ -16,6 +16,7 @@
 #include "qs_common.h"
 #include "quant.h"
 #include "stats.h"
+#include "tp.h"
 
 #define MAX_REFS 16 /* fp32 reference outputs kept per model (one per batch size) */
 
@@ -82,6 +83,10 @@ void qs_cell_ctx_set_inject(qs_cell_ctx *c, const char *pattern) {
 }
 
 const char *qs_cell_ctx_device(const qs_cell_ctx *c) { return c->device_name; }
+
+int qs_cell_ctx_tp_capable(const qs_cell_ctx *c) { return c->be->plan_create_tp != NULL && !c->be->no_weights; }
+
+const char *qs_cell_ctx_backend(const qs_cell_ctx *c) { return c->be->name; }
 
 static int same_model(const qs_cell_ctx *c, const qs_arch *a, uint64_t seed) {
   return c->have_model && c->seed == seed && !strcmp(c->arch.name, a->name) && !strcmp(c->arch.dir, a->dir);
@@ -186,6 +191,33 @@ static void set_status(qs_cell_result *r, int code, const char *msg) {
   qs_strlcpy(r->message, code == QS_OK ? "" : (msg && msg[0] ? msg : qs_status_name(code)), sizeof r->message);
 }
 
+/* The statistics of a timed loop into r; takes ms->samples_ms. */
+static void fill_timing(qs_cell_result *r, qs_bench_measure *ms, int batch) {
+  qs_stats st;
+  qs_stats_compute(ms->samples_ms, ms->n_samples, &st);
+  r->samples_ms = ms->samples_ms;
+  r->n_samples = ms->n_samples;
+  ms->samples_ms = NULL;
+  r->iterations = ms->n_samples;
+  r->lat_min_ms = st.min;
+  r->lat_median_ms = st.median;
+  r->lat_mean_ms = st.mean;
+  r->lat_p90_ms = st.p90;
+  r->lat_p99_ms = st.p99;
+  r->lat_max_ms = st.max;
+  r->lat_stdev_ms = st.stdev;
+  r->lat_ci_lo_ms = st.ci_lo;
+  r->lat_ci_hi_ms = st.ci_hi;
+  r->throughput_ips = st.median > 0 ? batch / (st.median * 1e-3) : NAN;
+  r->weight_mb = ms->weight_bytes * 1e-6;
+  r->workspace_mb = ms->workspace_bytes * 1e-6;
+  r->peak_mb = r->weight_mb + r->workspace_mb; /* NaN when either is unknown */
+  r->device_mb = ms->device_bytes * 1e-6;
+  r->energy_mj_per_image = ms->energy_j * 1e3 / ((double)ms->n_samples * batch);
+  r->sm_clock_start_mhz = ms->sm_clock_start_mhz;
+  r->sm_clock_end_mhz = ms->sm_clock_end_mhz;
+}
+
 /* The measuring part; returns a status code with the message in qs_last_error(). */
 static int run_measured(qs_cell_ctx *c, const qs_arch *a, uint64_t seed, const qs_prec_opts *po, int batch,
                         const qs_bench_opts *bo, qs_cell_result *r) {
@@ -225,29 +257,60 @@ static int run_measured(qs_cell_ctx *c, const qs_arch *a, uint64_t seed, const q
     rc = qs_fail(QS_EINTERNAL, "%s backend: the timed loop returned no samples", be->name);
     goto out;
   }
-  qs_stats st;
-  qs_stats_compute(ms.samples_ms, ms.n_samples, &st);
-  r->samples_ms = ms.samples_ms;
-  r->n_samples = ms.n_samples;
-  ms.samples_ms = NULL;
-  r->iterations = ms.n_samples;
-  r->lat_min_ms = st.min;
-  r->lat_median_ms = st.median;
-  r->lat_mean_ms = st.mean;
-  r->lat_p90_ms = st.p90;
-  r->lat_p99_ms = st.p99;
-  r->lat_max_ms = st.max;
-  r->lat_stdev_ms = st.stdev;
-  r->lat_ci_lo_ms = st.ci_lo;
-  r->lat_ci_hi_ms = st.ci_hi;
-  r->throughput_ips = st.median > 0 ? batch / (st.median * 1e-3) : NAN;
-  r->weight_mb = ms.weight_bytes * 1e-6;
-  r->workspace_mb = ms.workspace_bytes * 1e-6;
-  r->peak_mb = r->weight_mb + r->workspace_mb; /* NaN when either is unknown */
-  r->device_mb = ms.device_bytes * 1e-6;
-  r->energy_mj_per_image = ms.energy_j * 1e3 / ((double)ms.n_samples * batch);
-  r->sm_clock_start_mhz = ms.sm_clock_start_mhz;
-  r->sm_clock_end_mhz = ms.sm_clock_end_mhz;
+  fill_timing(r, &ms, batch);
+out:
+  free(ms.samples_ms);
+  if (plan) be->plan_destroy(plan);
+  free(x);
+  free(y);
+  return rc;
+}
+
+/* run_measured over a tensor-parallel group (cell.h, qs_cell_run_group). Every step
+ * that can fail on one rank alone is followed by a status agreement, so that no rank
+ * goes on into a collective the others have left. */
+static int run_measured_tp(qs_cell_ctx *c, const qs_arch *a, uint64_t seed, const qs_prec_opts *po, int batch,
+                           const qs_tp_group *g, const qs_bench_opts *bo, qs_cell_result *r) {
+  const qs_backend *be = c->be;
+  if (!be->plan_create_tp || be->no_weights)
+    return qs_fail(QS_EUNSUPPORTED, "tp %d: the %s backend does not run tensor-parallel cells", g->size, be->name);
+  QS_TRY(qs_tp_check_arch(a, g->size)); /* the same answer on every rank */
+  const qs_model *m = NULL;
+  int rc = qs_tp_agree(g, get_model(c, a, seed, &m));
+  if (rc != QS_OK) return rc;
+  const int C = a->num_channels, S = a->input_size, D = qs_arch_out_dim(a);
+  float *x = qs_malloc(sizeof(float) * (size_t)batch * C * S * S);
+  float *y = qs_malloc(sizeof(float) * (size_t)batch * D);
+  void *plan = NULL;
+  qs_bench_measure ms;
+  memset(&ms, 0, sizeof ms);
+  const float *ref = NULL;
+  if ((rc = qs_tp_agree(g, x && y ? QS_OK : QS_ENOMEM)) != QS_OK) goto out;
+  qs_make_input(bo->input_seed, batch, C, S, x);
+  /* the unsplit fp32 output, on tp rank 0 only */
+  if ((rc = qs_tp_agree(g, g->rank == 0 ? get_ref(c, m, batch, x, bo, &ref) : QS_OK)) != QS_OK) goto out;
+  if ((rc = qs_tp_agree(g, be->plan_create_tp(m, po, batch, bo, g, &plan))) != QS_OK) goto out;
+  if ((rc = qs_tp_agree(g, be->forward(plan, x, y))) != QS_OK) goto out;
+  if (g->rank == 0) {
+    qs_fidelity f;
+    int classifier = a->output == QS_OUT_LOGITS || a->output == QS_OUT_DEIT_AVG;
+    qs_fidelity_compute(ref, y, batch, D, classifier, &f);
+    r->fid_cosine = f.cosine;
+    r->fid_rel_l2 = f.rel_l2;
+    r->fid_max_abs = f.max_abs;
+    r->fid_top1 = f.top1;
+  }
+  if ((rc = qs_tp_agree(g, be->bench(plan, x, bo, &ms))) != QS_OK) goto out;
+  /* each iteration's latency is its slowest rank's */
+  double nn[2] = {(double)ms.n_samples, -(double)ms.n_samples};
+  if ((rc = g->ctl_max(g->ctx, nn, 2)) != QS_OK) goto out;
+  if (nn[0] != -nn[1] || nn[0] < 1) {
+    rc = qs_fail(QS_EINTERNAL, "tp %d: the ranks timed %.0f to %.0f iterations (must be equal)", g->size, -nn[1], nn[0]);
+    goto out;
+  }
+  if ((rc = g->ctl_max(g->ctx, ms.samples_ms, ms.n_samples)) != QS_OK) goto out;
+  fill_timing(r, &ms, batch);
+  r->allreduce_share = ms.allreduce_share;
 out:
   free(ms.samples_ms);
   if (plan) be->plan_destroy(plan);
@@ -271,11 +334,9 @@ static void clear_measurements(qs_cell_result *r) {
   for (size_t i = 0; i < QS_ARRAY_LEN(nan_fields); i++) *nan_fields[i] = NAN;
 }
 
-void qs_cell_run(qs_cell_ctx *c, const qs_arch *a, uint64_t weight_seed, const qs_prec_opts *po, int batch, int tp,
-                 const qs_bench_opts *bo_in, qs_cell_result *r) {
-  const double t0 = qs_now_s();
-  qs_bench_opts bo = *bo_in;
-  bo.device = c->device;
+/* The row's identity and the cell's constants; measurements NaN. */
+static void fill_identity(qs_cell_ctx *c, const qs_arch *a, const qs_prec_opts *po, int batch, int tp,
+                          const qs_bench_opts *bo, qs_cell_result *r) {
   qs_cell_result_init(r);
   r->started_unix = unix_now();
   qs_strlcpy(r->model, a->name, sizeof r->model);
@@ -293,21 +354,13 @@ void qs_cell_run(qs_cell_ctx *c, const qs_arch *a, uint64_t weight_seed, const q
   r->params = params > 0 ? (double)params : NAN;
   double gf = qs_arch_gflops(a);
   r->gflops = gf > 0 ? gf : NAN;
-  r->warmup = bo.warmup;
+  r->warmup = bo ? bo->warmup : 0;
   r->iterations = 0;
   r->qweight_bits = qs_qweight_bits(a, po);
   qs_clear_error();
+}
 
-  int rc;
-  if (c->inject[0] && strstr(r->key, c->inject)) {
-    rc = qs_fail(QS_EINTERNAL, "injected failure");
-  } else if (tp > 1) {
-    rc = qs_fail(QS_EUNSUPPORTED, "tp %d: tensor parallelism is not supported by the %s backend", tp, c->be->name);
-  } else if (batch < 1) {
-    rc = qs_fail(QS_EINVAL, "batch %d: must be at least 1", batch);
-  } else {
-    rc = run_measured(c, a, weight_seed, po, batch, &bo, r);
-  }
+static void finish_row(qs_cell_result *r, int rc, double t0) {
   if (rc != QS_OK) {
     char msg[QS_MSG_MAX];
     qs_strlcpy(msg, qs_last_error(), sizeof msg);
@@ -317,6 +370,52 @@ void qs_cell_run(qs_cell_ctx *c, const qs_arch *a, uint64_t weight_seed, const q
     set_status(r, QS_OK, NULL);
   }
   r->duration_s = qs_now_s() - t0;
+}
+
+void qs_cell_run(qs_cell_ctx *c, const qs_arch *a, uint64_t weight_seed, const qs_prec_opts *po, int batch, int tp,
+                 const qs_bench_opts *bo_in, qs_cell_result *r) {
+  const double t0 = qs_now_s();
+  qs_bench_opts bo = *bo_in;
+  bo.device = c->device;
+  fill_identity(c, a, po, batch, tp, &bo, r);
+
+  int rc;
+  if (c->inject[0] && strstr(r->key, c->inject)) {
+    rc = qs_fail(QS_EINTERNAL, "injected failure");
+  } else if (tp > 1) {
+    rc = qs_fail(QS_EUNSUPPORTED, "tp %d: tensor parallelism needs a group of %d ranks on one node (qsweep run)", tp,
+                 tp);
+  } else if (batch < 1) {
+    rc = qs_fail(QS_EINVAL, "batch %d: must be at least 1", batch);
+  } else {
+    rc = run_measured(c, a, weight_seed, po, batch, &bo, r);
+  }
+  finish_row(r, rc, t0);
+}
+
+void qs_cell_run_group(qs_cell_ctx *c, const qs_arch *a, uint64_t weight_seed, const qs_prec_opts *po, int batch,
+                       const qs_tp_group *g, const qs_bench_opts *bo_in, qs_cell_result *r) {
+  if (!g || g->size <= 1) {
+    qs_cell_run(c, a, weight_seed, po, batch, 1, bo_in, r);
+    return;
+  }
+  const double t0 = qs_now_s();
+  qs_bench_opts bo = *bo_in;
+  bo.device = c->device;
+  fill_identity(c, a, po, batch, g->size, &bo, r);
+  int rc; /* the first two are decided alike on every rank */
+  if (c->inject[0] && strstr(r->key, c->inject)) rc = qs_fail(QS_EINTERNAL, "injected failure");
+  else if (batch < 1) rc = qs_fail(QS_EINVAL, "batch %d: must be at least 1", batch);
+  else rc = run_measured_tp(c, a, weight_seed, po, batch, g, &bo, r);
+  finish_row(r, rc, t0);
+}
+
+void qs_cell_report(qs_cell_ctx *c, const qs_arch *a, const qs_prec_opts *po, int batch, int tp,
+                    const qs_bench_opts *bo, int code, const char *msg, qs_cell_result *r) {
+  const double t0 = qs_now_s();
+  fill_identity(c, a, po, batch, tp, bo, r);
+  if (code != QS_OK) qs_fail(code, "%s", msg ? msg : "");
+  finish_row(r, code, t0);
 }
 
 /* ---- wire format ----------------------------------------------------------------- */

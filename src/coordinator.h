@@ -17,8 +17,10 @@
  * weight bytes per parameter 4, 2, ~1.06, ~0.56. A cell costs its warm-up and timed
  * iterations (or warmup_s + min_time_s if longer), one fp32 reference forward, and
  * its setup (upload at 10 GB/s, plus ~1 ns a weight to round to fp16 or ~2 ns to
- * quantize on the host). The estimate only has to order cells; it is never reported
- * as a measurement. */
+ * quantize on the host). A tp = k cell costs what one of its k ranks does: the
+ * forward / k plus ~20 us a layer for its two all-reduces (1 when the model does not
+ * split by k: reported at once). The estimate only has to order cells; it is never
+ * reported as a measurement. */
 double qs_forward_cost_us(const qs_arch *a, qs_precision p, int batch);
 double qs_cell_setup_cost_us(const qs_arch *a, qs_precision p);
 double qs_cell_cost(const qs_arch *a, qs_precision p, int batch, int tp, const qs_bench_opts *o);
@@ -37,6 +39,8 @@ int qs_sched_initial(qs_sched *s, int rank);
 /* The next cell for a rank whose cached model is last_model (-1: none), or -1 when
  * every cell has been handed out. Marks it taken. */
 int qs_sched_next(qs_sched *s, int last_model);
+/* The cost of the largest cell not handed out yet, or -1 when none is left. */
+double qs_sched_peek_cost(qs_sched *s);
 int qs_sched_remaining(const qs_sched *s);
 double qs_sched_remaining_cost(const qs_sched *s);
 
@@ -65,7 +69,10 @@ typedef struct {
   double writer_lag_s;         /* last result to last row durable */
 } qs_coord_run;
 
-/* Every rank calls it; returns when the sweep is done (QS_OK) or a write failed. */
+/* Every rank calls it; returns when the sweep is done (QS_OK) or a write failed.
+ * Tensor-parallel cells are gang-scheduled on k ranks of one node (coordinator.c,
+ * sweep/README.md). The environment variable QSWEEP_TEST_RANKS_PER_NODE=n (a test
+ * switch) makes ranks [i*n, (i+1)*n) count as one node. */
 int qs_coord_run_sweep(qs_coord_run *r, int rank, int world);
 
 #endif

@@ -6,12 +6,24 @@
 
 #include "cpu_backend.h"
 #include "cpu_ops.h"
+#include "tp.h"
+
+/* What a tensor-parallel plan counts while it runs (mutable behind a const plan). */
+typedef struct {
+  double allreduce_s; /* seconds inside the group's all-reduce */
+  int64_t n_allreduce;
+} qs_cpu_tp_stats;
 
 struct qs_cpu_plan {
   const qs_model *m;
   qs_prec_opts p;
   float **w;   /* per tensor: the weights as this precision sees them (fp16-rounded copies, or m's) */
   void **q;    /* per tensor: quantized form (qs_int8_matrix / qs_nf4_matrix) or NULL */
+  /* tensor parallelism (tp.h); tp.size == 1 (and the rest NULL) for an unsharded plan */
+  qs_tp_group tp;
+  int64_t (*shape)[2];    /* per tensor, tp > 1: [rows, cols] of this rank's 2-D shard (else the spec's) */
+  int64_t *numel;         /* per tensor, tp > 1: values this rank holds */
+  qs_cpu_tp_stats *stats; /* tp > 1 */
 };
 
 /* Index of a tensor by name, -1 if absent. */

@@ -220,14 +220,15 @@ JSON
   check "4 ranks, 2 cells: exit 0 (got $rc): $(tail -1 "$T/err")" test $rc -eq 0
   check "2 rows" test "$(keys "$T/r.h5" | sort -u | wc -l)" -eq 2 -a "$(keys "$T/r.h5" | wc -l)" -eq 2
   check "progress lines on rank 0 only" test "$(grep -c '^\[' "$T/err")" -eq 2
-  # tp > 1 is unsupported (exit 3), rank-0-only coordination mode works
+  # a tp cell wider than the ranks that run cells is unsupported (exit 3), rank-0-only
+  # coordination mode works (tests/run_tp.sh covers tensor parallelism itself)
   cat >"$T/tp.json" <<JSON
-{"models": ["tiny-vit"], "precisions": ["fp32"], "tp": [1, 2], "zoo": "$ZOO", "warmup": 1, "iterations": 3}
+{"models": ["tiny-vit"], "precisions": ["fp32"], "tp": [1, 4], "zoo": "$ZOO", "warmup": 1, "iterations": 3}
 JSON
   $MPIEXEC -np 3 "$QSWEEP" run "$T/tp.json" -o "$T/tp.h5" --rank0 coord --quiet 2>"$T/tp.err"
   rc=$?
-  check "tp 2: exit 3 (got $rc)" test $rc -eq 3
-  check "tp 2: unsupported row" test "$(statuses "$T/tp.h5" | grep -c unsupported)" -eq 1
+  check "tp 4: exit 3 (got $rc)" test $rc -eq 3
+  check "tp 4: unsupported row" test "$(statuses "$T/tp.h5" | grep -c unsupported)" -eq 1
   ;;
 bench)
   "$QSWEEP" bench --zoo "$ZOO" --model tiny-deit --precision nf4 --batch 2 --iters 7 >"$T/out" 2>"$T/err"
