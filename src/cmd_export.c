@@ -52,6 +52,7 @@ int qs_cmd_export(int argc, char **argv) {
   qs_arch a;
   if (qs_zoo_load(zoo_path, &z) != QS_OK || qs_zoo_resolve(&z, model, &a) != QS_OK) {
     fprintf(stderr, "qsweep export-weights: %s\n", qs_last_error());
+    qs_zoo_free(&z);
     return 1;
   }
   qs_zoo_free(&z);
