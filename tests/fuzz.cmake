@@ -9,9 +9,13 @@ if(QSWEEP_FUZZ)
       target_link_libraries(fuzz_${t} PRIVATE qsweep_core)
       target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer)
       file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz-corpus/${t})
+      set(seed_corpus "")
+      if(IS_DIRECTORY ${QS_TEST_DIR}/fuzz/corpus/${t})
+        set(seed_corpus ${QS_TEST_DIR}/fuzz/corpus/${t})
+      endif()
       add_test(NAME fuzz_${t}
                COMMAND fuzz_${t} -max_total_time=${QSWEEP_FUZZ_SECONDS} -print_final_stats=1 -rss_limit_mb=4096
-                       -max_len=65536 ${CMAKE_BINARY_DIR}/fuzz-corpus/${t} ${QS_TEST_DIR}/fuzz/corpus/${t})
+                       -max_len=65536 ${CMAKE_BINARY_DIR}/fuzz-corpus/${t} ${seed_corpus})
       set_tests_properties(fuzz_${t} PROPERTIES LABELS fuzz TIMEOUT 900
                            ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1")
     endif()
