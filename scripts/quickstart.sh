@@ -2,12 +2,12 @@
 # Install what is missing, build, and run the default job:
 #   on a machine with NVIDIA GPUs: the seed's 64 cells (sweep/seed64.json), one MPI rank
 #   per GPU, on the CUDA backend; without a GPU: a small CPU sweep (sweep/cpu-demo.json).
-# Then the report: results/report.md and results/charts/*.svg.
+# Then the report: results/latest/report.md and results/latest/charts/*.svg.
 #   OUT=dir SPEC=sweep/x.json RANKS=n scripts/quickstart.sh   to choose
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
-out=${OUT:-$root/results}
+out=${OUT:-$root/results/latest}
 "$root/scripts/install-deps.sh"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-}
 cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)"
