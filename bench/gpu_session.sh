@@ -41,7 +41,7 @@ for s in $steps; do
            grep -E "tests passed|tests failed" "$out/ctest-gpu.log" ;;
     seed) sweep seed64 "$root/sweep/seed64.json" ;;
     batches) sweep batch-sizes "$root/sweep/batch-sizes.json" ;;
-    peer) PYTHONUNBUFFERED=1 python3 "$root/bench/peer_pytorch.py" --build "$build" --json "$out/peer.json" > "$out/peer.log" 2>&1
+    peer) PYTHONUNBUFFERED=1 python3 "$root/bench/peer_pytorch.py" --quant --build "$build" --json "$out/peer.json" > "$out/peer.log" 2>&1
           tail -45 "$out/peer.log" ;;
     *) echo "gpu_session: unknown step $s" >&2 ;;
   esac

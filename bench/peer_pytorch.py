@@ -145,6 +145,9 @@ def main():
     ap.add_argument("--models", default="", help="comma-separated subset (default: all 16)")
     ap.add_argument("--batches", default="1,8,32,128", help="batches for vit-base-224-production")
     ap.add_argument("--json", default="", help="write all numbers here")
+    ap.add_argument("--quant", action="store_true",
+                    help="also time qsweep int8 and nf4 on the same cells (and the ViT-B/L/H at batch 32) "
+                         "and print them against qsweep fp32/fp16 and torch eager")
     args = ap.parse_args()
 
     import torch
@@ -208,9 +211,55 @@ def main():
         ok = qs is not None and tg is not None and qs < tg
         print(f"  vit-base-224-production fp16 b1 faster than torch fp16 + CUDA graph: {'yes' if ok else 'NO'} "
               f"({fmt(qs).strip()} vs {fmt(tg).strip()} ms)")
+    quant = quant_table(args, rows) if args.quant else []
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": torch.cuda.get_device_name(0), "rows": rows}, f, indent=1)
+            json.dump({"device": torch.cuda.get_device_name(0), "rows": rows, "quant": quant}, f, indent=1)
+
+
+def quant_table(args, rows):
+    """qsweep int8 / nf4 next to qsweep fp32 / fp16 and torch eager, with the issue's targets."""
+    cells = [(r["model"], r["batch"]) for r in rows]
+    for vit in ("vit-base-224-production", "vit-large-patch16-2020", "vit-huge-patch14-2020"):
+        if (vit, 32) not in cells:
+            cells.append((vit, 32))
+    by_cell = {(r["model"], r["batch"]): r for r in rows}
+    out = []
+    for name, batch in cells:
+        r = by_cell.get((name, batch))
+        q = {p: (r["qsweep"][p]["median_ms"] if r else None) for p in ("fp32", "fp16")}
+        for prec in ("fp32", "fp16", "int8", "nf4"):
+            if q.get(prec) is None:
+                q[prec] = qsweep_cell(args.build, name, prec, batch)[0]
+        te = r["torch"].get("fp32_eager") if r else None
+        out.append({"model": name, "batch": batch, "qsweep": q, "torch_fp32_eager": te})
+        print(f"# quant {name} b{batch}: {q}", flush=True)
+    hdr = (f"{'model':31s} {'batch':>5s} {'fp32':>9s} {'fp16':>9s} {'int8':>9s} {'nf4':>9s} "
+           f"{'int8 vs fp32':>12s} {'nf4 vs fp32':>12s} {'torch fp32/int8':>15s}")
+    print("\nqsweep quantized cells, median latency, ms")
+    print(hdr)
+    print("-" * len(hdr))
+    slow = []
+    for c in out:
+        q = c["qsweep"]
+        print(f"{c['model']:31s} {c['batch']:5d} {fmt(q['fp32'])} {fmt(q['fp16'])} {fmt(q['int8'])} {fmt(q['nf4'])} "
+              f"{ratio(q['fp32'], q['int8']):>12s} {ratio(q['fp32'], q['nf4']):>12s} "
+              f"{ratio(c['torch_fp32_eager'], q['int8']):>15s}")
+        if c["batch"] == 1:
+            for p in ("int8", "nf4"):
+                if q[p] is None or q["fp32"] is None or q[p] >= q["fp32"]:
+                    slow.append(f"{c['model']} {p} b1 ({fmt(q[p]).strip()} vs fp32 {fmt(q['fp32']).strip()} ms)")
+    print("\ntargets (quantized):")
+    print(f"  every int8 and nf4 cell at batch 1 faster than its fp32 cell: {'yes' if not slow else 'NO'}")
+    for m in slow:
+        print("   ", m)
+    for c in out:
+        if c["batch"] == 32:
+            q = c["qsweep"]
+            ok = q["int8"] is not None and q["fp16"] is not None and q["int8"] < q["fp16"]
+            print(f"  {c['model']} b32 int8 faster than fp16: {'yes' if ok else 'NO'} "
+                  f"({fmt(q['int8']).strip()} vs {fmt(q['fp16']).strip()} ms)")
+    return out
 
 
 if __name__ == "__main__":
