@@ -91,6 +91,19 @@ static int cpu_forward(void *plan, const float *input, float *output) {
  * o->iterations forwards and o->min_time_s seconds; one sample per forward. */
 static int cpu_bench_tp(cpu_plan *p, const float *input, const qs_bench_opts *o, qs_bench_measure *m);
 
+/* Double the sample buffer; on failure frees it and records the error. */
+static int grow_samples(double **s, int *cap) {
+  double *g = realloc(*s, sizeof(double) * (size_t)*cap * 2);
+  if (!g) {
+    free(*s);
+    *s = NULL;
+    return qs_fail(QS_ENOMEM, "cpu bench: out of host memory for samples");
+  }
+  *s = g;
+  *cap *= 2;
+  return QS_OK;
+}
+
 static int cpu_bench(void *plan, const float *input, const qs_bench_opts *o, qs_bench_measure *m) {
   cpu_plan *p = plan;
   memset(m, 0, sizeof *m);
@@ -111,13 +124,7 @@ static int cpu_bench(void *plan, const float *input, const qs_bench_opts *o, qs_
   while (n < o->iterations || qs_now_s() - t0 < o->min_time_s) {
     if (n == cap) {
       if (cap >= QS_RESULTS_MAX_SAMPLES / 2) break;
-      double *g = realloc(s, sizeof(double) * (size_t)cap * 2);
-      if (!g) {
-        free(s);
-        return qs_fail(QS_ENOMEM, "cpu bench: out of host memory for samples");
-      }
-      s = g;
-      cap *= 2;
+      QS_TRY(grow_samples(&s, &cap));
     }
     double t = qs_now_s();
     int rc = qs_cpu_forward(p->p, p->batch, input, p->out);
@@ -160,15 +167,7 @@ static int cpu_bench_tp(cpu_plan *p, const float *input, const qs_bench_opts *o,
       return go;
     }
     if (!go) break;
-    if (n == cap) { /* cap and n are the same on every rank */
-      double *gr = realloc(s, sizeof(double) * (size_t)cap * 2);
-      if (!gr) {
-        free(s);
-        return qs_fail(QS_ENOMEM, "cpu bench: out of host memory for samples");
-      }
-      s = gr;
-      cap *= 2;
-    }
+    if (n == cap) QS_TRY(grow_samples(&s, &cap)); /* cap and n are the same on every rank */
     double t = qs_now_s();
     int rc = qs_cpu_forward(p->p, p->batch, input, p->out);
     if (rc != QS_OK) {

@@ -202,14 +202,11 @@ int qs_cmd_bench(int argc, char **argv) {
     fprintf(stderr, "qsweep bench: backend %s: not usable here: %s\n", be->name, why);
     return 1;
   }
-  qs_zoo z;
   qs_arch a;
-  if (qs_zoo_load(zoo_path, &z) != QS_OK || qs_zoo_resolve(&z, model, &a) != QS_OK) {
+  if (qs_zoo_lookup(zoo_path, model, &a) != QS_OK) {
     fprintf(stderr, "qsweep bench: %s\n", qs_last_error());
-    qs_zoo_free(&z);
     return 1;
   }
-  qs_zoo_free(&z);
   qs_cell_ctx *ctx;
   if (qs_cell_ctx_create(be, strcmp(be->name, "cuda") ? -1 : device, 0, &ctx) != QS_OK) {
     fprintf(stderr, "qsweep bench: %s\n", qs_last_error());

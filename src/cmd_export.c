@@ -48,14 +48,11 @@ int qs_cmd_export(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  qs_zoo z;
   qs_arch a;
-  if (qs_zoo_load(zoo_path, &z) != QS_OK || qs_zoo_resolve(&z, model, &a) != QS_OK) {
+  if (qs_zoo_lookup(zoo_path, model, &a) != QS_OK) {
     fprintf(stderr, "qsweep export-weights: %s\n", qs_last_error());
-    qs_zoo_free(&z);
     return 1;
   }
-  qs_zoo_free(&z);
   a.dir[0] = '\0'; /* always the synthetic weights */
   qs_model m;
   double t0 = qs_now_s();

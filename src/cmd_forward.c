@@ -107,14 +107,11 @@ int qs_cmd_forward(int argc, char **argv) {
             backend);
     return 2;
   }
-  qs_zoo z;
   qs_arch a;
-  if (qs_zoo_load(zoo_path, &z) != QS_OK || qs_zoo_resolve(&z, model, &a) != QS_OK) {
+  if (qs_zoo_lookup(zoo_path, model, &a) != QS_OK) {
     fprintf(stderr, "qsweep forward: %s\n", qs_last_error());
-    qs_zoo_free(&z);
     return 1;
   }
-  qs_zoo_free(&z);
   const int C = a.num_channels, S = a.input_size, D = qs_arch_out_dim(&a);
   float *x = malloc(sizeof(float) * (size_t)batch * C * S * S);
   float *y = malloc(sizeof(float) * (size_t)batch * D);

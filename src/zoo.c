@@ -113,3 +113,11 @@ int qs_zoo_resolve(const qs_zoo *z, const char *s, qs_arch *a) {
   return qs_fail(QS_EINVAL, "%s: model: unknown \"%s\" (qsweep models lists the %d known models, or give a "
                  "directory with config.json + model.safetensors)", z->path, s, z->n);
 }
+
+int qs_zoo_lookup(const char *zoo_path, const char *name_or_dir, qs_arch *a) {
+  qs_zoo z;
+  QS_TRY(qs_zoo_load(zoo_path, &z));
+  int rc = qs_zoo_resolve(&z, name_or_dir, a);
+  qs_zoo_free(&z);
+  return rc;
+}

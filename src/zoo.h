@@ -17,5 +17,8 @@ void qs_zoo_free(qs_zoo *z);
 /* Resolve a zoo name or a checkpoint directory into an architecture. */
 int qs_zoo_resolve(const qs_zoo *z, const char *name_or_dir, qs_arch *a);
 const char *qs_zoo_default_path(void);
+/* Load the zoo (path NULL = default), resolve one model, free the zoo: what a command
+ * that runs a single model needs. */
+int qs_zoo_lookup(const char *zoo_path, const char *name_or_dir, qs_arch *a);
 
 #endif
