@@ -230,6 +230,7 @@ static int run_measured(qs_cell_ctx *c, const qs_arch *a, uint64_t seed, const q
   void *plan = NULL;
   qs_bench_measure ms;
   memset(&ms, 0, sizeof ms);
+  ms.allreduce_share = NAN; /* a backend that does not measure it leaves it absent */
   if (!be->no_weights) {
     x = qs_malloc(sizeof(float) * (size_t)batch * C * S * S); /* (B, C, S, S) */
     y = qs_malloc(sizeof(float) * (size_t)batch * D);         /* (B, D) */
@@ -284,6 +285,7 @@ static int run_measured_tp(qs_cell_ctx *c, const qs_arch *a, uint64_t seed, cons
   void *plan = NULL;
   qs_bench_measure ms;
   memset(&ms, 0, sizeof ms);
+  ms.allreduce_share = NAN; /* a backend that does not measure it leaves it absent */
   const float *ref = NULL;
   if ((rc = qs_tp_agree(g, x && y ? QS_OK : QS_ENOMEM)) != QS_OK) goto out;
   qs_make_input(bo->input_seed, batch, C, S, x);
