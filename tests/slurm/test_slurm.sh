@@ -44,20 +44,36 @@ n=$(count_ok "$out1"); [ "$n" -eq 12 ] && ok "12 cells ok" || bad "$n ok cells, 
 h5dump -H "$out1" >/dev/null && ok "h5dump reads the file" || bad "h5dump"
 
 echo "== 2. cancel mid-sweep, resubmit"
-spec "$work/slow.json" 1 0.8
+# Cells of ~2 s each (12 cells on 2 ranks: ~12 s of work), cancelled once the job log
+# shows 3 cells done. The log is a plain file that slurmd appends to, so watching it costs
+# nothing and cannot race the results file's rewrite; the file itself is read only after
+# the job is gone. Every observation is traced, so a failure says what was seen when.
+spec "$work/slow.json" 1 2.0
 out2=$work/slow.h5
 jid=$(sb --parsable --output="$work/job2-%j.out" slurm/sweep.sh "$work/slow.json" "$out2")
 echo "submitted $jid"
+t0=$(date +%s.%N)
+seen=0
 for i in $(seq 600); do
-  [ -f "$out2" ] && [ "$(count_ok "$out2")" -ge 3 ] && break
+  seen=$(cat "$work"/job2-*.out 2>/dev/null | grep -c '^\[ *[0-9]*/[0-9]*\] ok' || true)
+  [ "$seen" -ge 3 ] && break
+  state=$(squeue -h -j "$jid" -o %T 2>/dev/null || true)
+  [ $((i % 10)) -eq 0 ] && echo "  t+$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s: job $jid ${state:-gone}, $seen cells in the log"
+  [ -z "$state" ] && [ "$i" -gt 25 ] && break
   sleep 0.2
 done
-done_before=$(count_ok "$out2")
+echo "  t+$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s: $seen cells in the log; cancelling"
 scancel "$jid"
 for i in $(seq 150); do squeue -h -j "$jid" 2>/dev/null | grep -q . || break; sleep 0.2; done
 sleep 1
-echo "cancelled $jid after $done_before cells"
-[ "$done_before" -ge 3 ] && [ "$done_before" -lt 12 ] && ok "cancelled mid-sweep ($done_before of 12 done)" || bad "cancel point: $done_before"
+done_before=$(count_ok "$out2")
+echo "cancelled $jid with $done_before cells in the file"
+if [ "$done_before" -ge 3 ] && [ "$done_before" -lt 12 ]; then
+  ok "cancelled mid-sweep ($done_before of 12 done)"
+else
+  bad "cancel point: $done_before cells in the file (log showed $seen)"
+  cat "$work"/job2-*.out || true
+fi
 jid2=$(sb --parsable --wait --output="$work/job3-%j.out" slurm/sweep.sh "$work/slow.json" "$out2") && ok "resubmitted job completed" || bad "resubmitted job failed"
 cat "$work"/job3-*.out
 n=$(count_ok "$out2"); [ "$n" -eq 12 ] && ok "12 cells ok after resubmission" || bad "$n ok cells after resubmission"
