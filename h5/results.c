@@ -530,10 +530,17 @@ static int verify_seal(const char *path, off_t file_size) {
   }
   if (h != want)
     rc = qs_fail(QS_EINVAL, "%s: seal: checksum mismatch (corrupted or modified outside qsweep; "
-                 "qs_results_seal re-seals a file edited on purpose)", path);
+                 "`qsweep seal FILE` re-seals a file edited on purpose)", path);
 out:
   fclose(fp);
   return rc;
+}
+
+int qs_results_verify_seal(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) return qs_fail(QS_EIO, "%s: cannot open: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode)) return qs_fail(QS_EINVAL, "%s: not a regular file", path);
+  return verify_seal(path, st.st_size);
 }
 
 int qs_results_seal(const char *path) {

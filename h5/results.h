@@ -119,6 +119,8 @@ int qs_results_close(qs_results *f);
  * was modified on purpose outside qsweep (e.g. with h5py); files whose seal does not
  * match are refused before HDF5 reads them. */
 int qs_results_seal(const char *path);
+/* QS_OK when the file's seal matches its contents (nothing else is checked). */
+int qs_results_verify_seal(const char *path);
 
 /* Read a whole file: rows (with samples) and metadata. Caller frees with
  * qs_results_free_rows / qs_run_meta_free. */

@@ -17,6 +17,7 @@ static const qs_command commands[] = {
     {"bench", qs_cmd_bench, "benchmark one cell (model x precision x batch) and print one row"},
     {"run", qs_cmd_run, "run a sweep spec over MPI ranks into an HDF5 results file"},
     {"export-weights", qs_cmd_export, "write a model's synthetic weights as HF config.json + model.safetensors"},
+    {"seal", qs_cmd_seal, "check or re-seal results files (after an edit on purpose, e.g. with h5py)"},
 };
 
 static void usage(FILE *f) {

@@ -2,7 +2,7 @@
 # run_sweep.sh SCENARIO QSWEEP - multi-step scenarios of `qsweep run` / `qsweep bench`.
 # Environment: QSWEEP_MPIEXEC (the MPI launcher with its options, e.g. "mpiexec
 # --oversubscribe"), QS_FIXTURE_DIR (tests/fixtures). Scenarios: ranks, inject, kill,
-# badspec, files, dryrun, fewcells, bench.
+# badspec, files, dryrun, fewcells, bench, seal.
 set -u
 scenario=$1
 QSWEEP=$2
@@ -250,6 +250,46 @@ bench)
   "$QSWEEP" bench --zoo "$ZOO" -m nope >/dev/null 2>"$T/nope"
   rc=$?
   check "bench: unknown model exit 1 (got $rc)" test $rc -eq 1
+  ;;
+seal)
+  # qsweep seal: a file edited on purpose outside qsweep is refused until re-sealed
+  spec "$T/s.json"
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --quiet 2>/dev/null
+  check "seal --check: a fresh file matches" "$QSWEEP" seal --check -- "$T/r.h5" >/dev/null
+  out=$("$QSWEEP" seal "$T/r.h5")
+  check "seal: an intact file is left as it is: $out" grep -q 'seal already matched, 24 rows' <<<"$out"
+  # the edit: one character of the command_line string (in the file's global heap), same length
+  cp "$T/r.h5" "$T/before.h5"
+  perl -0777 -pi -e 's/--quiet/--QUIET/g' "$T/r.h5"
+  check "the edit changed the file" bash -c "! cmp -s '$T/r.h5' '$T/before.h5'"
+  "$QSWEEP" seal --check "$T/r.h5" 2>"$T/c.err"
+  rc=$?
+  check "seal --check after the edit: exit 1 (got $rc)" test $rc -eq 1
+  check "seal --check names the mismatch: $(cat "$T/c.err")" grep -q "$T/r.h5: seal: checksum mismatch.*qsweep seal" "$T/c.err"
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --resume --quiet 2>"$T/r.err"
+  rc=$?
+  check "run --resume refuses the edited file (exit 1, got $rc)" test $rc -eq 1
+  out=$("$QSWEEP" seal "$T/r.h5")
+  check "seal: re-sealed and read back: $out" grep -q "$T/r.h5: sealed, 24 rows" <<<"$out"
+  check "seal --check after re-sealing" "$QSWEEP" seal --check -- "$T/r.h5" >/dev/null
+  check "the edit is in the file" grep -q -- '--QUIET' <(h5dump -a /command_line "$T/r.h5")
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --resume --quiet 2>"$T/r2.err"
+  rc=$?
+  check "run --resume accepts the re-sealed file (exit 0, got $rc): $(cat "$T/r2.err")" test $rc -eq 0
+  # what seal cannot mend: a truncated image, a file that is not HDF5, a missing file
+  head -c 3000 "$T/before.h5" >"$T/cut.h5"
+  "$QSWEEP" seal "$T/cut.h5" 2>"$T/cut.err"
+  rc=$?
+  check "seal of a truncated file: exit 1 (got $rc): $(cat "$T/cut.err")" test $rc -eq 1 -a "$(qlines "$T/cut.err")" -eq 1
+  echo "not hdf5" >"$T/text.h5"
+  "$QSWEEP" seal "$T/text.h5" "$T/missing.h5" "$T/before.h5" >"$T/m.out" 2>"$T/m.err"
+  rc=$?
+  check "seal of a text and a missing file: exit 1 (got $rc)" test $rc -eq 1
+  check "each bad file named once: $(cat "$T/m.err")" test "$(grep -c "$T/text.h5" "$T/m.err")" -eq 1 -a "$(grep -c "$T/missing.h5" "$T/m.err")" -eq 1
+  check "the good file among them is still handled" grep -q "$T/before.h5: seal already matched" "$T/m.out"
+  "$QSWEEP" seal 2>/dev/null
+  rc=$?
+  check "seal without a file: exit 2 (got $rc)" test $rc -eq 2
   ;;
 *)
   echo "unknown scenario $scenario" >&2
