@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/gpu_check.sh - on a GPU machine, from the repository root: build, run the gpu
 # tests, and the PyTorch peer comparison. Logs go to $OUT (default /tmp/qsweep-gpu).
-#   bench/gpu_check.sh quick   kernels, tiny configs, a few zoo models, one peer cell
+#   bench/gpu_check.sh quick   kernels, tiny configs, a few zoo models, peer cells of two models
 #   bench/gpu_check.sh full    every gpu test and the full peer table
 #   bench/gpu_check.sh tests   every gpu test only
 #   bench/gpu_check.sh peer    the peer table only (after a build)

@@ -12,7 +12,8 @@
 #      (default 60) from its committed seed corpus
 #
 # Environment: BUILD_DIR (default build-check), CTEST_ARGS (extra ctest arguments for
-# stage 1, e.g. "-L golden"), CMAKE_ARGS, QSWEEP_DEPS_ARGS (install-deps.sh arguments).
+# stage 1, e.g. "-L golden"), CMAKE_ARGS, QSWEEP_DEPS_ARGS (install-deps.sh arguments;
+# default --fuzz, or none with --quick).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-check}
@@ -20,7 +21,11 @@ jobs=$(nproc 2>/dev/null || echo 2)
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
-"$root/scripts/install-deps.sh" ${QSWEEP_DEPS_ARGS:-}
+# the fuzz stage needs clang, so the full check asks for it; --quick needs only the build
+if [ -n "${QSWEEP_DEPS_ARGS:-}" ]; then deps_args=$QSWEEP_DEPS_ARGS
+elif [ "$quick" = 1 ]; then deps_args=""
+else deps_args=--fuzz; fi
+"$root/scripts/install-deps.sh" $deps_args
 # Open MPI refuses root unless told; tests oversubscribe small machines.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 

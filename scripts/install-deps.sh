@@ -2,14 +2,34 @@
 # Install what qsweep needs to build and test, where it is missing (Debian/Ubuntu).
 # Without root or apt-get it prints exactly what to install and exits 1.
 #   scripts/install-deps.sh          build + test dependencies
-#   scripts/install-deps.sh --ci     also the tools CI's extra tests use (chromium, clang, slurm)
+#   scripts/install-deps.sh --fuzz   also clang and its sanitizer runtime (check.sh's fuzz stage)
+#   scripts/install-deps.sh --ci     --fuzz, and the tools CI's extra tests use (chromium, slurm)
 #   QSWEEP_SKIP_DEPS=1               skip (dependencies provided another way, e.g. environment modules)
 set -euo pipefail
 # QSWEEP_SKIP_DEPS=1: the dependencies come from elsewhere (modules, a prefix); check nothing
 if [ "${QSWEEP_SKIP_DEPS:-0}" = "1" ]; then echo "install-deps: skipped (QSWEEP_SKIP_DEPS=1)"; exit 0; fi
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libcjson-dev libxml2-utils)
-if [ "${1:-}" = "--ci" ]; then
-  pkgs+=(chromium clang libclang-rt-14-dev slurmctld slurmd slurm-client munge)
+fuzz=0
+case "${1:-}" in
+  --ci) fuzz=1; pkgs+=(chromium slurmctld slurmd slurm-client munge) ;;
+  --fuzz) fuzz=1 ;;
+  "") ;;
+  *) echo "install-deps: unknown argument '$1' (use --fuzz or --ci)" >&2; exit 2 ;;
+esac
+# libFuzzer ships in the runtime package of clang's own major version
+# (libclang-rt-14-dev on Debian 12, libclang-rt-18-dev on Ubuntu 24.04)
+clang_rt() {
+  local v
+  v=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
+  if [ -z "$v" ]; then
+    v=$(apt-cache depends clang 2>/dev/null | sed -n 's/.*Depends: clang-\([0-9]*\)$/\1/p' | head -1)
+  fi
+  [ -n "$v" ] && echo "libclang-rt-$v-dev"
+}
+if [ "$fuzz" = 1 ]; then
+  pkgs+=(clang)
+  rt=$(clang_rt || true)
+  [ -n "$rt" ] && pkgs+=("$rt")
 fi
 missing=()
 for p in "${pkgs[@]}"; do

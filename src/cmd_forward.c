@@ -22,7 +22,7 @@ static void usage(FILE *f) {
           "With a precision other than fp32 it also runs fp32 on the same weights and input and\n"
           "prints the fidelity (cosine, relative L2, max abs error, top-1 agreement).\n\n"
           "  -m, --model M        zoo name or checkpoint directory (config.json + model.safetensors)\n"
-          "  -b, --backend B      cpu (default) or cuda\n"
+          "  -b, --backend B      cpu (the only one here; qsweep bench runs cuda)\n"
           "  -p, --precision P    fp32 (default), fp16, int8, nf4\n"
           "  -n, --batch N        images per forward (default 1)\n"
           "  -i, --input FILE     input: safetensors with pixel_values, or raw float32 [N,C,S,S]\n"

@@ -449,7 +449,7 @@ int qs_spec_parse(const char *path, const char *text, const char *zoo_override, 
     goto out;
   }
 
-  /* the zoo: QSWEEP_ZOO (or --zoo) wins, then the spec's "zoo", then the default */
+  /* the zoo: QSWEEP_ZOO wins, then the spec's "zoo", then the default */
   {
     char dir[QS_PATH_MAX];
     dir_of(path, dir, sizeof dir);
