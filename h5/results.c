@@ -543,23 +543,6 @@ int qs_results_verify_seal(const char *path) {
   return verify_seal(path, st.st_size);
 }
 
-int qs_results_seal(const char *path) {
-  char *data;
-  size_t len;
-  QS_TRY(qs_read_file(path, (size_t)1 << 40, &data, &len));
-  int rc = QS_OK;
-  if (len < QS_SEAL_BYTES + 8 || memcmp(data + QS_SEAL_BYTES, "\x89HDF\r\n\x1a\n", 8) != 0) {
-    free(data);
-    return qs_fail(QS_EINVAL, "%s: seal: no HDF5 superblock after a %d-byte user block", path, QS_SEAL_BYTES);
-  }
-  seal_header((unsigned char *)data, (unsigned char *)data + QS_SEAL_BYTES, len - QS_SEAL_BYTES);
-  FILE *fp = fopen(path, "r+b");
-  if (!fp || fwrite(data, 1, QS_SEAL_BYTES, fp) != QS_SEAL_BYTES) rc = qs_fail(QS_EIO, "%s: cannot write the seal", path);
-  if (fp && fclose(fp) != 0) rc = qs_fail(QS_EIO, "%s: cannot write the seal", path);
-  free(data);
-  return rc;
-}
-
 /* ---- opening and checking a file ------------------------------------------ */
 
 /* Stat, H5Fis_hdf5, H5Fopen, then the qsweep checks: format, schema_version. */
@@ -730,11 +713,60 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
   return 0;
 }
 
+/* Write seal + image to `tmp` (mode `mode` when keep_mode), fsync it. On failure the
+ * temporary file is gone. Errors name `path`. */
+static int write_tmp(const char *path, const char *tmp, const unsigned char *seal, const unsigned char *img,
+                     size_t size, int keep_mode, mode_t mode) {
+  int rc = QS_OK;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return qs_fail(QS_EIO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
+  if (keep_mode) (void)fchmod(fd, mode & 07777);
+  if (write_all(fd, seal, QS_SEAL_BYTES) != 0 || write_all(fd, img, size) != 0 || fsync(fd) != 0) {
+    rc = qs_fail(QS_EIO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    return rc;
+  }
+  if (close(fd) != 0) {
+    rc = qs_fail(QS_EIO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
+    unlink(tmp);
+  }
+  return rc;
+}
+
+/* Rename `tmp` over `real` and fsync the directory. On failure `tmp` is gone. */
+static int commit_tmp(const char *path, const char *tmp, const char *real) {
+  if (rename(tmp, real) != 0) {
+    int rc = qs_fail(QS_EIO, "%s: cannot replace the file: %s", path, strerror(errno));
+    unlink(tmp);
+    return rc;
+  }
+  /* the rename itself survives a power cut only once the directory is synced */
+  const char *slash = strrchr(real, '/');
+  const char *dir = ".";
+  char dirbuf[PATH_MAX];
+  if (slash) {
+    size_t n = (size_t)(slash - real);
+    if (n == 0) n = 1;
+    if (n < sizeof dirbuf) {
+      memcpy(dirbuf, real, n);
+      dirbuf[n] = '\0';
+      dir = dirbuf;
+    }
+  }
+  int dfd = open(dir, O_RDONLY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)fsync(dfd); /* best effort: some file systems refuse fsync on a directory */
+    close(dfd);
+  }
+  return QS_OK;
+}
+
 /* Make the current state durable: flush, take the image, write it beside the file,
  * fsync, rename over the file, fsync the directory. */
 static int persist(qs_results *f) {
   const char *path = f->name;
-  int rc = QS_OK, fd = -1;
+  int rc = QS_OK;
   ssize_t size;
   H5_CHECK(H5Fflush(f->file, H5F_SCOPE_GLOBAL), "flush");
   H5_CHECK(size = H5Fget_file_image(f->file, NULL, 0), "file image");
@@ -748,44 +780,122 @@ static int persist(qs_results *f) {
   H5_CHECK(size = H5Fget_file_image(f->file, f->image, f->image_cap), "file image");
   unsigned char seal[QS_SEAL_BYTES];
   seal_header(seal, f->image, (size_t)size);
-  fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) return qs_fail(QS_EIO, "%s: cannot write %s: %s", path, f->tmp, strerror(errno));
-  if (f->keep_mode) (void)fchmod(fd, f->mode & 07777);
-  if (write_all(fd, seal, sizeof seal) != 0 || write_all(fd, f->image, (size_t)size) != 0 || fsync(fd) != 0) {
-    rc = qs_fail(QS_EIO, "%s: cannot write %s: %s", path, f->tmp, strerror(errno));
-    close(fd);
-    unlink(f->tmp);
-    return rc;
-  }
-  if (close(fd) != 0) {
-    rc = qs_fail(QS_EIO, "%s: cannot write %s: %s", path, f->tmp, strerror(errno));
-    unlink(f->tmp);
-    return rc;
-  }
-  if (rename(f->tmp, f->real) != 0) {
-    rc = qs_fail(QS_EIO, "%s: cannot replace the file: %s", path, strerror(errno));
-    unlink(f->tmp);
-    return rc;
-  }
-  /* the rename itself survives a power cut only once the directory is synced */
-  char *slash = strrchr(f->real, '/');
-  const char *dir = ".";
-  char dirbuf[PATH_MAX];
-  if (slash) {
-    size_t n = (size_t)(slash - f->real);
-    if (n == 0) n = 1;
-    if (n < sizeof dirbuf) {
-      memcpy(dirbuf, f->real, n);
-      dirbuf[n] = '\0';
-      dir = dirbuf;
+  QS_TRY(write_tmp(path, f->tmp, seal, f->image, (size_t)size, f->keep_mode, f->mode));
+  rc = commit_tmp(path, f->tmp, f->real);
+done:
+  return rc;
+}
+
+/* Replace every occurrence of `from` in `s` (a message) by `to`. */
+static void replace_in(char *s, size_t cap, const char *from, const char *to) {
+  char out[1024];
+  size_t nf = strlen(from), o = 0;
+  if (!nf) return;
+  for (const char *p = s; *p && o + 1 < sizeof out;) {
+    if (!strncmp(p, from, nf)) {
+      size_t nt = strlen(to);
+      if (o + nt >= sizeof out) break;
+      memcpy(out + o, to, nt);
+      o += nt;
+      p += nf;
+    } else {
+      out[o++] = *p++;
     }
   }
-  int dfd = open(dir, O_RDONLY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)fsync(dfd); /* best effort: some file systems refuse fsync on a directory */
-    close(dfd);
+  out[o] = '\0';
+  qs_strlcpy(s, out, cap);
+}
+
+/* Re-seal: read the file through one descriptor (a regular file, with an HDF5
+ * superblock right after the 512-byte user block), write block + image beside it,
+ * optionally read that copy back as a results file, then rename it over the file.
+ * Nothing changes in the file unless every step succeeds. */
+static int seal_file(const char *path, int validate, int *n_rows) {
+  int rc = QS_OK, fd = -1;
+  unsigned char *data = NULL;
+  char real[PATH_MAX], *tmp = NULL;
+  struct stat st;
+  if (n_rows) *n_rows = 0;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return qs_fail(QS_EIO, "%s: cannot open: %s", path, strerror(errno));
+  if (fstat(fd, &st) != 0) {
+    rc = qs_fail(QS_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    goto out;
   }
-done:
+  if (!S_ISREG(st.st_mode)) {
+    rc = qs_fail(QS_EINVAL, "%s: not a regular file", path);
+    goto out;
+  }
+  size_t len = (size_t)st.st_size;
+  if (len < QS_SEAL_BYTES + 8) {
+    rc = qs_fail(QS_EINVAL, "%s: seal: %zu bytes, too short for a %d-byte user block and an HDF5 superblock",
+                 path, len, QS_SEAL_BYTES);
+    goto out;
+  }
+  if (!(data = malloc(len))) {
+    rc = qs_fail(QS_ENOMEM, "%s: out of host memory for %zu bytes", path, len);
+    goto out;
+  }
+  for (size_t got = 0; got < len;) {
+    ssize_t r = read(fd, data + got, len - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      rc = qs_fail(QS_EIO, "%s: read error: %s", path, r < 0 ? strerror(errno) : "file shrank while read");
+      goto out;
+    }
+    got += (size_t)r;
+  }
+  if (memcmp(data + QS_SEAL_BYTES, "\x89HDF\r\n\x1a\n", 8) != 0) {
+    rc = qs_fail(QS_EINVAL, "%s: seal: no HDF5 superblock after a %d-byte user block (a tool dropped it? "
+                 "h5jam -i FILE -u <any %d-byte file> -o NEW puts one back)", path, QS_SEAL_BYTES, QS_SEAL_BYTES);
+    goto out;
+  }
+  seal_header(data, data + QS_SEAL_BYTES, len - QS_SEAL_BYTES);
+  const char *target = realpath(path, real) ? real : path;
+  size_t n = strlen(target) + 32;
+  if (!(tmp = malloc(n))) {
+    rc = qs_fail(QS_ENOMEM, "%s: out of host memory", path);
+    goto out;
+  }
+  snprintf(tmp, n, "%s.tmp-%ld", target, (long)getpid());
+  if ((rc = write_tmp(path, tmp, data, data + QS_SEAL_BYTES, len - QS_SEAL_BYTES, 1, st.st_mode)) != QS_OK) goto out;
+  if (validate) {
+    qs_cell_result *rows = NULL;
+    int nr = 0;
+    qs_run_meta meta;
+    if (qs_results_read(tmp, &rows, &nr, &meta) != QS_OK) {
+      char msg[1024];
+      qs_strlcpy(msg, qs_last_error(), sizeof msg);
+      replace_in(msg, sizeof msg, tmp, path);
+      unlink(tmp);
+      rc = qs_fail(QS_EINVAL, "%s (left unchanged: with a new seal it still does not read as a results file)", msg);
+      goto out;
+    }
+    if (n_rows) *n_rows = nr;
+    qs_results_free_rows(rows, nr);
+    qs_run_meta_free(&meta);
+  }
+  rc = commit_tmp(path, tmp, target);
+out:
+  if (fd >= 0) close(fd);
+  free(data);
+  free(tmp);
+  return rc;
+}
+
+int qs_results_seal(const char *path) {
+  h5_quiet q;
+  quiet_begin(&q);
+  int rc = seal_file(path, 0, NULL);
+  quiet_end(&q);
+  return rc;
+}
+
+int qs_results_reseal(const char *path, int *n_rows) {
+  h5_quiet q;
+  quiet_begin(&q);
+  int rc = seal_file(path, 1, n_rows);
+  quiet_end(&q);
   return rc;
 }
 

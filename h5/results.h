@@ -117,8 +117,12 @@ int qs_results_close(qs_results *f);
 
 /* Recompute the seal (the checksum in the 512-byte user block) of a results file that
  * was modified on purpose outside qsweep (e.g. with h5py); files whose seal does not
- * match are refused before HDF5 reads them. */
+ * match are refused before HDF5 reads them. The new file is written beside the old one
+ * and renamed over it, so a failure leaves the file as it was. */
 int qs_results_seal(const char *path);
+/* The same, but the re-sealed copy must read back as a results file (rows in *n_rows)
+ * before it replaces the file; otherwise the file is left exactly as it was. */
+int qs_results_reseal(const char *path, int *n_rows);
 /* QS_OK when the file's seal matches its contents (nothing else is checked). */
 int qs_results_verify_seal(const char *path);
 

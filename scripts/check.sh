@@ -22,10 +22,15 @@ quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
 # the fuzz stage needs clang, so the full check asks for it; --quick needs only the build
-if [ -n "${QSWEEP_DEPS_ARGS:-}" ]; then deps_args=$QSWEEP_DEPS_ARGS
+if [ -n "${QSWEEP_DEPS_ARGS+set}" ]; then deps_args=$QSWEEP_DEPS_ARGS
 elif [ "$quick" = 1 ]; then deps_args=""
 else deps_args=--fuzz; fi
-"$root/scripts/install-deps.sh" $deps_args
+if ! "$root/scripts/install-deps.sh" $deps_args; then
+  # without clang the first two stages still run; stage 3 then says what is missing
+  [ "$deps_args" = --fuzz ] || exit 1
+  echo "check: could not install clang for the fuzz stage; running the other stages" >&2
+  "$root/scripts/install-deps.sh"
+fi
 # Open MPI refuses root unless told; tests oversubscribe small machines.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
@@ -46,8 +51,20 @@ ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
   ctest --test-dir "$build-asan" --output-on-failure -j"$jobs" -L mpi -LE "slurm|gpu"
 
 echo "== check 3/3: fuzzing ($build-fuzz)"
+# libFuzzer: libclang_rt.fuzzer-<arch>.a, or libclang_rt.fuzzer.a in a per-target runtime dir
+have_libfuzzer() {
+  local f
+  for f in "libclang_rt.fuzzer-$(uname -m).a" libclang_rt.fuzzer.a; do
+    [ -f "$(clang -print-file-name="$f" 2>/dev/null)" ] && return 0
+  done
+  return 1
+}
 if ! command -v clang >/dev/null; then
-  echo "check: clang is missing: install it (scripts/install-deps.sh --ci) to run the fuzz targets" >&2
+  echo "check: clang is missing: install it (scripts/install-deps.sh --fuzz) to run the fuzz targets" >&2
+  exit 1
+fi
+if ! have_libfuzzer; then
+  echo "check: clang has no libFuzzer runtime: install its runtime package (scripts/install-deps.sh --fuzz: libclang-rt-dev)" >&2
   exit 1
 fi
 CC=clang cmake -S "$root" -B "$build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQSWEEP_CUDA=OFF -DQSWEEP_FUZZ=ON \

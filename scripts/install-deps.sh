@@ -9,28 +9,18 @@ set -euo pipefail
 # QSWEEP_SKIP_DEPS=1: the dependencies come from elsewhere (modules, a prefix); check nothing
 if [ "${QSWEEP_SKIP_DEPS:-0}" = "1" ]; then echo "install-deps: skipped (QSWEEP_SKIP_DEPS=1)"; exit 0; fi
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libcjson-dev libxml2-utils)
-fuzz=0
-case "${1:-}" in
-  --ci) fuzz=1; pkgs+=(chromium slurmctld slurmd slurm-client munge) ;;
-  --fuzz) fuzz=1 ;;
-  "") ;;
-  *) echo "install-deps: unknown argument '$1' (use --fuzz or --ci)" >&2; exit 2 ;;
-esac
-# libFuzzer ships in the runtime package of clang's own major version
-# (libclang-rt-14-dev on Debian 12, libclang-rt-18-dev on Ubuntu 24.04)
-clang_rt() {
-  local v
-  v=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
-  if [ -z "$v" ]; then
-    v=$(apt-cache depends clang 2>/dev/null | sed -n 's/.*Depends: clang-\([0-9]*\)$/\1/p' | head -1)
-  fi
-  [ -n "$v" ] && echo "libclang-rt-$v-dev"
-}
-if [ "$fuzz" = 1 ]; then
-  pkgs+=(clang)
-  rt=$(clang_rt || true)
-  [ -n "$rt" ] && pkgs+=("$rt")
-fi
+fuzz=0 ci=0
+for arg in "$@"; do
+  case "$arg" in
+    --ci) ci=1; fuzz=1 ;;
+    --fuzz) fuzz=1 ;;
+    *) echo "install-deps: unknown argument '$arg' (use --fuzz and/or --ci)" >&2; exit 2 ;;
+  esac
+done
+# libFuzzer is in clang's runtime package; libclang-rt-dev follows the distribution's
+# default clang (14 on Debian 12, 18 on Ubuntu 24.04)
+[ "$fuzz" = 1 ] && pkgs+=(clang libclang-rt-dev)
+[ "$ci" = 1 ] && pkgs+=(chromium slurmctld slurmd slurm-client munge)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,8 @@
-/* cmd_seal.c - `qsweep seal`: re-seal results files that were edited on purpose. */
+/* cmd_seal.c - `qsweep seal`: check, or re-seal, results files edited on purpose. */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "commands.h"
 #include "qs_common.h"
@@ -10,13 +11,23 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: qsweep seal [--check] FILE.h5 [FILE.h5 ...]\n\n"
-          "Every results file carries a seal (the size and checksum of its HDF5 image, in its\n"
-          "512-byte user block); qsweep and qsweep-analyze refuse a file whose seal does not match\n"
-          "before HDF5 reads a byte of it, so a truncated or corrupted file is never parsed.\n"
-          "A file changed on purpose outside qsweep (h5py, h5repack without its user block, ...)\n"
-          "needs a new seal: this command writes it, then reads the file back as a results file.\n\n"
-          "  -c, --check   only check the seals; change nothing (exit 1 if any does not match)\n\n"
-          "exit status: 0 every file sealed and readable; 1 any file failed (each is named)\n");
+          "Every results file carries a seal: the size and checksum of its HDF5 image, in the\n"
+          "file's first 512 bytes (an HDF5 user block). qsweep and qsweep-analyze refuse a file\n"
+          "whose seal does not match before HDF5 reads a byte of it, so a truncated or corrupted\n"
+          "file is never parsed. A file changed on purpose outside qsweep (with h5py, say; tools\n"
+          "must keep the 512-byte user block) needs a new seal. This command writes it beside the\n"
+          "file, reads that copy back as a results file, and only then replaces the file; a file\n"
+          "that does not read back is left exactly as it was. A new seal vouches for the file as\n"
+          "it is now: seal only files whose changes you made.\n\n"
+          "  -c, --check   only compare each seal with its file; change and parse nothing\n\n"
+          "exit status: 0 every file sealed (or, with --check, every seal matches); 1 a file\n"
+          "failed (each is named on stderr); 2 a usage error\n");
+}
+
+/* the message without its leading "PATH: " */
+static const char *reason(const char *path, const char *msg) {
+  size_t n = strlen(path);
+  return !strncmp(msg, path, n) && !strncmp(msg + n, ": ", 2) ? msg + n + 2 : msg;
 }
 
 int qs_cmd_seal(int argc, char **argv) {
@@ -38,32 +49,28 @@ int qs_cmd_seal(int argc, char **argv) {
   int bad = 0;
   for (int i = optind; i < argc; i++) {
     const char *path = argv[i];
+    char was[1024];
     int intact = qs_results_verify_seal(path) == QS_OK;
+    if (!intact) qs_strlcpy(was, reason(path, qs_last_error()), sizeof was);
     if (check) {
       if (intact) printf("%s: seal ok\n", path);
       else {
-        fprintf(stderr, "qsweep seal: %s\n", qs_last_error());
+        fprintf(stderr, "qsweep seal: %s: %s\n", path, was);
         bad++;
       }
       continue;
     }
-    if (!intact && qs_results_seal(path) != QS_OK) {
+    if (intact) {
+      printf("%s: seal already matched; unchanged\n", path);
+      continue;
+    }
+    int n = 0;
+    if (qs_results_reseal(path, &n) != QS_OK) {
       fprintf(stderr, "qsweep seal: %s\n", qs_last_error());
       bad++;
       continue;
     }
-    qs_cell_result *rows = NULL;
-    int n = 0;
-    qs_run_meta meta = {0};
-    if (qs_results_read(path, &rows, &n, &meta) != QS_OK) {
-      fprintf(stderr, "qsweep seal: %s%s\n", qs_last_error(),
-              intact ? "" : " (the new seal is written; the file is still not a readable results file)");
-      bad++;
-      continue;
-    }
-    printf("%s: %s, %d rows\n", path, intact ? "seal already matched" : "sealed", n);
-    qs_results_free_rows(rows, n);
-    qs_run_meta_free(&meta);
+    printf("%s: sealed, %d rows (the old seal: %s)\n", path, n, was);
   }
   return bad ? 1 : 0;
 }

@@ -20,6 +20,6 @@ if(TARGET qsweep-analyze)
              COMMAND sh ${QS_TEST_DIR}/analysis/render_svg.sh ${mode}
                      $<TARGET_FILE:qsweep-analyze> $<TARGET_FILE:qa_write_seed>)
     set_tests_properties(test_analysis_svg_${mode} PROPERTIES LABELS "unit;analysis"
-                         SKIP_RETURN_CODE 77 TIMEOUT 300)
+                         SKIP_RETURN_CODE 77 TIMEOUT 900)
   endforeach()
 endif()

@@ -256,8 +256,10 @@ seal)
   spec "$T/s.json"
   $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --quiet 2>/dev/null
   check "seal --check: a fresh file matches" "$QSWEEP" seal --check -- "$T/r.h5" >/dev/null
+  cp "$T/r.h5" "$T/fresh.h5"
   out=$("$QSWEEP" seal "$T/r.h5")
-  check "seal: an intact file is left as it is: $out" grep -q 'seal already matched, 24 rows' <<<"$out"
+  check "seal: an intact file is left as it is: $out" grep -q 'seal already matched; unchanged' <<<"$out"
+  check "seal: ... byte for byte" cmp -s "$T/r.h5" "$T/fresh.h5"
   # the edit: one character of the command_line string (in the file's global heap), same length
   cp "$T/r.h5" "$T/before.h5"
   perl -0777 -pi -e 's/--quiet/--QUIET/g' "$T/r.h5"
@@ -269,8 +271,10 @@ seal)
   $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --resume --quiet 2>"$T/r.err"
   rc=$?
   check "run --resume refuses the edited file (exit 1, got $rc)" test $rc -eq 1
+  check "... naming the mismatch: $(cat "$T/r.err")" grep -q 'checksum mismatch' "$T/r.err"
   out=$("$QSWEEP" seal "$T/r.h5")
-  check "seal: re-sealed and read back: $out" grep -q "$T/r.h5: sealed, 24 rows" <<<"$out"
+  check "seal: re-sealed and read back: $out" grep -q "$T/r.h5: sealed, 24 rows (the old seal: seal: checksum mismatch" <<<"$out"
+  check "no temporary file left beside it" test -z "$(ls "$T" | grep 'tmp-')"
   check "seal --check after re-sealing" "$QSWEEP" seal --check -- "$T/r.h5" >/dev/null
   check "the edit is in the file" grep -q -- '--QUIET' <(h5dump -a /command_line "$T/r.h5")
   $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --resume --quiet 2>"$T/r2.err"
@@ -281,6 +285,13 @@ seal)
   "$QSWEEP" seal "$T/cut.h5" 2>"$T/cut.err"
   rc=$?
   check "seal of a truncated file: exit 1 (got $rc): $(cat "$T/cut.err")" test $rc -eq 1 -a "$(qlines "$T/cut.err")" -eq 1
+  check "... says it left the file unchanged" grep -q "$T/cut.h5: .*left unchanged" "$T/cut.err"
+  check "... and did: the truncated file is byte for byte what it was" cmp -s "$T/cut.h5" <(head -c 3000 "$T/before.h5")
+  check "... so its seal still does not match" bash -c "! '$QSWEEP' seal --check '$T/cut.h5' 2>/dev/null"
+  check "no temporary file left beside it" test -z "$(ls "$T" | grep 'tmp-')"
+  "$QSWEEP" seal "$T" 2>"$T/d.err"
+  rc=$?
+  check "seal of a directory: exit 1 (got $rc): $(cat "$T/d.err")" test $rc -eq 1 -a "$(grep -c 'not a regular file' "$T/d.err")" -eq 1
   echo "not hdf5" >"$T/text.h5"
   "$QSWEEP" seal "$T/text.h5" "$T/missing.h5" "$T/before.h5" >"$T/m.out" 2>"$T/m.err"
   rc=$?
