@@ -13,7 +13,8 @@
 #   QSWEEP_SPEC      sweep spec (default sweep/seed64.json, or the first argument)
 #   QSWEEP_OUT       results file (default results/<spec name>.h5, or the second argument)
 #   QSWEEP_BACKEND   cuda (default) or cpu
-#   QSWEEP_BIN       qsweep binary (default <submit dir>/build/qsweep)
+#   QSWEEP_BIN       qsweep binary (default <submit dir>/build/qsweep, else qsweep on PATH,
+#                    e.g. an installed tree: cmake --install build --prefix /opt/qsweep)
 #   QSWEEP_LAUNCHER  srun (default where srun supports PMIx or PMI2) or mpirun
 #   QSWEEP_ARGS      extra arguments for `qsweep run` (e.g. "--quiet")
 #SBATCH --job-name=qsweep
@@ -32,11 +33,15 @@ spec=${1:-${QSWEEP_SPEC:-sweep/seed64.json}}
 name=$(basename "$spec" .json)
 out=${2:-${QSWEEP_OUT:-results/$name.h5}}
 backend=${QSWEEP_BACKEND:-cuda}
-bin=${QSWEEP_BIN:-$PWD/build/qsweep}
+bin=${QSWEEP_BIN:-}
+if [ -z "$bin" ]; then
+  bin=$PWD/build/qsweep
+  [ -x "$bin" ] || bin=$(command -v qsweep || echo "$PWD/build/qsweep")
+fi
 mkdir -p "$(dirname "$out")"
 
 if [ ! -x "$bin" ]; then
-  echo "sweep.sh: no qsweep at $bin (build it first: cmake -S . -B build && cmake --build build -j, or set QSWEEP_BIN)" >&2
+  echo "sweep.sh: no qsweep at $bin and none on PATH (build it first: cmake -S . -B build && cmake --build build -j, or set QSWEEP_BIN)" >&2
   exit 2
 fi
 if [ ! -f "$spec" ]; then

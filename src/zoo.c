@@ -1,5 +1,5 @@
 /* zoo.c - sweep/models.json: {"models": [{"name", "category", "hf_checkpoint", "config": {...}}]} */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath, readlink */
 #include "zoo.h"
 
 #include <cjson/cJSON.h>
@@ -7,12 +7,45 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "qs_common.h"
+
+/* The zoo an installed qsweep ships: <prefix>/<datadir>/qsweep/sweep/models.json, found
+ * from the executable's own path (<prefix>/<bindir>/qsweep), so an installed tree can
+ * move. "" where the executable is not in such a tree (a build directory). */
+static const char *installed_zoo(void) {
+#ifdef QS_DATA_REL
+  static char path[QS_PATH_MAX];
+  static int done;
+  if (!done) {
+    done = 1;
+    char exe[QS_PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+      exe[n] = '\0';
+      char *slash = strrchr(exe, '/');
+      if (slash) {
+        *slash = '\0';
+        char rel[QS_PATH_MAX];
+        struct stat st;
+        if (snprintf(rel, sizeof rel, "%s/%s/sweep/models.json", exe, QS_DATA_REL) >= (int)sizeof rel ||
+            stat(rel, &st) != 0 || !S_ISREG(st.st_mode) || !realpath(rel, path))
+          path[0] = '\0';
+      }
+    }
+  }
+  return path;
+#else
+  return "";
+#endif
+}
 
 const char *qs_zoo_default_path(void) {
   const char *env = getenv("QSWEEP_ZOO");
   if (env && env[0]) return env;
+  const char *inst = installed_zoo();
+  if (inst[0]) return inst;
   return QS_SOURCE_DIR "/sweep/models.json";
 }
 

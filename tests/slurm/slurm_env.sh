@@ -12,6 +12,8 @@ slurm_up() {
   cpus=$(nproc)
   mem=$(awk '/MemTotal/ {print int($2/1024) - 512}' /proc/meminfo)
   mkdir -p "$QS_SLURM_DIR"/{spool/ctld,spool/d,log,run}
+  # a port pair of our own (two test runs on one host must not meet on one controller)
+  : "${QS_SLURM_PORT:=$(( 16817 + ($$ % 400) * 2 ))}"
   cat > "$QS_SLURM_DIR/slurm.conf" <<CONF
 ClusterName=qsweep-test
 SlurmctldHost=$node(127.0.0.1)
@@ -29,8 +31,8 @@ SlurmdSpoolDir=$QS_SLURM_DIR/spool/d
 StateSaveLocation=$QS_SLURM_DIR/spool/ctld
 SlurmctldLogFile=$QS_SLURM_DIR/log/slurmctld.log
 SlurmdLogFile=$QS_SLURM_DIR/log/slurmd.log
-SlurmctldPort=${QS_SLURM_PORT:-16817}
-SlurmdPort=$(( ${QS_SLURM_PORT:-16817} + 1 ))
+SlurmctldPort=$QS_SLURM_PORT
+SlurmdPort=$(( QS_SLURM_PORT + 1 ))
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
@@ -68,7 +70,7 @@ CONF
   slurmd -f "$SLURM_CONF" -N "$node" || { echo "slurm_env: slurmd failed:"; cat "$QS_SLURM_DIR/log/slurmd.log"; return 1; }
   for i in $(seq 120); do
     if sinfo -h -o "%t" 2>/dev/null | grep -q -E "^(idle|mix|alloc)"; then
-      echo "slurm_env: cluster up ($node, $cpus CPUs, conf $SLURM_CONF)"
+      echo "slurm_env: cluster up ($node, $cpus CPUs, ports $QS_SLURM_PORT-$((QS_SLURM_PORT + 1)), conf $SLURM_CONF)"
       return 0
     fi
     sleep 0.5
