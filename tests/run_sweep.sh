@@ -2,7 +2,7 @@
 # run_sweep.sh SCENARIO QSWEEP - multi-step scenarios of `qsweep run` / `qsweep bench`.
 # Environment: QSWEEP_MPIEXEC (the MPI launcher with its options, e.g. "mpiexec
 # --oversubscribe"), QS_FIXTURE_DIR (tests/fixtures). Scenarios: ranks, inject, kill,
-# badspec, files, dryrun, fewcells, bench, seal.
+# badspec, files, dryrun, fewcells, bench, extend, seal.
 set -u
 scenario=$1
 QSWEEP=$2
@@ -250,6 +250,30 @@ bench)
   "$QSWEEP" bench --zoo "$ZOO" -m nope >/dev/null 2>"$T/nope"
   rc=$?
   check "bench: unknown model exit 1 (got $rc)" test $rc -eq 1
+  ;;
+extend)
+  # extending a finished sweep with more batch sizes and models: --resume --force with a
+  # spec that names them runs only the new cells; the file holds the union, each once
+  cat >"$T/a.json" <<JSON
+{"models": ["tiny-vit"], "precisions": ["fp32", "int8"], "batch_sizes": [1], "zoo": "$ZOO", "warmup": 1, "iterations": 3}
+JSON
+  cat >"$T/b.json" <<JSON
+{"models": ["tiny-vit", "tiny-deit"], "precisions": ["fp32", "int8"], "batch_sizes": [1, 2], "zoo": "$ZOO", "warmup": 1, "iterations": 3}
+JSON
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/a.json" -o "$T/x.h5" --quiet 2>/dev/null
+  check "the first sweep: 2 rows" test "$(keys "$T/x.h5" | wc -l)" -eq 2
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/b.json" -o "$T/x.h5" --resume --quiet 2>"$T/x1.err"
+  rc=$?
+  check "another spec without --force: exit 1 (got $rc)" test $rc -eq 1
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/b.json" -o "$T/x.h5" --resume --force 2>"$T/x2.err"
+  rc=$?
+  check "extension with --resume --force: exit 0 (got $rc)" test $rc -eq 0
+  check "only the 6 new cells ran: $(grep 'cells run' "$T/x2.err")" grep -q '6 cells run: 6 ok.*(2 already ok)' "$T/x2.err"
+  keys "$T/x.h5" | sort >"$T/got"
+  printf '%s\n' 'tiny-deit|fp32|b1|tp1' 'tiny-deit|fp32|b2|tp1' 'tiny-deit|int8|b1|tp1' 'tiny-deit|int8|b2|tp1' \
+    'tiny-vit|fp32|b1|tp1' 'tiny-vit|fp32|b2|tp1' 'tiny-vit|int8|b1|tp1' 'tiny-vit|int8|b2|tp1' | sort >"$T/want"
+  check "the file holds the union, each cell once" diff "$T/want" "$T/got"
+  check "the run metadata describes the latest run" grep -q 'tiny-deit' <(h5dump -a /sweep_json "$T/x.h5")
   ;;
 seal)
   # qsweep seal: a file edited on purpose outside qsweep is refused until re-sealed
