@@ -1,5 +1,6 @@
 /* aggregate.c - rows -> cells (last row of a key wins) -> speedups, memory reductions,
  * per-precision and per-category summaries, leaders and the method analysis. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -165,6 +166,12 @@ void qa_free(qa_analysis *a) {
   for (int g = 0; g < a->n_groups; g++) free(a->groups[g].cell);
   free(a->groups);
   free(a->cats);
+  for (int i = 0; i < a->n_sources; i++) {
+    free(a->sources[i].path);
+    qs_run_meta_free(&a->sources[i].meta);
+  }
+  free(a->sources);
+  free(a->path_owned);
   memset(a, 0, sizeof *a);
 }
 
@@ -453,4 +460,101 @@ int qa_load(const char *path, const qa_options *opt, qa_analysis *a) {
   int rc = qs_results_read(path, &rows, &n, &meta);
   if (rc != QS_OK) return rc;
   return qa_analyze(path, rows, n, &meta, opt, a);
+}
+
+/* "" and NULL are the same (a field the file left empty) */
+static int same_str(const char *x, const char *y) { return strcmp(x ? x : "", y ? y : "") == 0; }
+
+int qa_load_many(const char *const *paths, int n, const qa_options *opt, qa_analysis *a) {
+  memset(a, 0, sizeof *a);
+  if (n == 1) return qa_load(paths[0], opt, a);
+  if (n < 1) return qs_fail(QS_EINVAL, "no results file given");
+  int rc = QS_OK, total = 0;
+  qa_source *src = calloc((size_t)n, sizeof *src);
+  qs_cell_result **rows = calloc((size_t)n, sizeof *rows);
+  qs_cell_result *all = NULL;
+  char *joined = NULL;
+  if (!src || !rows) {
+    rc = qs_fail(QS_ENOMEM, "out of host memory");
+    goto fail;
+  }
+  for (int i = 0; i < n; i++) {
+    if (!(src[i].path = strdup(paths[i]))) {
+      rc = qs_fail(QS_ENOMEM, "out of host memory");
+      goto fail;
+    }
+    if ((rc = qs_results_read(paths[i], &rows[i], &src[i].n_rows, &src[i].meta)) != QS_OK) goto fail;
+    if ((rc = check_rows(paths[i], rows[i], src[i].n_rows, &src[i].meta)) != QS_OK) goto fail;
+    if (!same_str(src[i].meta.backend, src[0].meta.backend)) {
+      rc = qs_fail(QS_EINVAL, "%s: backend %s, but %s is %s: one report covers one kind of machine "
+                   "(analyse them separately)", paths[i], src[i].meta.backend, paths[0], src[0].meta.backend);
+      goto fail;
+    }
+    if (!same_str(src[i].meta.gpu_names, src[0].meta.gpu_names)) {
+      rc = qs_fail(QS_EINVAL, "%s: GPUs \"%s\", but %s ran on \"%s\": latencies of different GPUs do not "
+                   "belong in one table (analyse them separately)", paths[i],
+                   src[i].meta.gpu_names ? src[i].meta.gpu_names : "", paths[0],
+                   src[0].meta.gpu_names ? src[0].meta.gpu_names : "");
+      goto fail;
+    }
+    if (src[i].n_rows > QS_RESULTS_MAX_ROWS - total) {
+      rc = qs_fail(QS_EINVAL, "%s: more than %d rows in all", paths[i], QS_RESULTS_MAX_ROWS);
+      goto fail;
+    }
+    total += src[i].n_rows;
+  }
+  size_t len = 1;
+  for (int i = 0; i < n; i++) len += strlen(paths[i]) + 3;
+  if (!(joined = malloc(len)) || (total && !(all = malloc(sizeof *all * (size_t)total)))) {
+    rc = qs_fail(QS_ENOMEM, "out of host memory");
+    goto fail;
+  }
+  joined[0] = '\0';
+  for (int i = 0, k = 0; i < n; i++) {
+    if (i) strcat(joined, " + ");
+    strcat(joined, paths[i]);
+    /* the rows move (their samples with them); the per-file arrays are freed empty */
+    if (src[i].n_rows) memcpy(all + k, rows[i], sizeof *all * (size_t)src[i].n_rows);
+    k += src[i].n_rows;
+    free(rows[i]);
+    rows[i] = NULL;
+  }
+  free(rows);
+  rows = NULL;
+  /* the first file's metadata heads the report; every file's stays in sources */
+  qs_run_meta first = src[0].meta;
+  memset(&src[0].meta, 0, sizeof src[0].meta);
+  if ((rc = qa_analyze(joined, all, total, &first, opt, a)) != QS_OK) {
+    /* qa_analyze freed the rows and the first metadata */
+    for (int i = 0; i < n; i++) {
+      free(src[i].path);
+      qs_run_meta_free(&src[i].meta);
+    }
+    free(src);
+    free(joined);
+    return rc;
+  }
+  a->sources = src;
+  a->n_sources = n;
+  a->path_owned = joined;
+  a->path = joined;
+  /* sources[0].meta was moved to a->meta: writers read qa_source_meta() */
+  return QS_OK;
+fail:
+  if (rows)
+    for (int i = 0; i < n; i++) qs_results_free_rows(rows[i], src ? src[i].n_rows : 0);
+  free(rows);
+  if (src)
+    for (int i = 0; i < n; i++) {
+      free(src[i].path);
+      qs_run_meta_free(&src[i].meta);
+    }
+  free(src);
+  free(all);
+  free(joined);
+  return rc;
+}
+
+const qs_run_meta *qa_source_meta(const qa_analysis *a, int i) {
+  return i == 0 ? &a->meta : &a->sources[i].meta;
 }

@@ -5,7 +5,7 @@
  *              summaries (per precision, per category, leaders, method analysis);
  * report_md.c  the markdown report;
  * export_csv.c one CSV row per cell;
- * export_json.c {"meta", "summary", "cells"};
+ * export_json.c {"meta", "summary", "cells"} (and "sources" for several files);
  * svg.c        the charts (speedup heatmap, memory efficiency, latency vs parameters).
  *
  * Definitions (DESIGN.md, "The report"): speedup(model, P, batch) = median latency of
@@ -71,9 +71,16 @@ typedef struct {
   int leader; /* index into cells: highest non-baseline speedup; -1 if none */
 } qa_category;
 
+/* One results file of a multi-file analysis (runs[0] is the first file given). */
 typedef struct {
-  const char *path; /* the results file, for messages */
+  char *path;
   qs_run_meta meta;
+  int n_rows; /* rows it contributed */
+} qa_source;
+
+typedef struct {
+  const char *path; /* the results file, for messages ("a.h5 + b.h5" for several) */
+  qs_run_meta meta; /* of the (first) file */
   qs_cell_result *rows; /* every row of the file (owned) */
   int n_rows;
   qa_cell *cells; /* one per key, sorted: model, precision, batch, tp */
@@ -91,6 +98,9 @@ typedef struct {
   int summary;  /* index into groups of the summary figures; -1 if no cells */
   int n_ok, n_bad;
   int n_superseded; /* rows replaced by a later row of the same key */
+  qa_source *sources; /* the files when more than one was given (else NULL) */
+  int n_sources;
+  char *path_owned; /* a->path when it was built from several names */
 } qa_analysis;
 
 /* Read `path` and analyse it. On failure a one-line message naming the file and the
@@ -99,6 +109,13 @@ int qa_load(const char *path, const qa_options *opt, qa_analysis *a);
 /* Analyse rows already in memory; takes ownership of rows and meta (even on failure). */
 int qa_analyze(const char *path, qs_cell_result *rows, int n_rows, qs_run_meta *meta,
                const qa_options *opt, qa_analysis *a);
+/* Several results files of one machine (the same backend and GPU names) as one sweep:
+ * their rows in the order given, so a cell in a later file replaces the same cell of an
+ * earlier one. n == 1 is qa_load. Files of different backends or GPUs are refused: their
+ * latencies do not belong in one table. */
+int qa_load_many(const char *const *paths, int n, const qa_options *opt, qa_analysis *a);
+/* The metadata of file i of a multi-file analysis (0 <= i < n_sources). */
+const qs_run_meta *qa_source_meta(const qa_analysis *a, int i);
 void qa_free(qa_analysis *a);
 
 /* Cell index at (group, model, precision), or -1. */

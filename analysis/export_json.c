@@ -1,4 +1,5 @@
-/* export_json.c - {"meta": run metadata, "summary": per-precision averages, categories,
+/* export_json.c - {"meta": run metadata (the first file's when there are several, each
+ * file's then in "sources"), "summary": per-precision averages, categories,
  * leaders, method analysis, "cells": one object per cell}. Not measured is null. */
 #include <errno.h>
 #include <math.h>
@@ -20,10 +21,9 @@ static void put_str(cJSON *o, const char *name, const char *s) {
   cJSON_AddItemToObject(o, name, cJSON_CreateString(s ? s : ""));
 }
 
-static cJSON *meta_json(const qa_analysis *a) {
-  const qs_run_meta *m = &a->meta;
+static cJSON *meta_json_of(const char *path, const qs_run_meta *m) {
   cJSON *o = cJSON_CreateObject();
-  put_str(o, "results_file", a->path);
+  put_str(o, "results_file", path);
   put_str(o, "qsweep_version", m->qsweep_version);
   put_str(o, "git_commit", m->git_commit);
   put_str(o, "started_utc", m->started_utc);
@@ -40,6 +40,19 @@ static cJSON *meta_json(const qa_analysis *a) {
   put_str(o, "backend", m->backend);
   put_str(o, "sweep_json", m->sweep_json);
   return o;
+}
+
+static cJSON *meta_json(const qa_analysis *a) { return meta_json_of(a->path, &a->meta); }
+
+/* Several files: each one's metadata, in the order given. */
+static cJSON *sources_json(const qa_analysis *a) {
+  cJSON *arr = cJSON_CreateArray();
+  for (int i = 0; i < a->n_sources; i++) {
+    cJSON *o = meta_json_of(a->sources[i].path, qa_source_meta(a, i));
+    cJSON_AddNumberToObject(o, "rows", a->sources[i].n_rows);
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
 }
 
 static cJSON *summary_json(const qa_analysis *a) {
@@ -136,6 +149,7 @@ int qa_write_json(const qa_analysis *a, FILE *out, const char *what) {
   cJSON *root = cJSON_CreateObject();
   if (!root) return qs_fail(QS_ENOMEM, "%s: out of memory", what);
   cJSON_AddItemToObject(root, "meta", meta_json(a));
+  if (a->n_sources > 1) cJSON_AddItemToObject(root, "sources", sources_json(a));
   cJSON_AddItemToObject(root, "summary", summary_json(a));
   cJSON *cells = cJSON_AddArrayToObject(root, "cells");
   for (int i = 0; i < a->n_cells; i++) cJSON_AddItemToArray(cells, cell_json(&a->cells[i]));

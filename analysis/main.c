@@ -27,9 +27,11 @@ static const cli_options k_defaults = {NULL, NULL, NULL, NULL, NULL, "fp32", 0};
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: " PROG " RESULTS.h5 [options]\n"
+          "usage: " PROG " RESULTS.h5 [MORE.h5 ...] [options]\n"
           "Turn a qsweep results file into a report. Without output options the markdown\n"
-          "report goes to standard output.\n\n"
+          "report goes to standard output. Several files of one machine (the same backend\n"
+          "and GPUs; e.g. the files of a Slurm job array) make one report: a cell in a later\n"
+          "file replaces the same cell of an earlier one.\n\n"
           "  --report FILE   write the markdown report to FILE (\"-\": standard output)\n"
           "  --csv FILE      write one CSV row per cell (every field) to FILE\n"
           "  --json FILE     write {meta, summary, cells} as JSON to FILE\n"
@@ -130,9 +132,8 @@ int main(int argc, char **argv) {
       default: usage(stderr); return 2;
     }
   }
-  if (optind != argc - 1) {
-    fprintf(stderr, PROG ": %s\n",
-            optind >= argc ? "no results file given" : "more than one results file given");
+  if (optind >= argc) {
+    fprintf(stderr, PROG ": no results file given\n");
     usage(stderr);
     return 2;
   }
@@ -145,7 +146,7 @@ int main(int argc, char **argv) {
 
   qa_options qo = {o.baseline, o.batch};
   qa_analysis a;
-  int rc = qa_load(o.input, &qo, &a);
+  int rc = qa_load_many((const char *const *)(argv + optind), argc - optind, &qo, &a);
   if (rc != QS_OK) {
     fprintf(stderr, PROG ": %s\n", qs_last_error());
     return 1;

@@ -35,6 +35,17 @@ static void md_value(FILE *out, const char *s) {
     fputs(QA_DASH, out);
 }
 
+/* `text` as inline code, or the dash where it is empty */
+static void md_code(FILE *out, const char *s) {
+  if (s && *s) {
+    fputc('`', out);
+    md_text(out, s);
+    fputc('`', out);
+  } else {
+    fputs(QA_DASH, out);
+  }
+}
+
 static void meta_row(FILE *out, const char *field, const char *value) {
   fprintf(out, "| %s | ", field);
   md_value(out, value);
@@ -53,7 +64,52 @@ static void group_title(const qa_analysis *a, int g, char *buf, size_t cap) {
     snprintf(buf, cap, "batch size %d", a->groups[g].batch);
 }
 
+/* Several files: the machine once (they share backend and GPUs), then one row per file. */
+static void write_sources(const qa_analysis *a, FILE *out) {
+  const qs_run_meta *m0 = &a->meta;
+  fprintf(out, "## Runs\n\n%d results files of one machine make this report; a cell in a later file "
+               "replaces the same cell of an earlier one.\n\n| Field | Value |\n|---|---|\n",
+          a->n_sources);
+  meta_row(out, "Backend", m0->backend);
+  meta_row(out, "GPUs", m0->gpu_names);
+  fputs("\n| # | Results file | Rows | Started (UTC) | Finished (UTC) | qsweep | git commit | World size "
+        "| Hosts | Sweep hash |\n|---:|---|---:|---|---|---|---|---:|---|---|\n", out);
+  for (int i = 0; i < a->n_sources; i++) {
+    const qs_run_meta *m = qa_source_meta(a, i);
+    fprintf(out, "| %d | ", i + 1);
+    md_value(out, a->sources[i].path);
+    fprintf(out, " | %d | ", a->sources[i].n_rows);
+    md_value(out, m->started_utc);
+    fputs(" | ", out);
+    md_value(out, m->finished_utc);
+    fputs(" | ", out);
+    md_value(out, m->qsweep_version);
+    fputs(" | ", out);
+    md_value(out, m->git_commit);
+    if (m->world_size > 0)
+      fprintf(out, " | %d | ", (int)m->world_size);
+    else
+      fputs(" | " QA_DASH " | ", out);
+    md_value(out, m->hostnames);
+    fputs(" | ", out);
+    md_value(out, m->sweep_hash);
+    fputs(" |\n", out);
+  }
+  fputs("\nCommand lines:\n\n", out);
+  for (int i = 0; i < a->n_sources; i++) {
+    const qs_run_meta *m = qa_source_meta(a, i);
+    fprintf(out, "%d. ", i + 1);
+    md_code(out, m->command_line);
+    fputc('\n', out);
+  }
+  fputc('\n', out);
+}
+
 static void write_run(const qa_analysis *a, FILE *out) {
+  if (a->n_sources > 1) {
+    write_sources(a, out);
+    return;
+  }
   const qs_run_meta *m = &a->meta;
   char ws[32] = "";
   if (m->world_size > 0) snprintf(ws, sizeof ws, "%d", (int)m->world_size);
@@ -73,13 +129,7 @@ static void write_run(const qa_analysis *a, FILE *out) {
   meta_row(out, "Hosts", m->hostnames);
   meta_row(out, "Sweep hash", m->sweep_hash);
   fputs("| Command line | ", out);
-  if (m->command_line && *m->command_line) {
-    fputc('`', out);
-    md_text(out, m->command_line);
-    fputc('`', out);
-  } else {
-    fputs(QA_DASH, out);
-  }
+  md_code(out, m->command_line);
   fputs(" |\n\n", out);
 }
 
@@ -110,9 +160,9 @@ static void write_overview(const qa_analysis *a, FILE *out) {
   fputs("\n", out);
   if (a->n_superseded > 0)
     fprintf(out,
-            "- **Superseded rows**: %d (earlier attempts of cells that were retried; the last "
+            "- **Superseded rows**: %d (earlier attempts of cells that were retried%s; the last "
             "attempt of each cell counts)\n",
-            a->n_superseded);
+            a->n_superseded, a->n_sources > 1 ? ", or measured again in a later file" : "");
   fputs("\n", out);
 }
 

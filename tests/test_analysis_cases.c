@@ -368,6 +368,105 @@ static void test_refusals(void) {
   for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
 }
 
+static double median_of(const qa_analysis *a, const char *model, const char *prec, int batch) {
+  for (int c = 0; c < a->n_cells; c++) {
+    const qs_cell_result *r = a->cells[c].r;
+    if (!strcmp(r->model, model) && !strcmp(r->precision, prec) && r->batch == batch) return r->lat_median_ms;
+  }
+  return NAN;
+}
+
+/* several files of one machine (e.g. a Slurm job array): one report; a cell in a later
+ * file replaces the same cell of an earlier one; other machines are refused */
+static void test_many(void) {
+  char f1[512], f8[512], fx[512], fcpu[512], fgpu[512], fsim[512];
+  snprintf(f1, sizeof f1, "%s", qa_tpath("many-b1.h5"));
+  snprintf(f8, sizeof f8, "%s", qa_tpath("many-b8.h5"));
+  snprintf(fx, sizeof fx, "%s", qa_tpath("many-retry.h5"));
+  snprintf(fcpu, sizeof fcpu, "%s", qa_tpath("many-cpu.h5"));
+  snprintf(fgpu, sizeof fgpu, "%s", qa_tpath("many-gpu.h5"));
+  snprintf(fsim, sizeof fsim, "%s", qa_tpath("many-sim.h5"));
+  int n = seed_rows(1, 0);
+  write_file(f1, n, "cuda");
+  CHECK(qa_write_rows_on(fgpu, g_rows, n, "cuda", "NVIDIA H100 80GB HBM3") == QS_OK);
+  write_file(fcpu, n, "cpu");
+  write_file(fsim, n, "sim");
+  /* one retried cell, faster */
+  int v = row_of(n, "vit-base-224-production", "fp16", 1);
+  CHECK(v >= 0);
+  double first = g_rows[v].lat_median_ms;
+  g_rows[v].lat_median_ms = first / 2;
+  CHECK(qa_write_rows(fx, &g_rows[v], 1, "cuda") == QS_OK);
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+  n = seed_rows(8, 0);
+  write_file(f8, n, "cuda");
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+
+  qa_analysis a;
+  const char *two[] = {f1, f8};
+  CHECK(qa_load_many(two, 2, NULL, &a) == QS_OK);
+  CHECK(a.n_sources == 2 && a.sources[0].n_rows == QA_SEED_CELLS && a.sources[1].n_rows == QA_SEED_CELLS);
+  CHECK_MSG(a.n_cells == 2 * QA_SEED_CELLS && a.n_rows == 2 * QA_SEED_CELLS && a.n_superseded == 0,
+            "cells %d rows %d superseded %d", a.n_cells, a.n_rows, a.n_superseded);
+  CHECK(a.n_groups == 2 && a.groups[0].batch == 1 && a.groups[1].batch == 8);
+  CHECK(qa_contains(a.path, f1) && qa_contains(a.path, f8));
+  CHECK(!strcmp(qa_source_meta(&a, 1)->backend, "cuda"));
+  qa_free(&a);
+
+  /* the later file wins a shared cell, whichever it is */
+  const char *retry_last[] = {f1, fx}, *retry_first[] = {fx, f1};
+  CHECK(qa_load_many(retry_last, 2, NULL, &a) == QS_OK);
+  CHECK(a.n_cells == QA_SEED_CELLS && a.n_superseded == 1);
+  CHECK(fabs(median_of(&a, "vit-base-224-production", "fp16", 1) - first / 2) < 1e-12);
+  qa_free(&a);
+  CHECK(qa_load_many(retry_first, 2, NULL, &a) == QS_OK);
+  CHECK(fabs(median_of(&a, "vit-base-224-production", "fp16", 1) - first) < 1e-12);
+  qa_free(&a);
+
+  /* other machines and simulated runs: refused, nothing left to free */
+  const char *mixed_backend[] = {f1, fcpu}, *mixed_gpu[] = {f1, f8, fgpu}, *with_sim[] = {f1, fsim};
+  CHECK(qa_load_many(mixed_backend, 2, NULL, &a) == QS_EINVAL);
+  CHECK_MSG(qa_contains(qs_last_error(), fcpu) && qa_contains(qs_last_error(), "backend cpu, but") &&
+                qa_contains(qs_last_error(), f1),
+            "%s", qs_last_error());
+  CHECK(qa_load_many(mixed_gpu, 3, NULL, &a) == QS_EINVAL);
+  CHECK_MSG(qa_contains(qs_last_error(), fgpu) && qa_contains(qs_last_error(), "NVIDIA H100 80GB HBM3") &&
+                qa_contains(qs_last_error(), "seed study GPU"),
+            "%s", qs_last_error());
+  CHECK(qa_load_many(with_sim, 2, NULL, &a) == QS_EINVAL);
+  CHECK(qa_contains(qs_last_error(), fsim) && qa_contains(qs_last_error(), "backend sim"));
+
+  /* the command line: a "Runs" section with both files, JSON "sources" */
+  char extra[1200], *md = NULL, *err = NULL;
+  snprintf(extra, sizeof extra, "'%s' --report - --json '%s'", f8, qa_tpath("many.json"));
+  CHECK(analyze(f1, extra, &md, &err) == 0);
+  CHECK_MSG(qa_contains(md, "## Runs") && qa_contains(md, "2 results files of one machine"), "%s", err);
+  CHECK(qa_contains(md, "| 1 | ") && qa_contains(md, "| 2 | ") && qa_contains(md, "many-b8.h5 | 64 |"));
+  char *sec = qa_section(md, "## Experiment overview");
+  CHECK(sec && qa_contains(sec, "**Batch sizes**: 1, 8") && qa_contains(sec, "**Cells**: 128"));
+  free(sec);
+  free(md);
+  free(err);
+  char *js = qa_slurp(qa_tpath("many.json"));
+  CHECK(js && qa_contains(js, "\"sources\"") && qa_contains(js, "many-b1.h5") && qa_contains(js, "\"rows\":\t64"));
+  free(js);
+  /* one file: no "sources", the single-run table */
+  snprintf(extra, sizeof extra, "--report - --json '%s'", qa_tpath("one.json"));
+  CHECK(analyze(f1, extra, &md, &err) == 0);
+  CHECK(qa_contains(md, "## Run\n") && !qa_contains(md, "## Runs"));
+  free(md);
+  free(err);
+  js = qa_slurp(qa_tpath("one.json"));
+  CHECK(js && !qa_contains(js, "\"sources\""));
+  free(js);
+  /* a refusal from the command line: exit 1, one line */
+  snprintf(extra, sizeof extra, "'%s'", fcpu);
+  CHECK(analyze(f1, extra, &md, &err) == 1);
+  CHECK(qa_contains(err, "backend cpu, but") && qa_count_lines(err) == 1);
+  free(md);
+  free(err);
+}
+
 /* an empty file (a run that recorded no cell yet) and tensor-parallel cells */
 static void test_empty_and_tp(void) {
   char h5[512];
@@ -423,8 +522,8 @@ static void test_cli(void) {
   CHECK(qa_run(g_exe, "x.h5 --bogus", &out, &err) == 2);
   free(out);
   free(err);
-  CHECK(qa_run(g_exe, "a.h5 b.h5", &out, &err) == 2);
-  CHECK(qa_contains(err, "more than one results file"));
+  CHECK(qa_run(g_exe, "/nonexistent/a.h5 b.h5", &out, &err) == 1);
+  CHECK(qa_contains(err, "/nonexistent/a.h5: cannot open") && qa_count_lines(err) == 1);
   free(out);
   free(err);
   /* an output that cannot be written: one line naming it */
@@ -465,6 +564,7 @@ int main(int argc, char **argv) {
   test_missing_baseline();
   test_refusals();
   test_empty_and_tp();
+  test_many();
   test_cli();
   return qs_test_finish("test_analysis_cases");
 }

@@ -71,10 +71,16 @@ void qa_seed_row(int i, qs_cell_result *r) {
 }
 
 int qa_write_rows(const char *path, const qs_cell_result *rows, int n, const char *backend) {
+  return qa_write_rows_on(path, rows, n, backend, "seed study GPU");
+}
+
+int qa_write_rows_on(const char *path, const qs_cell_result *rows, int n, const char *backend,
+                     const char *gpu_names) {
   static char sweep[] = "{\"name\": \"seed64\"}";
   static char cmd[] = "qsweep run sweep/seed64.json --output results.h5";
   static char hosts[] = "node001";
-  static char gpus[] = "seed study GPU";
+  char gpus[128];
+  qs_strlcpy(gpus, gpu_names, sizeof gpus);
   qs_run_meta meta;
   memset(&meta, 0, sizeof meta);
   qs_strlcpy(meta.qsweep_version, "0.1.0", sizeof meta.qsweep_version);

@@ -33,6 +33,9 @@ void qa_seed_rekey(qs_cell_result *r);
 /* Write rows into a new results file (replacing one that exists); the run metadata
  * says backend `backend`. Returns QS_OK or a qsweep error code. */
 int qa_write_rows(const char *path, const qs_cell_result *rows, int n, const char *backend);
+/* The same with the run's GPU names `gpus` (qa_write_rows says "seed study GPU"). */
+int qa_write_rows_on(const char *path, const qs_cell_result *rows, int n, const char *backend,
+                     const char *gpus);
 /* The 64 seed cells. */
 int qa_write_seed(const char *path);
 
