@@ -6,7 +6,8 @@
  * report_md.c  the markdown report;
  * export_csv.c one CSV row per cell;
  * export_json.c {"meta", "summary", "cells"} (and "sources" for several files);
- * svg.c        the charts (speedup heatmap, memory efficiency, latency vs parameters).
+ * svg.c        the charts (speedup heatmap, memory efficiency, latency vs parameters);
+ * compare.c    two runs cell by cell (--compare).
  *
  * Definitions (DESIGN.md, "The report"): speedup(model, P, batch) = median latency of
  * the baseline / median latency of P, same model, batch and tp; memory reduction % =
@@ -144,6 +145,12 @@ typedef struct {
 extern const qa_field qa_cell_fields[];
 extern const int qa_n_cell_fields;
 
+/* Text for a markdown table cell ('|' escaped, no line breaks, no HTML); a CSV field
+ * (quoted where needed); a CSV number (empty where not measured). */
+void qa_md_text(FILE *out, const char *s);
+void qa_csv_str(FILE *out, const char *s);
+void qa_csv_dbl(FILE *out, double v);
+
 /* Writers: QS_OK, or QS_EIO with a message naming `what` (the output file). */
 int qa_write_markdown(const qa_analysis *a, FILE *out, const char *what, const char *svg_dir);
 int qa_write_csv(const qa_analysis *a, FILE *out, const char *what);
@@ -152,5 +159,45 @@ int qa_write_json(const qa_analysis *a, FILE *out, const char *what);
  * memory_efficiency.svg, latency_vs_params.svg. */
 int qa_write_svgs(const qa_analysis *a, const char *dir);
 extern const char *const qa_svg_files[3];
+
+/* ---- compare.c: two runs cell by cell (qsweep-analyze --compare BASE NEW) ---------- */
+
+typedef enum {
+  QA_CMP_SAME = 0,   /* the 95% CIs of the two medians overlap: within noise */
+  QA_CMP_FASTER = 1, /* NEW's CI lies wholly below BASE's */
+  QA_CMP_SLOWER = 2, /* NEW's CI lies wholly above BASE's */
+  QA_CMP_NO_CI = 3,  /* both ok, but a CI is missing: medians only, no verdict */
+  QA_CMP_NONE = 4    /* not comparable: absent or not ok on one side */
+} qa_cmp_verdict;
+
+typedef struct {
+  const qs_cell_result *base, *new_; /* NULL where the run has no cell of this key */
+  double speedup; /* base median / new median: > 1 means NEW is faster; NaN if not comparable */
+  double mem_ratio; /* new peak / base peak; NaN where either is missing */
+  qa_cmp_verdict verdict;
+} qa_cmp_cell;
+
+typedef struct {
+  char name[16];
+  int n;              /* cells compared (both ok, both medians) */
+  double geo_speedup; /* geometric mean of the speedups; NaN if n == 0 */
+  int faster, slower, same, no_ci;
+} qa_cmp_prec;
+
+typedef struct {
+  qa_analysis base, new_;
+  qa_cmp_cell *cells; /* every key of either run, in BASE's cell order, then NEW's extra keys */
+  int n_cells;
+  qa_cmp_prec *precs; /* display order */
+  int n_precs;
+  int n_compared, only_base, only_new, not_ok;
+} qa_compare;
+
+/* Load both files (each with its own checks; simulated runs are refused) and pair the
+ * cells by key. On failure nothing is left to free. */
+int qa_compare_load(const char *base, const char *new_, qa_compare *c);
+void qa_compare_free(qa_compare *c);
+int qa_write_compare_md(const qa_compare *c, FILE *out, const char *what);
+int qa_write_compare_csv(const qa_compare *c, FILE *out, const char *what);
 
 #endif

@@ -12,7 +12,7 @@
 #include "analysis.h"
 #include "qs_common.h"
 
-static void csv_str(FILE *out, const char *s) {
+void qa_csv_str(FILE *out, const char *s) {
   if (!strpbrk(s, ",\"\r\n") && s[0] != ' ' && (!s[0] || s[strlen(s) - 1] != ' ')) {
     fputs(s, out);
     return;
@@ -25,7 +25,7 @@ static void csv_str(FILE *out, const char *s) {
   fputc('"', out);
 }
 
-static void csv_dbl(FILE *out, double v) {
+void qa_csv_dbl(FILE *out, double v) {
   if (isfinite(v)) fprintf(out, "%.15g", v);
 }
 
@@ -39,7 +39,7 @@ int qa_write_csv(const qa_analysis *a, FILE *out, const char *what) {
     for (int f = 0; f < qa_n_cell_fields; f++) {
       const qa_field *fd = &qa_cell_fields[f];
       if (fd->kind == QA_F_STR) {
-        csv_str(out, base + fd->off);
+        qa_csv_str(out, base + fd->off);
       } else if (fd->kind == QA_F_I32) {
         int32_t v;
         memcpy(&v, base + fd->off, sizeof v);
@@ -47,13 +47,13 @@ int qa_write_csv(const qa_analysis *a, FILE *out, const char *what) {
       } else {
         double v;
         memcpy(&v, base + fd->off, sizeof v);
-        csv_dbl(out, v);
+        qa_csv_dbl(out, v);
       }
       fputc(',', out);
     }
-    csv_dbl(out, c->speedup);
+    qa_csv_dbl(out, c->speedup);
     fputc(',', out);
-    csv_dbl(out, c->mem_reduction_pct);
+    qa_csv_dbl(out, c->mem_reduction_pct);
     fputs("\r\n", out);
   }
   if (fflush(out) != 0 || ferror(out))

@@ -21,9 +21,11 @@ typedef struct {
   const char *svg_dir;
   const char *baseline;
   int batch; /* 0: the smallest batch size in the file */
+  int compare; /* --compare BASE NEW */
+  int baseline_set;
 } cli_options;
 
-static const cli_options k_defaults = {NULL, NULL, NULL, NULL, NULL, "fp32", 0};
+static const cli_options k_defaults = {NULL, NULL, NULL, NULL, NULL, "fp32", 0, 0, 0};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -40,6 +42,10 @@ static void usage(FILE *out) {
           "  --baseline P    precision the speedups are relative to (default: %s)\n"
           "  --batch B       batch size of the summary figures and charts\n"
           "                  (default: the smallest in the file)\n"
+          "  --compare       BASE.h5 NEW.h5: the two runs cell by cell (speedup of NEW over\n"
+          "                  BASE, faster / slower where the medians' 95%% CIs do not\n"
+          "                  overlap, geometric means per precision); with --report and\n"
+          "                  --csv only\n"
           "  --version       print the version\n"
           "  -h, --help      this text\n",
           k_defaults.baseline);
@@ -105,6 +111,39 @@ static int write_to(const char *path, writer_fn fn, const qa_analysis *a) {
   return rc;
 }
 
+static int write_compare_to(const char *path, int (*fn)(const qa_compare *, FILE *, const char *),
+                            const qa_compare *c) {
+  if (strcmp(path, "-") == 0) return fn(c, stdout, "standard output");
+  FILE *f = fopen(path, "w");
+  if (!f) return qs_fail(QS_EIO, "%s: cannot write: %s", path, strerror(errno));
+  int rc = fn(c, f, path);
+  if (fclose(f) != 0 && rc == QS_OK) rc = qs_fail(QS_EIO, "%s: write failed", path);
+  return rc;
+}
+
+static int run_compare(const cli_options *o, int n_files, char **files) {
+  if (n_files != 2) {
+    fprintf(stderr, PROG ": --compare: needs exactly two results files, BASE and NEW (got %d)\n", n_files);
+    return 2;
+  }
+  if (o->json || o->svg_dir || o->baseline_set || o->batch) {
+    fprintf(stderr, PROG ": --compare: writes --report and --csv only (not --json, --svg, --baseline, --batch)\n");
+    return 2;
+  }
+  qa_compare c;
+  int rc = qa_compare_load(files[0], files[1], &c);
+  if (rc == QS_OK) {
+    if (o->report || !o->csv) rc = write_compare_to(o->report ? o->report : "-", qa_write_compare_md, &c);
+    if (rc == QS_OK && o->csv) rc = write_compare_to(o->csv, qa_write_compare_csv, &c);
+    qa_compare_free(&c);
+  }
+  if (rc != QS_OK) {
+    fprintf(stderr, PROG ": %s\n", qs_last_error());
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   cli_options o = k_defaults;
   static const struct option longopts[] = {
@@ -112,6 +151,7 @@ int main(int argc, char **argv) {
       {"json", required_argument, NULL, 'j'},   {"svg", required_argument, NULL, 's'},
       {"baseline", required_argument, NULL, 'b'}, {"batch", required_argument, NULL, 'B'},
       {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
+      {"compare", no_argument, NULL, 'C'},
       {NULL, 0, NULL, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -120,7 +160,8 @@ int main(int argc, char **argv) {
       case 'c': o.csv = optarg; break;
       case 'j': o.json = optarg; break;
       case 's': o.svg_dir = optarg; break;
-      case 'b': o.baseline = optarg; break;
+      case 'b': o.baseline = optarg; o.baseline_set = 1; break;
+      case 'C': o.compare = 1; break;
       case 'B':
         if (parse_batch(optarg, &o.batch) != 0) {
           fprintf(stderr, PROG ": --batch: \"%s\" is not a positive integer\n", optarg);
@@ -138,6 +179,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   o.input = argv[optind];
+  if (o.compare) return run_compare(&o, argc - optind, argv + optind);
   if (!o.baseline[0]) {
     fprintf(stderr, PROG ": --baseline: empty\n");
     return 2;

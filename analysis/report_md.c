@@ -13,7 +13,7 @@
 
 /* Text inside a table cell or a line: '|' escaped, line breaks flattened, '<' and '&'
  * as entities so that a model name or a message cannot start HTML. */
-static void md_text(FILE *out, const char *s) {
+void qa_md_text(FILE *out, const char *s) {
   for (; s && *s; s++) {
     switch (*s) {
       case '|': fputs("\\|", out); break;
@@ -30,7 +30,7 @@ static void md_text(FILE *out, const char *s) {
 
 static void md_value(FILE *out, const char *s) {
   if (s && *s)
-    md_text(out, s);
+    qa_md_text(out, s);
   else
     fputs(QA_DASH, out);
 }
@@ -39,7 +39,7 @@ static void md_value(FILE *out, const char *s) {
 static void md_code(FILE *out, const char *s) {
   if (s && *s) {
     fputc('`', out);
-    md_text(out, s);
+    qa_md_text(out, s);
     fputc('`', out);
   } else {
     fputs(QA_DASH, out);
@@ -139,7 +139,7 @@ static void write_overview(const qa_analysis *a, FILE *out) {
   fprintf(out, "- **Precisions**: %d (", a->n_precs);
   for (int p = 0; p < a->n_precs; p++) {
     fputs(p ? ", " : "", out);
-    md_text(out, a->precs[p].name);
+    qa_md_text(out, a->precs[p].name);
   }
   fputs(")\n- **Batch sizes**: ", out);
   for (int g = 0; g < a->n_groups; g++) {
@@ -181,7 +181,7 @@ static int models_without_baseline(const qa_analysis *a, FILE *out) {
     if (!any_ok) continue;
     if (out) {
       fputs(n ? ", " : "", out);
-      md_text(out, a->models[m].name);
+      qa_md_text(out, a->models[m].name);
     }
     n++;
   }
@@ -207,11 +207,11 @@ static void write_insights(const qa_analysis *a, FILE *out) {
     char label[32];
     qa_prec_label(P->name, label, sizeof label);
     fputs("- **", out);
-    md_text(out, label);
+    qa_md_text(out, label);
     fprintf(out, " average speedup**: %s (%d model%s)\n", qa_fmt_speedup(b1, NB, P->avg_speedup),
             P->n_speedup, P->n_speedup == 1 ? "" : "s");
     fputs("- **", out);
-    md_text(out, label);
+    qa_md_text(out, label);
     fprintf(out, " average memory reduction**: %s (%d model%s)\n",
             qa_fmt_pct(b2, NB, P->avg_mem_reduction_pct), P->n_mem, P->n_mem == 1 ? "" : "s");
     any = 1;
@@ -228,7 +228,7 @@ static void write_insights(const qa_analysis *a, FILE *out) {
       qa_prec_label(P->name, label, sizeof label);
       fprintf(out, "%s", n ? ", " : (faster ? "- Faster than " : "- Slower than "));
       if (n == 0) fprintf(out, "%s on average: ", baseline_label(a));
-      md_text(out, label);
+      qa_md_text(out, label);
       fprintf(out, " (%s)", qa_fmt_speedup(b1, NB, P->avg_speedup));
       n++;
     }
@@ -254,7 +254,7 @@ static void write_insights(const qa_analysis *a, FILE *out) {
   for (int k = 0; k < a->n_cats; k++) {
     const qa_category *C = &a->cats[k];
     fputs("| ", out);
-    md_text(out, C->name);
+    qa_md_text(out, C->name);
     fprintf(out, " | %d | %s | %s |\n", C->n_models, qa_fmt_speedup(b1, NB, C->avg_speedup),
             qa_fmt_pct(b2, NB, C->avg_mem_reduction_pct));
   }
@@ -265,13 +265,13 @@ static void write_insights(const qa_analysis *a, FILE *out) {
   for (int k = 0; k < a->n_cats; k++) {
     const qa_category *C = &a->cats[k];
     fputs("| ", out);
-    md_text(out, C->name);
+    qa_md_text(out, C->name);
     fputs(" | ", out);
     if (C->leader >= 0) {
       const qa_cell *c = &a->cells[C->leader];
-      md_text(out, c->r->model);
+      qa_md_text(out, c->r->model);
       fputs(" | ", out);
-      md_text(out, c->r->precision);
+      qa_md_text(out, c->r->precision);
       fprintf(out, " | %s |\n", qa_fmt_speedup(b1, NB, c->speedup));
     } else {
       fprintf(out, "%s | %s | %s |\n", QA_DASH, QA_DASH, QA_DASH);
@@ -291,7 +291,7 @@ static void write_methods(const qa_analysis *a, FILE *out) {
   for (int p = 0; p < a->n_precs; p++) {
     const qa_prec *P = &a->precs[p];
     fputs("| ", out);
-    md_text(out, P->name);
+    qa_md_text(out, P->name);
     fprintf(out, " | %s%s | %d | %d | %s | %s | %s | %s | %s |\n", qa_prec_method(P->name),
             p == a->baseline ? " (baseline)" : "", P->ok_cells, P->bad_cells,
             qa_fmt_speedup(b[0], NB, P->m_avg_speedup),
@@ -310,7 +310,7 @@ static void write_matrix(const qa_analysis *a, FILE *out, int g, table_kind kind
   fputs("| Model |", out);
   for (int p = 0; p < a->n_precs; p++) {
     fputc(' ', out);
-    md_text(out, a->precs[p].name);
+    qa_md_text(out, a->precs[p].name);
     fputs(" |", out);
   }
   fputs("\n|---|", out);
@@ -321,7 +321,7 @@ static void write_matrix(const qa_analysis *a, FILE *out, int g, table_kind kind
     for (int p = 0; p < a->n_precs; p++) any |= qa_cell_at(a, g, m, p) >= 0;
     if (!any) continue;
     fputs("| ", out);
-    md_text(out, a->models[m].name);
+    qa_md_text(out, a->models[m].name);
     fputs(" |", out);
     for (int p = 0; p < a->n_precs; p++) {
       int ci = qa_cell_at(a, g, m, p);
@@ -329,7 +329,7 @@ static void write_matrix(const qa_analysis *a, FILE *out, int g, table_kind kind
       if (ci < 0) {
         fputs(QA_DASH, out);
       } else if (!a->cells[ci].ok) {
-        md_text(out, a->cells[ci].r->status);
+        qa_md_text(out, a->cells[ci].r->status);
       } else {
         const qa_cell *c = &a->cells[ci];
         if (kind == T_LATENCY)
@@ -364,9 +364,9 @@ static void write_percentiles(const qa_analysis *a, FILE *out, int g, const char
     const qa_cell *c = &a->cells[i];
     if (c->group != g || !c->ok) continue;
     fputs("| ", out);
-    md_text(out, c->r->model);
+    qa_md_text(out, c->r->model);
     fputs(" | ", out);
-    md_text(out, c->r->precision);
+    qa_md_text(out, c->r->precision);
     const char *ci = QA_DASH;
     char ci_buf[2 * NB + 8];
     if (isfinite(c->r->lat_ci_lo_ms) && isfinite(c->r->lat_ci_hi_ms)) {
@@ -412,9 +412,9 @@ static void write_architecture(const qa_analysis *a, FILE *out) {
     const qa_cell *c = &a->cells[i];
     if (c->group != a->summary || !c->ok) continue;
     fputs("| ", out);
-    md_text(out, c->r->model);
+    qa_md_text(out, c->r->model);
     fputs(" | ", out);
-    md_text(out, c->r->precision);
+    qa_md_text(out, c->r->precision);
     fprintf(out, " | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
             qa_fmt_ms(b[0], NB, c->r->lat_median_ms), qa_fmt_speedup(b[1], NB, c->speedup),
             qa_fmt(b[2], NB, "%.1f", c->r->peak_mb), qa_fmt_pct(b[3], NB, c->mem_reduction_pct),
@@ -441,11 +441,11 @@ static void write_failed(const qa_analysis *a, FILE *out) {
     const qa_cell *c = &a->cells[i];
     if (c->ok) continue;
     fputs("| ", out);
-    md_text(out, c->r->model);
+    qa_md_text(out, c->r->model);
     fputs(" | ", out);
-    md_text(out, c->r->precision);
+    qa_md_text(out, c->r->precision);
     fprintf(out, " | %d | %d | ", (int)c->r->batch, (int)c->r->tp);
-    md_text(out, c->r->status);
+    qa_md_text(out, c->r->status);
     fputs(" | ", out);
     md_value(out, c->r->host);
     fputs(" | ", out);

@@ -467,6 +467,101 @@ static void test_many(void) {
   free(err);
 }
 
+/* two runs cell by cell: speedups, verdicts from the medians' CIs, geometric means,
+ * cells in one run only or failed in one, and the command line */
+static void set_ci(qs_cell_result *r, double rel) {
+  r->lat_ci_lo_ms = r->lat_median_ms * (1 - rel);
+  r->lat_ci_hi_ms = r->lat_median_ms * (1 + rel);
+}
+
+static void test_compare(void) {
+  char fb[512], fn[512], fsim[512];
+  snprintf(fb, sizeof fb, "%s", qa_tpath("cmp-base.h5"));
+  snprintf(fn, sizeof fn, "%s", qa_tpath("cmp-new.h5"));
+  snprintf(fsim, sizeof fsim, "%s", qa_tpath("cmp-sim.h5"));
+  int n = seed_rows(1, 0);
+  for (int i = 0; i < n; i++) set_ci(&g_rows[i], 0.02);
+  write_file(fb, n, "cuda");
+  write_file(fsim, n, "sim");
+  /* NEW: fp16 twice as fast, int8 1% slower (within noise), nf4 1.5x slower, fp32 the
+   * same; one cell dropped, one failed, one extra batch-2 cell, one cell without a CI */
+  for (int i = 0; i < n; i++) {
+    qs_cell_result *r = &g_rows[i];
+    double f = !strcmp(r->precision, "fp16") ? 0.5 : !strcmp(r->precision, "int8") ? 1.01
+             : !strcmp(r->precision, "nf4")  ? 1.5 : 1.0;
+    r->lat_median_ms *= f;
+    set_ci(r, 0.02);
+  }
+  int drop = row_of(n, "beit-large-2021", "nf4", 1), fail = row_of(n, "dinov2-base-2023", "int8", 1);
+  int noci = row_of(n, "deit-tiny-ultra-efficient", "fp32", 1);
+  CHECK(drop >= 0 && fail >= 0 && noci >= 0);
+  qs_strlcpy(g_rows[fail].status, "oom", sizeof g_rows[fail].status);
+  qs_strlcpy(g_rows[fail].message, "out of device memory", sizeof g_rows[fail].message);
+  g_rows[noci].lat_ci_lo_ms = g_rows[noci].lat_ci_hi_ms = NAN;
+  qs_cell_result keep = g_rows[drop];
+  g_rows[drop] = g_rows[n - 1]; /* the last row moves into the dropped one's place */
+  g_rows[n - 1] = keep;
+  int m = n - 1;
+  qa_seed_row(0, &g_rows[m]); /* an extra cell: vit-huge fp32 at batch 2 */
+  g_rows[m].batch = 2;
+  qa_seed_rekey(&g_rows[m]);
+  write_file(fn, n, "cuda");
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+  qs_cell_result_free(&keep);
+
+  qa_compare c;
+  CHECK(qa_compare_load(fb, fn, &c) == QS_OK);
+  CHECK_MSG(c.n_compared == QA_SEED_CELLS - 2 && c.only_base == 1 && c.only_new == 1 && c.not_ok == 1,
+            "compared %d only_base %d only_new %d not_ok %d", c.n_compared, c.only_base, c.only_new, c.not_ok);
+  CHECK(c.n_precs == 4 && !strcmp(c.precs[0].name, "fp32") && !strcmp(c.precs[3].name, "nf4"));
+  const qa_cmp_prec *p32 = &c.precs[0], *p16 = &c.precs[1], *p8 = &c.precs[2], *p4 = &c.precs[3];
+  CHECK_MSG(fabs(p16->geo_speedup - 2.0) < 1e-12 && p16->faster == 16 && p16->n == 16, "fp16 %g %d",
+            p16->geo_speedup, p16->faster);
+  CHECK_MSG(fabs(p4->geo_speedup - 1 / 1.5) < 1e-12 && p4->slower == 15 && p4->n == 15, "nf4 %g %d",
+            p4->geo_speedup, p4->slower);
+  CHECK(fabs(p8->geo_speedup - 1 / 1.01) < 1e-12 && p8->same == 15 && p8->n == 15);
+  CHECK(fabs(p32->geo_speedup - 1.0) < 1e-12 && p32->same == 15 && p32->no_ci == 1 && p32->faster == 0);
+  int seen_extra = 0;
+  for (int i = 0; i < c.n_cells; i++)
+    if (!c.cells[i].base) seen_extra = c.cells[i].new_->batch == 2 && c.cells[i].verdict == QA_CMP_NONE;
+  CHECK(seen_extra);
+  qa_compare_free(&c);
+  /* a simulated run on either side is refused, nothing left to free */
+  CHECK(qa_compare_load(fb, fsim, &c) == QS_EINVAL && qa_contains(qs_last_error(), "backend sim"));
+  CHECK(qa_compare_load(fsim, fb, &c) == QS_EINVAL);
+
+  /* the command line */
+  char extra[1200], *md = NULL, *err = NULL;
+  snprintf(extra, sizeof extra, "--compare '%s' '%s' --csv '%s' --report -", fb, fn, qa_tpath("cmp.csv"));
+  CHECK(qa_run(g_exe, extra, &md, &err) == 0);
+  CHECK_MSG(qa_contains(md, "# qsweep comparison") && qa_contains(md, "| fp16 | 16 | 2.00x | 16 | 0 | 0 | 0 |"),
+            "%s", md);
+  CHECK(qa_contains(md, "| nf4 | 15 | 0.67x | 0 | 15 | 0 | 0 |") && qa_contains(md, "| fp32 | 16 | 1.00x | 0 | 0 | 15 | 1 |"));
+  CHECK(qa_contains(md, "beit-large-2021 nf4, batch 1, tp 1: only in base"));
+  CHECK(qa_contains(md, "vit-huge-patch14-2020 fp32, batch 2, tp 1: only in new"));
+  CHECK(qa_contains(md, "dinov2-base-2023 int8, batch 1, tp 1: oom in new (out of device memory)"));
+  CHECK(qa_contains(md, "| vit-base-224-production | fp16 | 1 | 1 |") && qa_contains(md, "| 2.00x | faster |"));
+  free(md);
+  free(err);
+  char *csv = qa_slurp(qa_tpath("cmp.csv"));
+  CHECK(csv && qa_count_lines(csv) == 1 + QA_SEED_CELLS + 1);
+  CHECK(qa_contains(csv, ",speedup,verdict,") && qa_contains(csv, ",faster,") && qa_contains(csv, ",oom,"));
+  free(csv);
+  /* usage errors */
+  snprintf(extra, sizeof extra, "--compare '%s'", fb);
+  CHECK(qa_run(g_exe, extra, &md, &err) == 2 && qa_contains(err, "needs exactly two results files"));
+  free(md);
+  free(err);
+  snprintf(extra, sizeof extra, "--compare '%s' '%s' --svg x", fb, fn);
+  CHECK(qa_run(g_exe, extra, &md, &err) == 2 && qa_contains(err, "--report and --csv only"));
+  free(md);
+  free(err);
+  snprintf(extra, sizeof extra, "--compare '%s' '%s'", fb, fsim);
+  CHECK(qa_run(g_exe, extra, &md, &err) == 1 && qa_contains(err, "backend sim") && qa_count_lines(err) == 1);
+  free(md);
+  free(err);
+}
+
 /* an empty file (a run that recorded no cell yet) and tensor-parallel cells */
 static void test_empty_and_tp(void) {
   char h5[512];
@@ -565,6 +660,7 @@ int main(int argc, char **argv) {
   test_refusals();
   test_empty_and_tp();
   test_many();
+  test_compare();
   test_cli();
   return qs_test_finish("test_analysis_cases");
 }
