@@ -517,6 +517,13 @@ typedef struct {
   double sum_dur, sum_cost; /* of finished cells: seconds per cost unit */
 } progress;
 
+double qs_eta_s(double elapsed_s, double total_cost, double done_cost, int done, int total) {
+  if (done >= total) return 0.0;
+  if (!(done_cost > 0)) return NAN;
+  double left = total_cost - done_cost;
+  return left > 0 ? elapsed_s * left / done_cost : 0.0;
+}
+
 static void fmt_hms(double s, char *buf, size_t cap) {
   if (!isfinite(s) || s < 0) {
     snprintf(buf, cap, "?");
@@ -554,7 +561,7 @@ static void on_result(progress *p, writer *w, qs_cell_result *r, int cell) {
   p->t_last_result = qs_now_s();
   if (!run->quiet) {
     double el = p->t_last_result - p->t_start;
-    double eta = p->done_cost > 0 ? el * (p->total_cost - p->done_cost) / p->done_cost : NAN;
+    double eta = qs_eta_s(el, p->total_cost, p->done_cost, p->done, p->total);
     char e1[32], e2[32];
     fmt_hms(el, e1, sizeof e1);
     fmt_hms(eta, e2, sizeof e2);

@@ -43,6 +43,10 @@ int qs_sched_next(qs_sched *s, int last_model);
 double qs_sched_peek_cost(qs_sched *s);
 int qs_sched_remaining(const qs_sched *s);
 double qs_sched_remaining_cost(const qs_sched *s);
+/* Seconds left for the progress line: elapsed time scaled by the estimated cost still to
+ * run over the cost done. 0 once every cell is done (cost sums in another order can leave
+ * a rounding residue), NaN before any cost is done. */
+double qs_eta_s(double elapsed_s, double total_cost, double done_cost, int done, int total);
 
 /* ---- the MPI run ----------------------------------------------------------------- */
 struct qs_spec;

@@ -142,6 +142,13 @@ static void test_sched(void) {
     prev = cost[c];
   }
   qs_sched_free(s);
+  /* the progress line's ETA: proportional to the cost left; 0 when done, even where
+   * the done costs summed in another order exceed the total by a rounding residue */
+  CHECK(fabs(qs_eta_s(10.0, 400.0, 100.0, 1, 4) - 30.0) < 1e-12);
+  double total = 0.1 + 0.2 + 0.3, done = 0.3 + 0.2 + 0.1; /* 0.6000000000000001 vs 0.6 */
+  CHECK(done != total && qs_eta_s(5.0, total, done, 3, 3) == 0.0);
+  CHECK(qs_eta_s(5.0, 0.6, 0.6000000000000001, 2, 3) == 0.0); /* never negative */
+  CHECK(isnan(qs_eta_s(5.0, 1.0, 0.0, 0, 3)));
   /* affinity: while there is plenty of work left, a rank stays on its model */
   s = qs_sched_create(N, cost, model, NULL, 1);
   CHECK(qs_sched_next(s, -1) == 0);
