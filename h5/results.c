@@ -275,6 +275,33 @@ done:
 
 /* Read a scalar string attribute (variable or fixed length) into a new string.
  * A missing attribute is QS_EINVAL naming it. `where` names the object. */
+/* Open attribute `name` of `obj`, which must be a scalar of class `cls` (`kind` names the
+ * class in the message; `what` names the attribute). On QS_OK the caller closes attr,
+ * ftype and space; on failure nothing is left open. */
+static int attr_open_scalar(hid_t obj, const char *path, const char *what, const char *name, H5T_class_t cls,
+                            const char *kind, hid_t *attr, hid_t *ftype, hid_t *space) {
+  int rc = QS_OK;
+  *attr = *ftype = *space = -1;
+  htri_t ex = H5Aexists(obj, name);
+  H5_CHECK(ex, what);
+  if (ex == 0) {
+    rc = qs_fail(QS_EINVAL, "%s: %s: missing", path, what);
+    goto done;
+  }
+  H5_CHECK(*attr = H5Aopen(obj, name, H5P_DEFAULT), what);
+  H5_CHECK(*ftype = H5Aget_type(*attr), what);
+  H5_CHECK(*space = H5Aget_space(*attr), what);
+  if (H5Tget_class(*ftype) != cls || H5Sget_simple_extent_npoints(*space) != 1)
+    rc = qs_fail(QS_EINVAL, "%s: %s: not a scalar %s", path, what, kind);
+done:
+  if (rc != QS_OK) {
+    CLOSE_S(*space);
+    CLOSE_T(*ftype);
+    CLOSE_A(*attr);
+  }
+  return rc;
+}
+
 static int attr_get_str(hid_t obj, const char *path, const char *where, const char *name,
                         char **out) {
   int rc = QS_OK;
@@ -283,19 +310,7 @@ static int attr_get_str(hid_t obj, const char *path, const char *where, const ch
   char *vlen = NULL;
   *out = NULL;
   snprintf(what, sizeof what, "%sattribute %s", where, name);
-  htri_t ex = H5Aexists(obj, name);
-  H5_CHECK(ex, what);
-  if (ex == 0) {
-    rc = qs_fail(QS_EINVAL, "%s: %s: missing", path, what);
-    goto done;
-  }
-  H5_CHECK(attr = H5Aopen(obj, name, H5P_DEFAULT), what);
-  H5_CHECK(ftype = H5Aget_type(attr), what);
-  H5_CHECK(space = H5Aget_space(attr), what);
-  if (H5Tget_class(ftype) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1) {
-    rc = qs_fail(QS_EINVAL, "%s: %s: not a scalar string", path, what);
-    goto done;
-  }
+  QS_CHECK(attr_open_scalar(obj, path, what, name, H5T_STRING, "string", &attr, &ftype, &space));
   htri_t is_var = H5Tis_variable_str(ftype);
   H5_CHECK(is_var, what);
   if (is_var) {
@@ -338,19 +353,7 @@ static int attr_get_i32(hid_t obj, const char *path, const char *name, int32_t *
   hid_t attr = -1, ftype = -1, space = -1;
   char what[128];
   snprintf(what, sizeof what, "attribute %s", name);
-  htri_t ex = H5Aexists(obj, name);
-  H5_CHECK(ex, what);
-  if (ex == 0) {
-    rc = qs_fail(QS_EINVAL, "%s: %s: missing", path, what);
-    goto done;
-  }
-  H5_CHECK(attr = H5Aopen(obj, name, H5P_DEFAULT), what);
-  H5_CHECK(ftype = H5Aget_type(attr), what);
-  H5_CHECK(space = H5Aget_space(attr), what);
-  if (H5Tget_class(ftype) != H5T_INTEGER || H5Sget_simple_extent_npoints(space) != 1) {
-    rc = qs_fail(QS_EINVAL, "%s: %s: not a scalar integer", path, what);
-    goto done;
-  }
+  QS_CHECK(attr_open_scalar(obj, path, what, name, H5T_INTEGER, "integer", &attr, &ftype, &space));
   H5_CHECK(H5Aread(attr, H5T_NATIVE_INT32, out), what);
 done:
   CLOSE_S(space);
@@ -551,11 +554,8 @@ static int open_checked(const char *path, unsigned flags, hid_t fapl, hid_t *out
   hid_t file = -1;
   char *format = NULL;
   int32_t version = 0;
-  struct stat st;
   *out = -1;
-  if (stat(path, &st) != 0) return qs_fail(QS_EIO, "%s: cannot open: %s", path, strerror(errno));
-  if (!S_ISREG(st.st_mode)) return qs_fail(QS_EINVAL, "%s: not a regular file", path);
-  QS_TRY(verify_seal(path, st.st_size));
+  QS_TRY(qs_results_verify_seal(path));
   htri_t is = H5Fis_hdf5(path);
   if (is < 0) return h5_fail(path, "cannot open");
   if (is == 0) return qs_fail(QS_EINVAL, "%s: not an HDF5 file", path);
@@ -786,26 +786,6 @@ done:
   return rc;
 }
 
-/* Replace every occurrence of `from` in `s` (a message) by `to`. */
-static void replace_in(char *s, size_t cap, const char *from, const char *to) {
-  char out[1024];
-  size_t nf = strlen(from), o = 0;
-  if (!nf) return;
-  for (const char *p = s; *p && o + 1 < sizeof out;) {
-    if (!strncmp(p, from, nf)) {
-      size_t nt = strlen(to);
-      if (o + nt >= sizeof out) break;
-      memcpy(out + o, to, nt);
-      o += nt;
-      p += nf;
-    } else {
-      out[o++] = *p++;
-    }
-  }
-  out[o] = '\0';
-  qs_strlcpy(s, out, cap);
-}
-
 /* Re-seal: read the file through one descriptor (a regular file, with an HDF5
  * superblock right after the 512-byte user block), write block + image beside it,
  * optionally read that copy back as a results file, then rename it over the file.
@@ -865,10 +845,10 @@ static int seal_file(const char *path, int validate, int *n_rows) {
     qs_run_meta meta;
     if (qs_results_read(tmp, &rows, &nr, &meta) != QS_OK) {
       char msg[1024];
-      qs_strlcpy(msg, qs_last_error(), sizeof msg);
-      replace_in(msg, sizeof msg, tmp, path);
+      qs_strlcpy(msg, qs_msg_after_path(qs_last_error(), tmp), sizeof msg);
       unlink(tmp);
-      rc = qs_fail(QS_EINVAL, "%s (left unchanged: with a new seal it still does not read as a results file)", msg);
+      rc = qs_fail(QS_EINVAL, "%s: %s (left unchanged: with a new seal it still does not read as a results file)",
+                   path, msg);
       goto out;
     }
     if (n_rows) *n_rows = nr;

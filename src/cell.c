@@ -192,6 +192,17 @@ static void set_status(qs_cell_result *r, int code, const char *msg) {
 }
 
 /* The statistics of a timed loop into r; takes ms->samples_ms. */
+/* The output y against the fp32 reference ref: the row's fidelity fields. */
+static void fill_fidelity(qs_cell_result *r, const qs_arch *a, const float *ref, const float *y, int batch, int D) {
+  qs_fidelity f;
+  int classifier = a->output == QS_OUT_LOGITS || a->output == QS_OUT_DEIT_AVG;
+  qs_fidelity_compute(ref, y, batch, D, classifier, &f);
+  r->fid_cosine = f.cosine;
+  r->fid_rel_l2 = f.rel_l2;
+  r->fid_max_abs = f.max_abs;
+  r->fid_top1 = f.top1;
+}
+
 static void fill_timing(qs_cell_result *r, qs_bench_measure *ms, int batch) {
   qs_stats st;
   qs_stats_compute(ms->samples_ms, ms->n_samples, &st);
@@ -243,13 +254,7 @@ static int run_measured(qs_cell_ctx *c, const qs_arch *a, uint64_t seed, const q
     if ((rc = get_ref(c, m, batch, x, bo, &ref)) != QS_OK) goto out;
     if ((rc = be->plan_create(m, po, batch, bo, &plan)) != QS_OK) goto out;
     if ((rc = be->forward(plan, x, y)) != QS_OK) goto out;
-    qs_fidelity f;
-    int classifier = a->output == QS_OUT_LOGITS || a->output == QS_OUT_DEIT_AVG;
-    qs_fidelity_compute(ref, y, batch, D, classifier, &f);
-    r->fid_cosine = f.cosine;
-    r->fid_rel_l2 = f.rel_l2;
-    r->fid_max_abs = f.max_abs;
-    r->fid_top1 = f.top1;
+    fill_fidelity(r, a, ref, y, batch, D);
   } else {
     if ((rc = be->plan_create(m, po, batch, bo, &plan)) != QS_OK) goto out;
   }
@@ -294,13 +299,7 @@ static int run_measured_tp(qs_cell_ctx *c, const qs_arch *a, uint64_t seed, cons
   if ((rc = qs_tp_agree(g, be->plan_create_tp(m, po, batch, bo, g, &plan))) != QS_OK) goto out;
   if ((rc = qs_tp_agree(g, be->forward(plan, x, y))) != QS_OK) goto out;
   if (g->rank == 0) {
-    qs_fidelity f;
-    int classifier = a->output == QS_OUT_LOGITS || a->output == QS_OUT_DEIT_AVG;
-    qs_fidelity_compute(ref, y, batch, D, classifier, &f);
-    r->fid_cosine = f.cosine;
-    r->fid_rel_l2 = f.rel_l2;
-    r->fid_max_abs = f.max_abs;
-    r->fid_top1 = f.top1;
+    fill_fidelity(r, a, ref, y, batch, D);
   }
   if ((rc = qs_tp_agree(g, be->bench(plan, x, bo, &ms))) != QS_OK) goto out;
   /* each iteration's latency is its slowest rank's */

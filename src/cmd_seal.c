@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "commands.h"
 #include "qs_common.h"
@@ -22,12 +21,6 @@ static void usage(FILE *f) {
           "  -c, --check   only compare each seal with its file; change and parse nothing\n\n"
           "exit status: 0 every file sealed (or, with --check, every seal matches); 1 a file\n"
           "failed (each is named on stderr); 2 a usage error\n");
-}
-
-/* the message without its leading "PATH: " */
-static const char *reason(const char *path, const char *msg) {
-  size_t n = strlen(path);
-  return !strncmp(msg, path, n) && !strncmp(msg + n, ": ", 2) ? msg + n + 2 : msg;
 }
 
 int qs_cmd_seal(int argc, char **argv) {
@@ -51,7 +44,7 @@ int qs_cmd_seal(int argc, char **argv) {
     const char *path = argv[i];
     char was[1024];
     int intact = qs_results_verify_seal(path) == QS_OK;
-    if (!intact) qs_strlcpy(was, reason(path, qs_last_error()), sizeof was);
+    if (!intact) qs_strlcpy(was, qs_msg_after_path(qs_last_error(), path), sizeof was);
     if (check) {
       if (intact) printf("%s: seal ok\n", path);
       else {

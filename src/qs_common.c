@@ -26,6 +26,11 @@ int qs_fail(int code, const char *fmt, ...) {
 }
 
 const char *qs_last_error(void) { return qs_err_buf; }
+
+const char *qs_msg_after_path(const char *msg, const char *path) {
+  size_t n = strlen(path);
+  return !strncmp(msg, path, n) && !strncmp(msg + n, ": ", 2) ? msg + n + 2 : msg;
+}
 void qs_clear_error(void) { qs_err_buf[0] = '\0'; }
 
 void qs_error_prefix(const char *fmt, ...) {

@@ -25,6 +25,8 @@ enum {
 int qs_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The last message recorded by this thread ("" if none). */
 const char *qs_last_error(void);
+/* A message without its leading "PATH: " (the message itself when it does not start so). */
+const char *qs_msg_after_path(const char *msg, const char *path);
 void qs_clear_error(void);
 /* Prefix the current message with "prefix: " (adds context on the way up). */
 void qs_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run_tp.sh SCENARIO QSWEEP ROWS - `qsweep run` with tensor-parallel cells on the CPU backend.
-# ROWS is test_tp_rows (prints "key status tp allreduce_share rank | message" per row).
+# ROWS is qs_h5_keys (with --tp: "key status tp allreduce_share rank | message" per row).
 # Environment: QSWEEP_MPIEXEC (e.g. "mpiexec --oversubscribe"), QS_FIXTURE_DIR (tests/fixtures).
 # Scenarios: gang (tp 1 and tp 2 cells mixed on 4 ranks), unsupported (indivisible heads,
 # more ranks than a node has), nodes (QSWEEP_TEST_RANKS_PER_NODE), modes (--rank0 coord / inline).
@@ -30,10 +30,10 @@ check() { # check DESCRIPTION COMMAND...
 # every row of FILE whose key matches REGEX satisfies the awk CONDITION on
 # $1 key, $2 status, $3 tp, $4 allreduce_share, $5 rank; and there is at least one
 rows_all() { # rows_all FILE REGEX CONDITION
-  "$ROWS" "$1" | awk -v re="$2" 'BEGIN {n = 0; bad = 0} $1 ~ re {n++; if (!('"$3"')) {bad++; print "  row: " $0 > "/dev/stderr"}}
+  "$ROWS" --tp "$1" | awk -v re="$2" 'BEGIN {n = 0; bad = 0} $1 ~ re {n++; if (!('"$3"')) {bad++; print "  row: " $0 > "/dev/stderr"}}
     END {exit !(n > 0 && bad == 0)}'
 }
-count() { "$ROWS" "$1" | awk -v re="$2" '$1 ~ re' | wc -l; }
+count() { "$ROWS" --tp "$1" | awk -v re="$2" '$1 ~ re' | wc -l; }
 
 case $scenario in
 gang)
@@ -48,7 +48,7 @@ JSON
   for m in tiny-vit tiny-deit tiny-dinov2; do for p in fp32 int8; do for b in 1 2; do for t in 1 2; do
     echo "$m|$p|b$b|tp$t"
   done; done; done; done | sort >"$T/want"
-  "$ROWS" "$T/r.h5" | awk '{print $1}' | sort >"$T/got"
+  "$ROWS" --tp "$T/r.h5" | awk '{print $1}' | sort >"$T/got"
   check "each cell exactly once" diff "$T/want" "$T/got"
   check "every row ok" rows_all "$T/r.h5" '.' '$2 == "ok"'
   check "tp recorded as in the key" rows_all "$T/r.h5" '.' '($1 ~ /\|tp2$/ && $3 == 2) || ($1 ~ /\|tp1$/ && $3 == 1)'
@@ -71,8 +71,8 @@ JSON
   rc=$?
   check "tp 2 only: exit 0 (got $rc): $(tail -2 "$T/err3")" test $rc -eq 0
   check "tp 2 only: 12 rows, each once" test "$(count "$T/t.h5" '\|tp2$')" -eq 12 -a \
-    "$("$ROWS" "$T/t.h5" | awk '{print $1}' | sort -u | wc -l)" -eq 12
-  check "tp 2 only: both blocks used" test "$("$ROWS" "$T/t.h5" | awk '{print $5}' | sort -u | tr '\n' ' ')" = "0 2 "
+    "$("$ROWS" --tp "$T/t.h5" | awk '{print $1}' | sort -u | wc -l)" -eq 12
+  check "tp 2 only: both blocks used" test "$("$ROWS" --tp "$T/t.h5" | awk '{print $5}' | sort -u | tr '\n' ' ')" = "0 2 "
   ;;
 unsupported)
   # tiny-vit has 2 heads: tp 4 does not split; tp 8 needs more ranks than the node has
@@ -110,7 +110,7 @@ JSON
   $MPIEXEC -np 3 "$QSWEEP" run "$T/s.json" -o "$T/c.h5" --rank0 coord --quiet 2>"$T/err"
   rc=$?
   check "coord: exit 0 (got $rc): $(tail -2 "$T/err")" test $rc -eq 0
-  check "coord: 8 rows ok" test "$(count "$T/c.h5" '.')" -eq 8 -a "$("$ROWS" "$T/c.h5" | awk '$2 != "ok"' | wc -l)" -eq 0
+  check "coord: 8 rows ok" test "$(count "$T/c.h5" '.')" -eq 8 -a "$("$ROWS" --tp "$T/c.h5" | awk '$2 != "ok"' | wc -l)" -eq 0
   check "coord: tp 2 reported by rank 1" rows_all "$T/c.h5" '\|tp2$' '$5 == 1 && $4 > 0 && $4 < 1'
   # rank 0 runs its cells inline, in groups too
   $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/i.h5" --rank0 inline --quiet 2>"$T/err2"

@@ -15,12 +15,10 @@ set_tests_properties(test_tp_mpi PROPERTIES LABELS "mpi;tp" ENVIRONMENT "${QS_MP
                      SKIP_RETURN_CODE 77)
 
 # `qsweep run` with tp cells: gang scheduling, unsupported cases, the rank-0 modes.
-add_executable(test_tp_rows ${QS_TEST_DIR}/test_tp_rows.c)
-target_link_libraries(test_tp_rows PRIVATE qsweep_core)
 string(REPLACE ";" " " QS_TP_MPIEXEC_STR "${QS_MPIEXEC}")
 foreach(scenario gang unsupported nodes modes)
   add_test(NAME run_tp_${scenario}
-           COMMAND bash ${QS_TEST_DIR}/run_tp.sh ${scenario} $<TARGET_FILE:qsweep> $<TARGET_FILE:test_tp_rows>)
+           COMMAND bash ${QS_TEST_DIR}/run_tp.sh ${scenario} $<TARGET_FILE:qsweep> $<TARGET_FILE:qs_h5_keys>)
   set_tests_properties(run_tp_${scenario} PROPERTIES LABELS "mpi;tp" TIMEOUT 300
                        ENVIRONMENT "${QS_MPI_ENV};QSWEEP_MPIEXEC=${QS_TP_MPIEXEC_STR};QS_FIXTURE_DIR=${QS_FIXTURE_DIR}")
 endforeach()
