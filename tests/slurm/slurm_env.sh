@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on localhost for tests: munge, slurmctld and slurmd from
-# Debian's packages, configuration and state in a temporary directory, no cgroups.
+# Debian's packages, configuration and state in a temporary directory, no cgroups. It
+# runs its own munged on a private socket and key; nothing outside the directory changes.
 #   source tests/slurm/slurm_env.sh; slurm_up; ...; slurm_down   (slurm_down also runs on EXIT)
 # Needs root (the daemons run as root here) and the packages slurmctld slurmd slurm-client munge.
 
@@ -19,6 +20,7 @@ ClusterName=qsweep-test
 SlurmctldHost=$node(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
+AuthInfo=socket=$QS_SLURM_DIR/munge/munge.socket
 CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
@@ -49,23 +51,22 @@ NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
   export SLURM_CONF=$QS_SLURM_DIR/slurm.conf
-  # munge: a key if the machine has none, and the daemon
-  if [ ! -s /etc/munge/munge.key ]; then
-    mkdir -p /etc/munge
-    if command -v mungekey >/dev/null; then mungekey --create --keyfile=/etc/munge/munge.key --force; else
-      dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 2>/dev/null; fi
-    chown munge:munge /etc/munge/munge.key 2>/dev/null || true
-    chmod 400 /etc/munge/munge.key
-  fi
-  mkdir -p /run/munge /var/log/munge /var/lib/munge
-  chown munge:munge /run/munge /var/log/munge /var/lib/munge 2>/dev/null || true
-  if ! munge -n >/dev/null 2>&1; then
-    QS_MUNGED_STARTED=1
-    if id munge >/dev/null 2>&1; then su -s /bin/sh munge -c "munged --force" || munged --force; else munged --force; fi
-  fi
-  export QS_MUNGED_STARTED
-  for i in $(seq 50); do munge -n >/dev/null 2>&1 && break; sleep 0.1; done
-  munge -n | unmunge >/dev/null || { echo "slurm_env: munge does not work" >&2; return 1; }
+  # munge: a daemon of our own on a private socket, with its own key, pid, log and seed
+  # files, so a machine's munged (or a second test run's) is neither used nor disturbed
+  local m=$QS_SLURM_DIR/munge
+  mkdir -p "$m"
+  chmod 700 "$m"
+  if command -v mungekey >/dev/null; then mungekey --create --keyfile="$m/munge.key" --force 2>/dev/null; else
+    dd if=/dev/urandom of="$m/munge.key" bs=1 count=1024 2>/dev/null; fi
+  chmod 400 "$m/munge.key"
+  QS_MUNGE_SOCKET=$m/munge.socket
+  export QS_MUNGE_SOCKET
+  munged --force --socket="$QS_MUNGE_SOCKET" --key-file="$m/munge.key" --pid-file="$m/munged.pid" \
+    --log-file="$m/munged.log" --seed-file="$m/munged.seed" 2>"$m/munged.err" ||
+    { echo "slurm_env: munged failed:" >&2; cat "$m/munged.err" "$m/munged.log" >&2; return 1; }
+  for i in $(seq 50); do munge -n --socket="$QS_MUNGE_SOCKET" >/dev/null 2>&1 && break; sleep 0.1; done
+  munge -n --socket="$QS_MUNGE_SOCKET" | unmunge --socket="$QS_MUNGE_SOCKET" >/dev/null ||
+    { echo "slurm_env: munge does not work" >&2; return 1; }
   slurmctld -f "$SLURM_CONF" || { echo "slurm_env: slurmctld failed:"; cat "$QS_SLURM_DIR/log/slurmctld.log"; return 1; }
   slurmd -f "$SLURM_CONF" -N "$node" || { echo "slurm_env: slurmd failed:"; cat "$QS_SLURM_DIR/log/slurmd.log"; return 1; }
   for i in $(seq 120); do
@@ -89,7 +90,7 @@ slurm_down() {
   done
   sleep 1
   pkill -f "slurm[ctl]*d -f $QS_SLURM_DIR" 2>/dev/null || true
-  if [ -n "${QS_MUNGED_STARTED:-}" ]; then pkill -x munged 2>/dev/null || true; fi
+  if [ -s "$QS_SLURM_DIR/munge/munged.pid" ]; then kill "$(cat "$QS_SLURM_DIR/munge/munged.pid")" 2>/dev/null || true; fi
   rm -rf "$QS_SLURM_DIR"
   unset QS_SLURM_DIR
 }
