@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # sbatch slurm/sweep.sh on a real one-node Slurm cluster (CPU backend, tiny models):
 #  1. `sbatch --wait` runs a tiny sweep into a valid results file with every cell;
-#  2. a job cancelled mid-sweep and resubmitted completes it, each cell exactly once.
+#  2. a job cancelled mid-sweep and resubmitted completes it, each cell exactly once;
+#  3. where Slurm offers PMIx, the script's default launcher (srun --mpi=pmix) runs the
+#     tiny sweep as one MPI world.
 # usage: test_slurm.sh QSWEEP_BIN H5_KEYS_BIN
 set -euo pipefail
 qsweep=$1 keys=$2
@@ -94,6 +96,21 @@ cat "$work"/job3-*.out
 n=$(count_ok "$out2"); [ "$n" -eq 24 ] && ok "24 cells ok after resubmission" || bad "$n ok cells after resubmission"
 [ "$(dupes "$out2")" -eq 0 ] && ok "each cell exactly once" || { bad "duplicate cells"; "$keys" "$out2"; }
 h5dump -H "$out2" >/dev/null && ok "h5dump reads the resumed file" || bad "h5dump after resume"
+
+echo "== 3. the srun launcher (sweep.sh's default where Slurm offers PMIx)"
+if srun --mpi=list 2>&1 | grep -q pmix; then
+  out3=$work/srun.h5
+  if (unset QSWEEP_LAUNCHER; sb --wait --output="$work/job4-%j.out" slurm/sweep.sh "$work/tiny.json" "$out3"); then
+    ok "sbatch --wait with srun exit 0"; else bad "sbatch --wait with srun exit $?"; fi
+  cat "$work"/job4-*.out
+  grep -q 'launcher srun --mpi=pmix' "$work"/job4-*.out && ok "launched with srun --mpi=pmix" || bad "not launched with srun --mpi=pmix"
+  # one MPI world of 2 ranks (not two singletons of 1 rank each)
+  [ "$(grep -c '12 cells, 12 to run (0 already ok), 2 ranks' "$work"/job4-*.out)" -eq 1 ] &&
+    ok "one world of 2 ranks" || bad "srun did not make one world of 2 ranks"
+  n=$(count_ok "$out3"); [ "$n" -eq 12 ] && ok "12 cells ok through srun" || bad "$n ok cells through srun, expected 12"
+else
+  echo "srun offers no PMIx here (srun --mpi=list); this part does not apply"
+fi
 
 echo "== accounting"
 sacct -c -o JobID,JobName,Partition,NNodes,State,Start,End 2>&1 | tail -n +1
