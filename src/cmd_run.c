@@ -214,11 +214,14 @@ static int check_output(const run_opts *o, const qs_spec *s, unsigned char *skip
   return QS_OK;
 }
 
-static void dry_run(const qs_spec *s, const unsigned char *skip, int world, qs_rank0_mode mode, const char *backend) {
+/* 0, or -1 (out of host memory, said on stderr) */
+static int dry_run(const qs_spec *s, const unsigned char *skip, int world, qs_rank0_mode mode, const char *backend) {
   double *costs = malloc(sizeof(double) * (size_t)s->n_cells);
   int *models = malloc(sizeof(int) * (size_t)s->n_cells), *order = malloc(sizeof(int) * (size_t)s->n_cells);
   int *start = malloc(sizeof(int) * (size_t)s->n_cells);
-  if (!costs || !models || !order || !start) return;
+  qs_sched *sc = NULL;
+  int rc = -1;
+  if (!costs || !models || !order || !start) goto out;
   for (int i = 0; i < s->n_cells; i++) {
     costs[i] = s->cells[i].cost;
     models[i] = s->cells[i].model;
@@ -226,8 +229,8 @@ static void dry_run(const qs_spec *s, const unsigned char *skip, int world, qs_r
   }
   const int rank0_runs = world == 1 || mode != QS_RANK0_COORD;
   const int ranks = rank0_runs ? world : world - 1;
-  qs_sched *sc = qs_sched_create(s->n_cells, costs, models, skip, ranks);
-  if (!sc) return;
+  sc = qs_sched_create(s->n_cells, costs, models, skip, ranks);
+  if (!sc) goto out;
   int n_run = qs_sched_remaining(sc);
   double total = qs_sched_remaining_cost(sc), longest = 0;
   for (int slot = 0; slot < ranks; slot++) {
@@ -256,11 +259,15 @@ static void dry_run(const qs_spec *s, const unsigned char *skip, int world, qs_r
   double lb = total / (ranks > 0 ? ranks : 1) > longest ? total / (ranks > 0 ? ranks : 1) : longest;
   printf("# total %.1f s of estimated work; lower bound on the makespan %.1f s on %d running rank%s\n", total * 1e-6,
          lb * 1e-6, ranks, ranks == 1 ? "" : "s");
+  rc = 0;
+out:
+  if (rc) fprintf(stderr, "qsweep run: out of host memory planning the dry run\n");
   qs_sched_free(sc);
   free(costs);
   free(models);
   free(order);
   free(start);
+  return rc;
 }
 
 int qs_cmd_run(int argc, char **argv) {
@@ -346,12 +353,12 @@ int qs_cmd_run(int argc, char **argv) {
   }
   if (bcast_code(rc) != QS_OK) goto fatal;
   if (o.dry_run) {
-    if (rank == 0) dry_run(&spec, skip, world, o.rank0, backend_name);
+    int drc = rank == 0 ? dry_run(&spec, skip, world, o.rank0, backend_name) : 0;
     free(skip);
     qs_run_meta_free(&old);
     qs_spec_free(&spec);
     free(args);
-    return finish(EXIT_OK);
+    return finish(drc ? EXIT_FATAL : EXIT_OK);
   }
   if (rank == 0) {
     if (o.backend) fprintf(stderr, "qsweep run: backend %s\n", backend_name);
