@@ -50,7 +50,8 @@ static void usage(FILE *f) {
           "                           visible, else cpu)\n"
           "      --resume             continue FILE: skip cells whose last row is ok, retry the rest\n"
           "      --force              with --resume: accept a file written from another spec\n"
-          "      --dry-run            print the cells, their estimated cost and the rank each starts on\n"
+          "      --dry-run            print the cells in hand-out order, their estimated cost, the rank\n"
+          "                           each of the first starts on, and the tp cells no node can run\n"
           "      --share-gpu          allow more ranks on a node than visible GPUs (timings interfere)\n"
           "      --inject-failure PAT cells whose key contains PAT fail with \"injected failure\" (a test\n"
           "                           switch; also QSWEEP_INJECT_FAILURE)\n"
@@ -214,39 +215,85 @@ static int check_output(const run_opts *o, const qs_spec *s, unsigned char *skip
   return QS_OK;
 }
 
-/* 0, or -1 (out of host memory, said on stderr) */
-static int dry_run(const qs_spec *s, const unsigned char *skip, int world, qs_rank0_mode mode, const char *backend) {
-  double *costs = malloc(sizeof(double) * (size_t)s->n_cells);
-  int *models = malloc(sizeof(int) * (size_t)s->n_cells), *order = malloc(sizeof(int) * (size_t)s->n_cells);
-  int *start = malloc(sizeof(int) * (size_t)s->n_cells);
+static const double *g_dry_cost; /* qsort has no context argument in C11 */
+static int by_cost_desc(const void *x, const void *y) {
+  const int a = *(const int *)x, b = *(const int *)y;
+  if (g_dry_cost[a] != g_dry_cost[b]) return g_dry_cost[a] > g_dry_cost[b] ? -1 : 1;
+  return (a > b) - (a < b);
+}
+
+/* The plan of a sweep, as rank 0 would hand it out: tp = 1 cells in the scheduler's
+ * order (with each rank's first cell when the sweep has no tp > 1 cell), tp > 1 cells
+ * merged in by decreasing cost, and the tp > 1 cells no node can run, which the sweep
+ * reports unsupported at once. 0, or -1 (out of host memory, said on stderr). */
+static int dry_run(const qs_spec *s, const unsigned char *skip, int world, qs_rank0_mode mode, const qs_backend *be,
+                   int max_node) {
+  const int n = s->n_cells;
+  double *costs = malloc(sizeof(double) * (size_t)n);
+  int *models = malloc(sizeof(int) * (size_t)n), *order = malloc(sizeof(int) * (size_t)n);
+  int *start = malloc(sizeof(int) * (size_t)n), *tpc = malloc(sizeof(int) * (size_t)n);
+  unsigned char *mask = malloc((size_t)n), *bad = calloc((size_t)n, 1);
   qs_sched *sc = NULL;
   int rc = -1;
-  if (!costs || !models || !order || !start) goto out;
-  for (int i = 0; i < s->n_cells; i++) {
-    costs[i] = s->cells[i].cost;
-    models[i] = s->cells[i].model;
-    start[i] = -1;
-  }
+  if (!costs || !models || !order || !start || !tpc || !mask || !bad) goto out;
   const int rank0_runs = world == 1 || mode != QS_RANK0_COORD;
   const int ranks = rank0_runs ? world : world - 1;
-  sc = qs_sched_create(s->n_cells, costs, models, skip, ranks);
-  if (!sc) goto out;
-  int n_run = qs_sched_remaining(sc);
-  double total = qs_sched_remaining_cost(sc), longest = 0;
-  for (int slot = 0; slot < ranks; slot++) {
-    int c = qs_sched_initial(sc, slot);
-    if (c >= 0) start[c] = rank0_runs ? slot : slot + 1;
+  const int tp_capable = be->plan_create_tp != NULL && !be->no_weights;
+  int n_tp = 0, n_bad = 0;
+  char why[QS_MSG_MAX];
+  for (int i = 0; i < n; i++) {
+    const qs_cell *cl = &s->cells[i];
+    costs[i] = cl->cost;
+    models[i] = cl->model;
+    start[i] = -1;
+    mask[i] = skip[i] || cl->tp > 1; /* the scheduler takes the tp = 1 cells */
+    if (skip[i] || cl->tp <= 1) continue;
+    if (qs_tp_unrunnable(&s->models[cl->model].arch, cl->tp, tp_capable, be->name, max_node, !rank0_runs, why,
+                         sizeof why)) {
+      bad[i] = 1;
+      n_bad++;
+    } else {
+      tpc[n_tp++] = i;
+    }
   }
+  sc = qs_sched_create(n, costs, models, mask, ranks);
+  if (!sc) goto out;
   int k = 0;
-  for (int c = 0; c < s->n_cells; c++)
-    if (start[c] >= 0) order[k++] = c;
+  if (n_tp == 0) {
+    for (int slot = 0; slot < ranks; slot++) {
+      int c = qs_sched_initial(sc, slot);
+      if (c >= 0) start[c] = rank0_runs ? slot : slot + 1;
+    }
+    for (int c = 0; c < n; c++)
+      if (start[c] >= 0) order[k++] = c;
+  }
   for (int c; (c = qs_sched_next(sc, -1)) >= 0;) order[k++] = c; /* the rest, largest first */
-  for (int i = 0; i < k; i++)
-    if (costs[order[i]] > longest) longest = costs[order[i]];
-  printf("# qsweep run --dry-run: %s: %d cells, %d to run (%d already ok), %d rank%s, backend %s\n", s->path,
-         s->n_cells, n_run, s->n_cells - n_run, world, world == 1 ? "" : "s", backend);
+  if (n_tp > 0) {                                                  /* merge the tp > 1 cells in */
+    g_dry_cost = costs;
+    qsort(tpc, (size_t)n_tp, sizeof(int), by_cost_desc);
+    for (int i = k - 1, j = n_tp - 1, w = k + n_tp - 1; j >= 0; w--) {
+      if (i >= 0 && costs[order[i]] < costs[tpc[j]]) order[w] = order[i--];
+      else if (i >= 0 && costs[order[i]] == costs[tpc[j]] && order[i] > tpc[j]) order[w] = order[i--];
+      else order[w] = tpc[j--];
+    }
+    k += n_tp;
+  }
+  double total = 0, longest = 0; /* rank-seconds: a tp = t cell holds t ranks */
+  for (int i = 0; i < k; i++) {
+    const double c = costs[order[i]];
+    total += c * (s->cells[order[i]].tp > 1 ? s->cells[order[i]].tp : 1);
+    if (c > longest) longest = c;
+  }
+  const int n_skip = (int)(n - k - n_bad);
+  printf("# qsweep run --dry-run: %s: %d cells, %d to run (%d already ok", s->path, n, k, n_skip);
+  if (n_bad) printf(", %d unsupported", n_bad);
+  printf("), %d rank%s, backend %s\n", world, world == 1 ? "" : "s", be->name);
   printf("# cost model: estimated seconds on the reference GPU (sweep/README.md); start_rank '-' = handed out "
          "when a rank frees up\n");
+  if (n_tp)
+    printf("# tp > 1 cells run on that many idle ranks of one node (at most %d here), each for est_cost_s; which "
+           "ranks take which cell first is decided at run time, so no start ranks are shown\n",
+           max_node);
   printf("# %5s  %10s  %10s  %s\n", "order", "start_rank", "est_cost_s", "key");
   for (int i = 0; i < k; i++) {
     char r[16];
@@ -254,7 +301,13 @@ static int dry_run(const qs_spec *s, const unsigned char *skip, int world, qs_ra
     else snprintf(r, sizeof r, "-");
     printf("  %5d  %10s  %10.3f  %s\n", i, r, costs[order[i]] * 1e-6, s->cells[order[i]].key);
   }
-  for (int c = 0; c < s->n_cells; c++)
+  for (int c = 0; c < n; c++) {
+    if (!bad[c]) continue;
+    qs_tp_unrunnable(&s->models[s->cells[c].model].arch, s->cells[c].tp, tp_capable, be->name, max_node, !rank0_runs,
+                     why, sizeof why);
+    printf("  %5s  %10s  %10s  %s  (unsupported, reported at once: %s)\n", "-", "-", "-", s->cells[c].key, why);
+  }
+  for (int c = 0; c < n; c++)
     if (skip[c]) printf("  %5s  %10s  %10.3f  %s  (already ok)\n", "-", "-", costs[c] * 1e-6, s->cells[c].key);
   double lb = total / (ranks > 0 ? ranks : 1) > longest ? total / (ranks > 0 ? ranks : 1) : longest;
   printf("# total %.1f s of estimated work; lower bound on the makespan %.1f s on %d running rank%s\n", total * 1e-6,
@@ -267,6 +320,9 @@ out:
   free(models);
   free(order);
   free(start);
+  free(tpc);
+  free(mask);
+  free(bad);
   return rc;
 }
 
@@ -353,7 +409,8 @@ int qs_cmd_run(int argc, char **argv) {
   }
   if (bcast_code(rc) != QS_OK) goto fatal;
   if (o.dry_run) {
-    int drc = rank == 0 ? dry_run(&spec, skip, world, o.rank0, backend_name) : 0;
+    const int max_node = qs_coord_max_node(rank, world, o.rank0); /* collective */
+    int drc = rank == 0 ? dry_run(&spec, skip, world, o.rank0, be, max_node) : 0;
     free(skip);
     qs_run_meta_free(&old);
     qs_spec_free(&spec);

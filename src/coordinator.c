@@ -879,6 +879,29 @@ static void build_nodes(coord *c, const int *leader) {
   free(node_of_leader);
 }
 
+int qs_tp_unrunnable(const qs_arch *a, int tp, int tp_capable, const char *backend, int max_node, int coord_only,
+                     char *why, size_t cap) {
+  if (!tp_capable) {
+    snprintf(why, cap, "tp %d: the %s backend does not run tensor-parallel cells", tp, backend);
+  } else if (tp > max_node) {
+    snprintf(why, cap, "tp %d: needs %d ranks of one node; the most any node has that run cells is %d%s", tp, tp,
+             max_node, coord_only ? " (rank 0 runs none: --rank0 coord)" : "");
+  } else if (qs_tp_check_arch(a, tp) != QS_OK) {
+    qs_strlcpy(why, qs_last_error(), cap);
+    qs_clear_error();
+  } else {
+    if (cap) why[0] = '\0';
+    return 0;
+  }
+  return 1;
+}
+
+static void free_nodes(coord *c) {
+  for (int nd = 0; nd < c->n_nodes; nd++) free(c->node_ranks[nd]);
+  free(c->node_ranks);
+  free(c->node_n);
+}
+
 /* Rank 0: tp cells no group can run, reported at once. */
 static void report_unrunnable(coord *c) {
   const qs_spec *s = c->s;
@@ -887,17 +910,8 @@ static void report_unrunnable(coord *c) {
     if (cl->tp <= 1 || (c->run->skip && c->run->skip[i])) continue;
     const qs_spec_model *m = &s->models[cl->model];
     char why[QS_MSG_MAX] = "";
-    if (!qs_cell_ctx_tp_capable(c->run->cell)) {
-      snprintf(why, sizeof why, "tp %d: the %s backend does not run tensor-parallel cells", cl->tp,
-               qs_cell_ctx_backend(c->run->cell));
-    } else if (cl->tp > c->max_node) {
-      snprintf(why, sizeof why, "tp %d: needs %d ranks of one node; the most any node has that run cells is %d%s",
-               cl->tp, cl->tp, c->max_node,
-               c->run->rank0_mode == QS_RANK0_COORD && c->world > 1 ? " (rank 0 runs none: --rank0 coord)" : "");
-    } else if (qs_tp_check_arch(&m->arch, cl->tp) != QS_OK) {
-      qs_strlcpy(why, qs_last_error(), sizeof why);
-      qs_clear_error();
-    } else {
+    if (!qs_tp_unrunnable(&m->arch, cl->tp, qs_cell_ctx_tp_capable(c->run->cell), qs_cell_ctx_backend(c->run->cell),
+                          c->max_node, c->run->rank0_mode == QS_RANK0_COORD && c->world > 1, why, sizeof why)) {
       c->tpq[c->n_tpq++] = i;
       continue;
     }
@@ -1108,9 +1122,7 @@ static int coordinate(qs_coord_run *run, int world, const int *leader, comm_cach
             lb > 0 ? 100.0 * (run->makespan_s - lb) / lb : 0.0, 1e3 * idle / c.p.done, run->writer_lag_s);
   }
   qs_sched_free(c.sched);
-  for (int nd = 0; nd < c.n_nodes; nd++) free(c.node_ranks[nd]);
-  free(c.node_ranks);
-  free(c.node_n);
+  free_nodes(&c);
   free(costs);
   free(models);
   free(skip1);
@@ -1202,11 +1214,30 @@ static int node_leader(int rank) {
   return leader;
 }
 
-int qs_coord_run_sweep(qs_coord_run *run, int rank, int world) {
+/* collective: every rank's node leader, gathered on rank 0 (NULL elsewhere) */
+static int *gather_leaders(int rank, int world) {
   int leader = node_leader(rank);
   int *leaders = rank == 0 ? malloc(sizeof(int) * (size_t)world) : NULL;
   if (rank == 0 && !leaders) MPI_Abort(MPI_COMM_WORLD, 1);
   MPI_Gather(&leader, 1, MPI_INT, leaders, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return leaders;
+}
+
+int qs_coord_max_node(int rank, int world, qs_rank0_mode mode) {
+  int *leaders = gather_leaders(rank, world);
+  if (rank != 0) return 0;
+  coord c;
+  memset(&c, 0, sizeof c);
+  c.world = world;
+  c.local_runs = world == 1 || mode != QS_RANK0_COORD;
+  build_nodes(&c, leaders);
+  free_nodes(&c);
+  free(leaders);
+  return c.max_node;
+}
+
+int qs_coord_run_sweep(qs_coord_run *run, int rank, int world) {
+  int *leaders = gather_leaders(rank, world);
   comm_cache cc;
   memset(&cc, 0, sizeof cc);
   int rc = QS_OK;

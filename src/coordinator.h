@@ -79,4 +79,16 @@ typedef struct {
  * switch) makes ranks [i*n, (i+1)*n) count as one node. */
 int qs_coord_run_sweep(qs_coord_run *r, int rank, int world);
 
+/* Every rank calls it (collective): the most ranks of one node that run cells under
+ * mode, the widest tensor-parallel group the sweep could form (rank 0's answer; 0 on
+ * the others). Nodes as qs_coord_run_sweep sees them. */
+int qs_coord_max_node(int rank, int world, qs_rank0_mode mode);
+
+/* Can a tp > 1 cell of architecture a run? 0 if so; 1 if not, with the reason in why:
+ * the backend runs no tp cells (tp_capable 0), no node has tp ranks that run cells
+ * (max_node; coord_only: rank 0 runs none), or the model does not split tp ways.
+ * The coordinator reports such a cell "unsupported" at once; --dry-run lists it so. */
+int qs_tp_unrunnable(const qs_arch *a, int tp, int tp_capable, const char *backend, int max_node, int coord_only,
+                     char *why, size_t cap);
+
 #endif

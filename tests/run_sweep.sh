@@ -209,6 +209,27 @@ dryrun)
   check "dry-run: no file" test ! -e "$T/r.h5"
   # largest first: the costs are non-increasing
   check "dry-run: decreasing cost" bash -c "awk '!/^#/ {print \$3}' '$T/out' | sort -g -r -c"
+  # tensor-parallel cells on 2 ranks: tp 2 is planned without start ranks, tp 4 is listed
+  # unsupported with the run's own reason, and the real run reports exactly those cells so
+  spec "$T/tp.json" '"tp": [1, 2, 4], "batch_sizes": [1], "precisions": ["fp32", "nf4"]'
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/tp.json" --dry-run >"$T/tpout" 2>"$T/tperr"
+  rc=$?
+  check "dry-run tp: exit 0 (got $rc)" test $rc -eq 0
+  check "dry-run tp: header counts" grep -q '18 cells, 12 to run (0 already ok, 6 unsupported), 2 ranks' "$T/tpout"
+  check "dry-run tp: 12 planned" test "$(awk '!/^#/ && $1 ~ /^[0-9]+$/' "$T/tpout" | wc -l)" -eq 12
+  check "dry-run tp: no start ranks" test "$(awk '!/^#/ && $2 ~ /^[0-9]+$/' "$T/tpout" | wc -l)" -eq 0
+  check "dry-run tp: tp2 planned" test "$(awk '!/^#/ && $1 ~ /^[0-9]+$/ && $4 ~ /tp2$/' "$T/tpout" | wc -l)" -eq 6
+  check "dry-run tp: why" test "$(grep -c 'unsupported, reported at once: tp 4: needs 4 ranks of one node; the most any node has that run cells is 2' "$T/tpout")" -eq 6
+  check "dry-run tp: decreasing cost" bash -c "awk '!/^#/ && \$1 ~ /^[0-9]+$/ {print \$3}' '$T/tpout' | sort -g -r -c"
+  awk '!/^#/ && /unsupported/ {print $4}' "$T/tpout" | sort >"$T/dry_unsup"
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/tp.json" -o "$T/tp.h5" --quiet 2>"$T/tperr2"
+  paste <(keys "$T/tp.h5") <(statuses "$T/tp.h5") | awk '$2 == "unsupported" {print $1}' | sort >"$T/run_unsup"
+  check "dry-run tp: the run's unsupported cells are the dry run's" cmp -s "$T/dry_unsup" "$T/run_unsup"
+  check "dry-run tp: 6 unsupported in the run" test "$(wc -l <"$T/run_unsup")" -eq 6
+  QSWEEP_TEST_RANKS_PER_NODE=1 $MPIEXEC -np 2 "$QSWEEP" run "$T/tp.json" --dry-run >"$T/tpout1" 2>&1
+  check "dry-run tp: one rank a node leaves tp 2 out too" test "$(grep -c 'needs 2 ranks of one node; the most any node has that run cells is 1' "$T/tpout1")" -eq 6
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/tp.json" --dry-run --backend sim >"$T/tpout2" 2>&1
+  check "dry-run tp: sim runs no tp cells" test "$(grep -c 'the sim backend does not run tensor-parallel cells' "$T/tpout2")" -eq 12
   ;;
 fewcells)
   # more ranks than cells
