@@ -52,8 +52,9 @@ static int get_int(const cJSON *o, const char *origin, const char *key, int requ
   return QS_OK;
 }
 
-static int get_float(const cJSON *o, const char *origin, const char *key, int required, float def,
-                     double lo, double hi, float *out) {
+/* a number kept in double (a width computed from it must match Python's float arithmetic) */
+static int get_double(const cJSON *o, const char *origin, const char *key, int required, double def, double lo,
+                      double hi, double *out) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
   if (!v || cJSON_IsNull(v)) {
     if (required) return qs_fail(QS_EINVAL, "%s: %s: missing", origin, key);
@@ -63,7 +64,15 @@ static int get_float(const cJSON *o, const char *origin, const char *key, int re
   if (!cJSON_IsNumber(v)) return qs_fail(QS_EINVAL, "%s: %s: expected a number", origin, key);
   if (!(v->valuedouble >= lo && v->valuedouble <= hi))
     return qs_fail(QS_EINVAL, "%s: %s: %g is out of range [%g, %g]", origin, key, v->valuedouble, lo, hi);
-  *out = (float)v->valuedouble;
+  *out = v->valuedouble;
+  return QS_OK;
+}
+
+static int get_float(const cJSON *o, const char *origin, const char *key, int required, float def,
+                     double lo, double hi, float *out) {
+  double d = def;
+  QS_TRY(get_double(o, origin, key, required, def, lo, hi, &d));
+  *out = (float)d;
   return QS_OK;
 }
 
@@ -213,9 +222,7 @@ int qs_arch_from_json(const cJSON *cfg, const char *origin, qs_arch *a) {
     QS_TRY(get_int_array(cfg, origin, "hidden_sizes", 3, a->mv_hidden));
     QS_TRY(get_int_array(cfg, origin, "neck_hidden_sizes", 7, a->mv_neck));
     QS_TRY(get_int(cfg, origin, "num_attention_heads", 0, 4, 1, 1024, &a->heads));
-    float mlp_ratio;
-    QS_TRY(get_float(cfg, origin, "mlp_ratio", 0, 2.0f, 0.1, 64.0, &mlp_ratio));
-    a->mv_mlp_ratio_x10 = (int)lrintf(mlp_ratio * 10.0f);
+    QS_TRY(get_double(cfg, origin, "mlp_ratio", 0, 2.0, 0.1, 64.0, &a->mv_mlp_ratio));
     QS_TRY(get_float(cfg, origin, "expand_ratio", 0, 4.0f, 0.1, 64.0, &a->mv_expand));
     QS_TRY(get_int(cfg, origin, "conv_kernel_size", 0, 3, 1, 15, &a->mv_conv_kernel));
     QS_TRY(get_float(cfg, origin, "layer_norm_eps", 0, 1e-5f, 0.0, 1.0, &a->ln_eps));
@@ -410,7 +417,7 @@ int qs_arch_write_config(const qs_arch *a, const char *path) {
     cJSON_AddItemToObject(cfg, "hidden_sizes", cJSON_CreateIntArray(a->mv_hidden, 3));
     cJSON_AddItemToObject(cfg, "neck_hidden_sizes", cJSON_CreateIntArray(a->mv_neck, 7));
     cJSON_AddNumberToObject(cfg, "num_attention_heads", a->heads);
-    add_float(cfg, "mlp_ratio", a->mv_mlp_ratio_x10 / 10.0);
+    add_float(cfg, "mlp_ratio", a->mv_mlp_ratio);
     add_float(cfg, "expand_ratio", a->mv_expand);
     cJSON_AddNumberToObject(cfg, "conv_kernel_size", a->mv_conv_kernel);
     cJSON_AddNumberToObject(cfg, "output_stride", 32);

@@ -70,7 +70,7 @@ typedef struct {
   int mv_neck[7];                  /* neck_hidden_sizes */
   float mv_expand;                 /* expand ratio */
   int mv_conv_kernel;              /* 3 */
-  int mv_mlp_ratio_x10;            /* mlp_ratio * 10 (2.0 -> 20) */
+  double mv_mlp_ratio;             /* HF mlp_ratio: a transformer FFN is int(d * mlp_ratio) wide */
   int mv_patch;                    /* unfold patch size (2) */
 } qs_arch;
 

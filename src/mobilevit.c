@@ -36,7 +36,7 @@ static int mv_expanded(const qs_arch *a, int cin) {
 }
 
 /* FFN width: int(hidden_size * mlp_ratio) */
-static int mv_mlp(const qs_arch *a, int d) { return (int)((double)d * (a->mv_mlp_ratio_x10 / 10.0)); }
+static int mv_mlp(const qs_arch *a, int d) { return (int)((double)d * a->mv_mlp_ratio); }
 
 /* Synthetic conv weights are fan-in scaled, N(0, 1/fan_in), where HF initialises every
  * conv with std = initializer_range: through a dozen conv + identity-BatchNorm layers
