@@ -51,3 +51,5 @@ const qs_backend *qs_backend_default(char *why, size_t cap) {
 #endif
   return &qs_backend_cpu;
 }
+
+int qs_backend_tp_capable(const qs_backend *be) { return be->plan_create_tp != NULL && !be->no_weights; }

@@ -72,6 +72,8 @@ typedef struct qs_backend {
 
 /* Registry: "cpu", "sim", and "cuda" where built. NULL (with an error) if unknown. */
 const qs_backend *qs_backend_get(const char *name);
+/* Does the backend run tensor-parallel (tp > 1) cells? */
+int qs_backend_tp_capable(const qs_backend *be);
 /* The default backend: cuda where built and a GPU is visible, else cpu; why says
  * which and why (e.g. "cpu (no CUDA backend in this build)"). */
 const qs_backend *qs_backend_default(char *why, size_t cap);

@@ -84,7 +84,7 @@ void qs_cell_ctx_set_inject(qs_cell_ctx *c, const char *pattern) {
 
 const char *qs_cell_ctx_device(const qs_cell_ctx *c) { return c->device_name; }
 
-int qs_cell_ctx_tp_capable(const qs_cell_ctx *c) { return c->be->plan_create_tp != NULL && !c->be->no_weights; }
+int qs_cell_ctx_tp_capable(const qs_cell_ctx *c) { return qs_backend_tp_capable(c->be); }
 
 const char *qs_cell_ctx_backend(const qs_cell_ctx *c) { return c->be->name; }
 

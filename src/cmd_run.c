@@ -238,7 +238,7 @@ static int dry_run(const qs_spec *s, const unsigned char *skip, int world, qs_ra
   if (!costs || !models || !order || !start || !tpc || !mask || !bad) goto out;
   const int rank0_runs = world == 1 || mode != QS_RANK0_COORD;
   const int ranks = rank0_runs ? world : world - 1;
-  const int tp_capable = be->plan_create_tp != NULL && !be->no_weights;
+  const int tp_capable = qs_backend_tp_capable(be);
   int n_tp = 0, n_bad = 0;
   char why[QS_MSG_MAX];
   for (int i = 0; i < n; i++) {
