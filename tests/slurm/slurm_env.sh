@@ -61,14 +61,14 @@ CONF
   chmod 400 "$m/munge.key"
   QS_MUNGE_SOCKET=$m/munge.socket
   export QS_MUNGE_SOCKET
-  munged --force --socket="$QS_MUNGE_SOCKET" --key-file="$m/munge.key" --pid-file="$m/munged.pid" \
+  munged --force --socket="$QS_MUNGE_SOCKET" --key-file="$m/munge.key" --pid-file="$m/munged.pid" </dev/null \
     --log-file="$m/munged.log" --seed-file="$m/munged.seed" 2>"$m/munged.err" ||
     { echo "slurm_env: munged failed:" >&2; cat "$m/munged.err" "$m/munged.log" >&2; return 1; }
   for i in $(seq 50); do munge -n --socket="$QS_MUNGE_SOCKET" >/dev/null 2>&1 && break; sleep 0.1; done
   munge -n --socket="$QS_MUNGE_SOCKET" | unmunge --socket="$QS_MUNGE_SOCKET" >/dev/null ||
     { echo "slurm_env: munge does not work" >&2; return 1; }
-  slurmctld -f "$SLURM_CONF" || { echo "slurm_env: slurmctld failed:"; cat "$QS_SLURM_DIR/log/slurmctld.log"; return 1; }
-  slurmd -f "$SLURM_CONF" -N "$node" || { echo "slurm_env: slurmd failed:"; cat "$QS_SLURM_DIR/log/slurmd.log"; return 1; }
+  slurmctld -f "$SLURM_CONF" </dev/null || { echo "slurm_env: slurmctld failed:"; cat "$QS_SLURM_DIR/log/slurmctld.log"; return 1; }
+  slurmd -f "$SLURM_CONF" -N "$node" </dev/null || { echo "slurm_env: slurmd failed:"; cat "$QS_SLURM_DIR/log/slurmd.log"; return 1; }
   for i in $(seq 120); do
     if sinfo -h -o "%t" 2>/dev/null | grep -q -E "^(idle|mix|alloc)"; then
       echo "slurm_env: cluster up ($node, $cpus CPUs, ports $QS_SLURM_PORT-$((QS_SLURM_PORT + 1)), conf $SLURM_CONF)"
