@@ -9,13 +9,21 @@
 #include <string.h>
 #include <unistd.h>
 
+static char qs_fuzz_path[256];
+
+static void qs_fuzz_unlink(void) {
+  if (qs_fuzz_path[0]) unlink(qs_fuzz_path);
+}
+
 /* The parsers take paths: each input goes to one per-process file in /dev/shm
- * (or /tmp), rewritten for every run. */
+ * (or /tmp), rewritten for every run and removed when the process exits normally
+ * (a crash leaves it, beside libFuzzer's crash-* file). */
 static inline const char *qs_fuzz_write(const uint8_t *data, size_t size, const char *suffix) {
-  static char path[256];
+  char *path = qs_fuzz_path;
   if (!path[0]) {
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(path, sizeof path, "%s/qsweep-fuzz-%d%s", dir, (int)getpid(), suffix);
+    snprintf(path, sizeof qs_fuzz_path, "%s/qsweep-fuzz-%d%s", dir, (int)getpid(), suffix);
+    atexit(qs_fuzz_unlink);
   }
   FILE *f = fopen(path, "wb");
   if (!f) abort();
