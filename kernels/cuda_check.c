@@ -1,8 +1,14 @@
 /* cuda_check.c - the one helper behind CUDA_CHECK / CUBLAS_CHECK, and the device count. */
+#include <stdio.h>
 #include <string.h>
 
 #include "qs_common.h"
 #include "qs_cuda.h"
+#include "backend.h"
+#include "cuda_plan.h"
+#ifdef QS_HAVE_NCCL
+#include <nccl.h>
+#endif
 
 /* The file name without its directories keeps messages short. */
 static const char *base_name(const char *file) {
@@ -44,4 +50,26 @@ int qs_cuda_device_count(void) {
     return 0;
   }
   return n;
+}
+
+void qs_cuda_versions(char *driver, char *cuda, char *nccl, size_t cap) {
+  int drv = 0, rt = 0;
+  driver[0] = cuda[0] = nccl[0] = '\0';
+  char nv[96] = "";
+  (void)qs_nvml_driver_version(nv, sizeof nv);
+  if (cudaDriverGetVersion(&drv) == cudaSuccess) {
+    if (nv[0]) snprintf(driver, cap, "%s (CUDA %d.%d driver API)", nv, drv / 1000, (drv % 1000) / 10);
+    else snprintf(driver, cap, "CUDA %d.%d driver API", drv / 1000, (drv % 1000) / 10);
+  } else if (nv[0]) {
+    snprintf(driver, cap, "%s", nv);
+  }
+  if (cudaRuntimeGetVersion(&rt) == cudaSuccess) snprintf(cuda, cap, "%d.%d", rt / 1000, (rt % 1000) / 10);
+  (void)cudaGetLastError();
+#ifdef QS_HAVE_NCCL
+  int v = 0;
+  if (ncclGetVersion(&v) == ncclSuccess) {
+    /* NCCL_VERSION_CODE: major*10000 + minor*100 + patch (>= 2.9) */
+    snprintf(nccl, cap, "%d.%d.%d", v / 10000, (v / 100) % 100, v % 100);
+  }
+#endif
 }

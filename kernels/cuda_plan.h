@@ -55,5 +55,7 @@ typedef struct qs_nvml_dev qs_nvml_dev;
 qs_nvml_dev *qs_nvml_device(int cuda_device);
 double qs_nvml_energy_mj(qs_nvml_dev *d); /* total energy since driver load, mJ */
 double qs_nvml_sm_clock_mhz(qs_nvml_dev *d);
+/* The NVIDIA driver version string (e.g. "580.159.04"); -1 if NVML is unavailable. */
+int qs_nvml_driver_version(char *buf, unsigned int cap);
 
 #endif

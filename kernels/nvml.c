@@ -18,6 +18,7 @@ static struct {
   nvmlReturn_t (*by_pci)(const char *, nvmlDevice_t *);
   nvmlReturn_t (*energy)(nvmlDevice_t, unsigned long long *);
   nvmlReturn_t (*clock)(nvmlDevice_t, int, unsigned int *);
+  nvmlReturn_t (*driver)(char *, unsigned int);
 } nv;
 
 #define QS_NVML_MAX_DEV 64
@@ -37,6 +38,7 @@ static int nvml_load(void) {
   *(void **)&nv.by_pci = dlsym(nv.lib, "nvmlDeviceGetHandleByPciBusId_v2");
   *(void **)&nv.energy = dlsym(nv.lib, "nvmlDeviceGetTotalEnergyConsumption");
   *(void **)&nv.clock = dlsym(nv.lib, "nvmlDeviceGetClockInfo");
+  *(void **)&nv.driver = dlsym(nv.lib, "nvmlSystemGetDriverVersion");
   if (!nv.init || !nv.by_pci || nv.init() != 0) return 0;
   nv.ok = 1;
   return 1;
@@ -65,4 +67,13 @@ double qs_nvml_sm_clock_mhz(qs_nvml_dev *d) {
   unsigned int mhz = 0;
   if (!d || !nv.clock || nv.clock(d->h, QS_NVML_CLOCK_SM, &mhz) != 0) return NAN;
   return (double)mhz;
+}
+
+int qs_nvml_driver_version(char *buf, unsigned int cap) {
+  if (!buf || cap == 0 || !nvml_load() || !nv.driver) return -1;
+  if (nv.driver(buf, cap) != 0) {
+    buf[0] = '\0';
+    return -1;
+  }
+  return 0;
 }

@@ -83,6 +83,9 @@ extern const qs_backend qs_backend_sim; /* sleeps for a cell's estimated cost: n
  * a CUDA backend or a GPU. Implemented by the CUDA backend; backend_nocuda.c
  * returns 0 in builds without it. */
 int qs_cuda_device_count(void);
+/* NVIDIA driver, CUDA runtime and NCCL versions for the run metadata ("" where unknown;
+ * all "" without a CUDA backend). */
+void qs_cuda_versions(char *driver, char *cuda, char *nccl, size_t cap);
 #ifdef QS_HAVE_CUDA
 extern const qs_backend qs_backend_cuda; /* kernels/cuda_backend.c */
 #endif

@@ -487,6 +487,8 @@ int qs_cmd_run(int argc, char **argv) {
       meta.hostnames = distinct_list(hosts, world, (int)sizeof host);
       meta.gpu_names = distinct_list(devs, world, (int)sizeof dev);
       qs_strlcpy(meta.backend, be->name, sizeof meta.backend);
+      if (strcmp(be->name, "cuda") == 0)
+        qs_cuda_versions(meta.driver_version, meta.cuda_version, meta.nccl_version, sizeof meta.driver_version);
       /* check_output refused an existing file without --resume */
       struct stat st;
       if (stat(o.out, &st) == 0) {
