@@ -19,7 +19,11 @@
  *   o   = mid W2^T + b
  *   x  += ls2 * o;  h = LN1'(x)              (next block's LN1, or the final LN)
  * Precision semantics follow the CPU reference: fp16 storage of weights and
- * activations, fp32 accumulation and statistics. */
+ * activations, fp32 accumulation and statistics.
+ *
+ * Tensor parallelism (plan_create_tp, built with NCCL): the same forward on this rank's
+ * shards (heads H / k, MLP width mlp / k), with an NCCL all-reduce after the attention
+ * output GEMM and after FC2, then their bias; see "tensor parallelism" below. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdarg.h>
@@ -33,9 +37,26 @@
 #include "qs_common.h"
 #include "qs_half.h"
 #include "quant.h"
+#include "tp.h"
 
 #define QS_EVENT_CHUNK 32
 #define QS_ENERGY_MIN_S 0.25 /* shortest timed loop whose energy is reported */
+#define QS_TP_MAX_AR (2 * QS_MAX_LAYERS + 32) /* all-reduces of one forward, at most */
+
+/* Tensor parallelism of a plan: the group (a copy; its ctx outlives the plan, as the
+ * runner's group does), the NCCL communicator, and the events of one instrumented
+ * forward (bench: allreduce_share). */
+struct qs_cuda_tp {
+  qs_tp_group g;
+#ifdef QS_HAVE_NCCL
+  ncclComm_t comm;
+#endif
+  int owned;   /* comm made for this plan alone (group key 0): destroyed with it */
+  int timing;  /* record an event pair around each all-reduce ... */
+  int nev;     /* ... pairs recorded so far */
+  int nmade;   /* events created */
+  cudaEvent_t ev[2 * QS_TP_MAX_AR];
+};
 
 /* ---- host-side model description --------------------------------------------- */
 
@@ -214,6 +235,46 @@ static void note_quantized(qs_cuda_plan *P, const qs_linear *l) {
   }
 }
 
+/* ---- tensor-parallel shards ----------------------------------------------------
+ * This rank's slice of a split tensor, cut on the host by qs_tp_shard_copy exactly as
+ * the CPU reference cuts it (tp.h), and kept until the upload. */
+
+/* Keeps f (freed with the plan or after the upload); NULL (with an error) if f is NULL. */
+static float *keep_shard(qs_cuda_plan *P, float *f) {
+  if (!f) {
+    qs_fail(QS_ENOMEM, "%s: out of host memory for tensor-parallel shards", P->a->name);
+    return NULL;
+  }
+  if (P->nshards == P->shardcap) {
+    const int cap = P->shardcap ? 2 * P->shardcap : 64;
+    float **n = realloc(P->shards, sizeof(float *) * (size_t)cap);
+    if (!n) {
+      free(f);
+      qs_fail(QS_ENOMEM, "%s: out of host memory for tensor-parallel shards", P->a->name);
+      return NULL;
+    }
+    P->shards = n;
+    P->shardcap = cap;
+  }
+  P->shards[P->nshards++] = f;
+  return f;
+}
+
+static void free_shards(qs_cuda_plan *P) {
+  for (int i = 0; i < P->nshards; i++) free(P->shards[i]);
+  free(P->shards);
+  P->shards = NULL;
+  P->nshards = P->shardcap = 0;
+}
+
+/* The held part of the tensor `name` (full data src, [N, K], K = 1 for a vector) split by
+ * `role` (QS_TP_REPLICATED: src itself). */
+static const float *shard_of(qs_cuda_plan *P, const float *src, int64_t N, int64_t K, qs_tp_role role) {
+  if (!src || P->tp_k <= 1 || role == QS_TP_REPLICATED) return src;
+  int64_t rows, cols;
+  return keep_shard(P, qs_tp_shard_copy(src, N, K, role, P->tp_r, P->tp_k, &rows, &cols));
+}
+
 /* A Linear "<base>.weight" [N, K] (+ "<base>.bias" [N]) applied to M rows. */
 int qs_cuda_add_linear(qs_cuda_plan *P, int M, int N, int K, const char *base) {
   const float *w = tensor(P, (int64_t)N * K, 0, "%s.weight", base);
@@ -222,12 +283,41 @@ int qs_cuda_add_linear(qs_cuda_plan *P, int M, int N, int K, const char *base) {
     if (w) qs_fail(QS_EINTERNAL, "%s: too many Linear layers for the CUDA plan", P->a->name);
     return -1;
   }
+  int reduce = 0;
+  const float *rbias = NULL;
+  if (P->tp_k > 1) {
+    char name[320];
+    snprintf(name, sizeof name, "%s.weight", base);
+    const qs_tp_role role = qs_tp_role_of(name);
+    if (role == QS_TP_ROWS) { /* output features: this rank's rows of W and b */
+      if (N % P->tp_k) {
+        qs_fail(QS_EUNSUPPORTED, "%s: %s: %d outputs do not split over %d ranks", P->a->name, base, N, P->tp_k);
+        return -1;
+      }
+      if (!(w = shard_of(P, w, N, K, QS_TP_ROWS))) return -1;
+      if (b && !(b = shard_of(P, b, N, 1, QS_TP_ROWS))) return -1;
+      N /= P->tp_k;
+    } else if (role == QS_TP_COLS) { /* input features: partial products, bias after the reduce */
+      if (K % P->tp_k) {
+        qs_fail(QS_EUNSUPPORTED, "%s: %s: %d inputs do not split over %d ranks", P->a->name, base, K, P->tp_k);
+        return -1;
+      }
+      if (!(w = shard_of(P, w, N, K, QS_TP_COLS))) return -1;
+      K /= P->tp_k;
+      reduce = 1;
+      rbias = b;
+      b = NULL;
+    }
+  }
   qs_linear *l = &P->lins[P->nlins];
   memset(l, 0, sizeof *l);
   l->kind = QS_LIN_DENSE;
   l->M = M, l->N = N, l->K = K;
   l->q0 = l->q1 = l->q2 = -1;
   l->splits = 1;
+  l->reduce = reduce;
+  l->rb = -1;
+  if (rbias && (l->rb = add_param(P, rbias, N)) < 0) return -1;
   if (P->quant && spec_quantized(P, base)) {
     l->w = -1;
     if (quantize_linear(P, l, &w, 1, N) != QS_OK) return -1;
@@ -251,22 +341,39 @@ int qs_cuda_add_qkv(qs_cuda_plan *P, int M, int D, const char *q, const char *k,
     qs_fail(QS_EINTERNAL, "%s: too many Linear layers for the CUDA plan", P->a->name);
     return -1;
   }
+  int R = D; /* rows of each of q, k, v this rank holds */
+  int64_t RD = DD;
+  if (P->tp_k > 1) { /* output features: this rank's heads of each, fused q | k | v */
+    if (D % P->tp_k) {
+      qs_fail(QS_EUNSUPPORTED, "%s: %s: width %d does not split over %d ranks", P->a->name, q, D, P->tp_k);
+      return -1;
+    }
+    if (!(wq = shard_of(P, wq, D, D, QS_TP_ROWS)) || !(wk = shard_of(P, wk, D, D, QS_TP_ROWS)) ||
+        !(wv = shard_of(P, wv, D, D, QS_TP_ROWS)))
+      return -1;
+    if ((bq && !(bq = shard_of(P, bq, D, 1, QS_TP_ROWS))) || (bk && !(bk = shard_of(P, bk, D, 1, QS_TP_ROWS))) ||
+        (bv && !(bv = shard_of(P, bv, D, 1, QS_TP_ROWS))))
+      return -1;
+    R = D / P->tp_k;
+    RD = (int64_t)R * D;
+  }
   qs_linear *l = &P->lins[P->nlins];
   memset(l, 0, sizeof *l);
   l->kind = QS_LIN_DENSE;
-  l->M = M, l->N = 3 * D, l->K = D;
+  l->M = M, l->N = 3 * R, l->K = D;
   l->q0 = l->q1 = l->q2 = -1;
   l->splits = 1;
+  l->rb = -1;
   if (P->quant && spec_quantized(P, q)) {
     const float *parts[3] = {wq, wk, wv};
     l->w = -1;
-    if (quantize_linear(P, l, parts, 3, D) != QS_OK) return -1;
+    if (quantize_linear(P, l, parts, 3, R) != QS_OK) return -1;
     note_quantized(P, l);
-  } else if ((l->w = qs_cuda_add_param3(P, wq, DD, wk, DD, wv, DD, 0)) < 0) {
+  } else if ((l->w = qs_cuda_add_param3(P, wq, RD, wk, RD, wv, RD, 0)) < 0) {
     return -1;
   }
   l->b = -1;
-  if ((bq || bk || bv) && (l->b = qs_cuda_add_param3(P, bq, D, bk, D, bv, D, 0)) < 0) return -1;
+  if ((bq || bk || bv) && (l->b = qs_cuda_add_param3(P, bq, R, bk, R, bv, R, 0)) < 0) return -1;
   return P->nlins++;
 }
 
@@ -282,6 +389,7 @@ int qs_cuda_add_gemm(qs_cuda_plan *P, int M, int N, int K, int w, int b) {
   l->w = w, l->b = b;
   l->q0 = l->q1 = l->q2 = -1;
   l->splits = 1;
+  l->rb = -1;
   return P->nlins++;
 }
 
@@ -295,10 +403,12 @@ static float *own(qs_cuda_plan *P, size_t nfloats) {
   return f;
 }
 
-/* BEiT relative position bias [H, N, ldb] gathered from a table [(2g-1)^2 + 3, H]. */
+/* BEiT relative position bias [Hl, N, ldb] gathered from a table [(2g-1)^2 + 3, H]: the
+ * heads [tp_r * Hl, (tp_r + 1) * Hl) this rank runs (all H without tensor parallelism). */
 static int beit_bias(qs_cuda_plan *P, const float *table) {
   const int g = P->g, N = P->N, H = P->H, span = 2 * g - 1, nrel = span * span + 3, ldb = P->ldb;
-  float *bias = own(P, (size_t)H * N * ldb);
+  const int Hl = P->Hl, h0 = P->tp_r * P->Hl;
+  float *bias = own(P, (size_t)Hl * N * ldb);
   if (!bias) return -1;
   for (int i = 0; i < N; i++)
     for (int j = 0; j < N; j++) {
@@ -310,9 +420,9 @@ static int beit_bias(qs_cuda_plan *P, const float *table) {
         int yi = (i - 1) / g, xi = (i - 1) % g, yj = (j - 1) / g, xj = (j - 1) % g;
         idx = (yi - yj + g - 1) * span + (xi - xj + g - 1);
       }
-      for (int h = 0; h < H; h++) bias[((size_t)h * N + i) * ldb + j] = table[(size_t)idx * H + h];
+      for (int h = 0; h < Hl; h++) bias[((size_t)h * N + i) * ldb + j] = table[(size_t)idx * H + h0 + h];
     }
-  return qs_cuda_add_param3(P, bias, (int64_t)H * N * ldb, NULL, 0, NULL, 0, 1);
+  return qs_cuda_add_param3(P, bias, (int64_t)Hl * N * ldb, NULL, 0, NULL, 0, 1);
 }
 
 /* DINOv2 at another resolution: the patch grid of the table resized bicubically
@@ -531,7 +641,7 @@ static void *blob(const qs_cuda_plan *P, int id) { return id >= 0 ? P->blobs[id]
 
 /* y = x W^T + b (then GELU if gelu) for one Linear, dispatched on how its weights are
  * stored. Launches only: no host synchronisation, capturable. */
-static int linear_run(const qs_cuda_plan *P, int id, const void *x, void *y, int gelu) {
+static int linear_gemm(const qs_cuda_plan *P, int id, const void *x, void *y, int gelu) {
   const qs_linear *l = &P->lins[id];
   const cudaStream_t s = P->stream;
   const uint16_t *bias = qs_cuda_dptr(P, l->b);
@@ -568,6 +678,16 @@ static int linear_run(const qs_cuda_plan *P, int id, const void *x, void *y, int
   return qs_fail(QS_EINTERNAL, "%s: Linear kind %d has no GEMM", P->a->name, (int)l->kind);
 }
 
+static int tp_reduce(const qs_cuda_plan *P, const qs_linear *l, void *y);
+
+/* linear_gemm, then for a column-split Linear the all-reduce and its bias */
+static int linear_run(const qs_cuda_plan *P, int id, const void *x, void *y, int gelu) {
+  if (!P->lins[id].reduce) return linear_gemm(P, id, x, y, gelu);
+  if (gelu) return qs_fail(QS_EINTERNAL, "%s: an activation before the all-reduce", P->a->name);
+  QS_TRY(linear_gemm(P, id, x, y, 0));
+  return tp_reduce(P, &P->lins[id], y);
+}
+
 int qs_cuda_linear_run(const qs_cuda_plan *P, int id, const void *x, void *y) { return linear_run(P, id, x, y, 0); }
 int qs_cuda_linear_run_gelu(const qs_cuda_plan *P, int id, const void *x, void *y) {
   return linear_run(P, id, x, y, 1);
@@ -590,7 +710,7 @@ static int record(const qs_cuda_plan *P) {
   for (int l = 0; l < P->L; l++) {
     const qs_layer *ly = &P->layers[l];
     QS_TRY(qs_cuda_linear_run(P, ly->qkv, P->h, P->qkv));
-    QS_TRY(qs_attention_launch(dt, P->qkv, qs_cuda_dptr(P, ly->rel), P->ldb, P->att, B, N, P->H, P->hd, s));
+    QS_TRY(qs_attention_launch(dt, P->qkv, qs_cuda_dptr(P, ly->rel), P->ldb, P->att, B, N, P->Hl, P->hd, s));
     QS_TRY(qs_cuda_linear_run(P, ly->o, P->att, P->o));
     QS_TRY(qs_layernorm_launch(dt, P->x, P->o, qs_cuda_dptr(P, ly->ls1), qs_cuda_dptr(P, ly->ln2_g), qs_cuda_dptr(P, ly->ln2_b), P->h, M, D,
                                eps, s));
@@ -668,12 +788,16 @@ static int capture(qs_cuda_plan *P) {
 
 /* ---- plan lifetime ------------------------------------------------------------------ */
 
+static void tp_free(qs_cuda_plan *P);
+
 static void plan_free(qs_cuda_plan *P) {
   if (!P) return;
   if (P->device >= 0) cudaSetDevice(P->device);
   if (P->stream) cudaStreamSynchronize(P->stream);
   if (P->exec) cudaGraphExecDestroy(P->exec);
   if (P->graph) cudaGraphDestroy(P->graph);
+  tp_free(P); /* after the graph, which holds NCCL work of the communicator */
+  free_shards(P);
   for (int i = 0; i < P->nlins; i++) qs_gemm_destroy(&P->lins[i].gemm);
   qs_arena_destroy(&P->arena);
   if (P->lt) cublasLtDestroy(P->lt);
@@ -685,11 +809,13 @@ static void plan_free(qs_cuda_plan *P) {
   free(P);
 }
 
-static int plan_build(qs_cuda_plan *P) {
-  size_t free0 = 0, free1 = 0, total = 0;
+/* Everything of a plan that involves this process alone: describe, lay out, upload.
+ * *free0: the device's free memory before it. */
+static int plan_prepare(qs_cuda_plan *P, size_t *free0) {
+  size_t total = 0;
   CUDA_CHECK(cudaSetDevice(P->device));
   CUDA_CHECK(cudaFree(NULL)); /* the context exists before the memory baseline */
-  CUDA_CHECK(cudaMemGetInfo(&free0, &total));
+  CUDA_CHECK(cudaMemGetInfo(free0, &total));
   CUDA_CHECK(cudaStreamCreateWithFlags(&P->stream, cudaStreamNonBlocking));
   CUBLAS_CHECK(cublasLtCreate(&P->lt));
   QS_TRY(P->a->family == QS_FAM_MOBILEVIT ? qs_mv_describe(P) : describe_transformer(P));
@@ -719,25 +845,52 @@ static int plan_build(qs_cuda_plan *P) {
     free(P->blobs[i].host);
     P->blobs[i].host = NULL;
   }
+  free_shards(P); /* likewise (the params that point into them are uploaded) */
   for (int i = 0; i < P->nlins; i++)
     if (P->lins[i].kind == QS_LIN_DENSE) QS_TRY(qs_gemm_set_bias(&P->lins[i].gemm, qs_cuda_dptr(P, P->lins[i].b)));
+  return QS_OK;
+}
 
-  /* a first plain forward (loads the modules, surfaces errors), then the graph */
+/* A status agreed over the tensor-parallel group (the status itself without one). */
+static int agree(const qs_cuda_plan *P, int rc) { return P->tp ? qs_tp_agree(&P->tp->g, rc) : rc; }
+
+static int first_forward(qs_cuda_plan *P) {
   CUDA_CHECK(cudaMemsetAsync(P->in32, 0, sizeof(float) * (size_t)P->B * P->C * P->S * P->S, P->stream));
   QS_TRY(record(P));
   CUDA_CHECK(cudaStreamSynchronize(P->stream));
+  return QS_OK;
+}
+
+static int graph_forward(qs_cuda_plan *P) {
+  QS_TRY(launch(P, 1));
+  CUDA_CHECK(cudaStreamSynchronize(P->stream));
+  return QS_OK;
+}
+
+/* A first plain forward (loads the modules, surfaces errors), then the graph. Under
+ * tensor parallelism every step runs collectives, so each is agreed over the group
+ * before the next (no rank enters an all-reduce that another has given up on). */
+static int plan_finish(qs_cuda_plan *P, size_t free0) {
+  size_t free1 = 0, total = 0;
+  QS_TRY(agree(P, first_forward(P)));
   if (P->use_graph) {
-    QS_TRY(capture(P));
-    QS_TRY(launch(P, 1));
-    CUDA_CHECK(cudaStreamSynchronize(P->stream));
+    QS_TRY(agree(P, capture(P)));
+    QS_TRY(agree(P, graph_forward(P)));
   }
   CUDA_CHECK(cudaMemGetInfo(&free1, &total));
   P->device_bytes = (double)free0 - (double)free1;
   return QS_OK;
 }
 
-static int cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o, void **out) {
-  *out = NULL;
+static int plan_build(qs_cuda_plan *P) {
+  size_t free0 = 0;
+  QS_TRY(plan_prepare(P, &free0));
+  return plan_finish(P, free0);
+}
+
+/* The checks of plan_create that depend on the arguments alone (the same answer on every
+ * rank of a tensor-parallel group). */
+static int plan_check(const qs_model *m, const qs_prec_opts *po, int batch) {
   const qs_arch *a = &m->arch;
   if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16 && po->prec != QS_PREC_INT8 && po->prec != QS_PREC_NF4)
     return qs_fail(QS_EUNSUPPORTED, "%s: cuda: precision %s is not implemented in the CUDA backend", a->name,
@@ -748,8 +901,11 @@ static int cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch
   if (a->layers < 1 || a->layers > QS_MAX_LAYERS || a->hidden % a->heads != 0 || a->input_size % a->patch_size != 0)
     return qs_fail(QS_EINVAL, "%s: architecture not runnable (layers %d, hidden %d, heads %d)", a->name, a->layers,
                    a->hidden, a->heads);
-  qs_cuda_plan *P = qs_calloc(1, sizeof *P);
-  if (!P) return QS_ENOMEM;
+  return QS_OK;
+}
+
+static void plan_init(qs_cuda_plan *P, const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o) {
+  const qs_arch *a = &m->arch;
   P->m = m;
   P->a = a;
   /* int8 / nf4: every layer the precision does not quantize runs in fp16 (as the CPU reference) */
@@ -775,6 +931,18 @@ static int cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch
   P->KP = P->C * P->P * P->P;
   P->out_dim = qs_arch_out_dim(a);
   P->ldb = (P->N + 63) / 64 * 64;
+  P->tp_k = 1;
+  P->tp_r = 0;
+  P->Hl = P->H;
+}
+
+static int cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o, void **out) {
+  *out = NULL;
+  const qs_arch *a = &m->arch;
+  QS_TRY(plan_check(m, po, batch));
+  qs_cuda_plan *P = qs_calloc(1, sizeof *P);
+  if (!P) return QS_ENOMEM;
+  plan_init(P, m, po, batch, o);
   int rc = plan_build(P);
   if (rc != QS_OK) {
     qs_error_prefix("%s: cuda %s b%d", a->name, qs_precision_name(po->prec), batch);
@@ -799,6 +967,186 @@ static int cuda_forward(void *plan, const float *input, float *output) {
   CUDA_CHECK(cudaStreamSynchronize(P->stream));
   return QS_OK;
 }
+
+/* ---- tensor parallelism (NCCL) -------------------------------------------------------
+ * plan_create_tp shards the encoder Linears as the CPU reference does (tp.h): q|k|v and
+ * FC1 by output features, the attention output dense and FC2 by input features, whose
+ * GEMMs run without bias; after each of those two, one ncclAllReduce (sum, in place, in
+ * the compute dtype: ncclFloat for fp32 plans, ncclHalf otherwise) on the plan's stream,
+ * then the bias once (qs_bias_add_launch), then the residual + LayerNorm of the dense
+ * path. The collectives are issued by record(), so they are captured into the plan's
+ * CUDA graph like every other launch (NCCL supports stream capture).
+ *
+ * The communicator: tp rank 0 makes an ncclUniqueId, the group's control plane
+ * broadcasts it, every rank calls ncclCommInitRank on its own device. It is cached for
+ * the process lifetime by the group key (the same ranks run the same group in every
+ * cell), and reused only when every rank of the group has it cached. Cached
+ * communicators are never destroyed: ncclCommDestroy at exit would run after MPI is
+ * finalized and the CUDA contexts are being torn down; the process exit releases them.
+ * A group without a key (0) gets a communicator of its own, destroyed with the plan.
+ * plan_create_tp is called from one thread at a time (the cell runner), so the cache
+ * takes no lock. NVLink multicast (NVLS) is left as the environment configures it. */
+
+static int tp_reduce(const qs_cuda_plan *P, const qs_linear *l, void *y) {
+#ifdef QS_HAVE_NCCL
+  struct qs_cuda_tp *t = P->tp;
+  if (!t || !t->comm) return qs_fail(QS_EINTERNAL, "%s: a column-split Linear without a communicator", P->a->name);
+  const int timed = t->timing && t->nev < QS_TP_MAX_AR && 2 * t->nev + 1 < t->nmade;
+  if (timed) CUDA_CHECK(cudaEventRecord(t->ev[2 * t->nev], P->stream));
+  NCCL_CHECK(ncclAllReduce(y, y, (size_t)l->M * (size_t)l->N, P->dt == QS_DT_F16 ? ncclHalf : ncclFloat, ncclSum,
+                           t->comm, P->stream));
+  if (timed) {
+    CUDA_CHECK(cudaEventRecord(t->ev[2 * t->nev + 1], P->stream));
+    t->nev++;
+  }
+  return l->rb >= 0 ? qs_bias_add_launch(P->dt, y, qs_cuda_dptr(P, l->rb), l->M, l->N, P->stream) : QS_OK;
+#else
+  (void)l;
+  (void)y;
+  return qs_fail(QS_EUNSUPPORTED, "%s: tensor parallelism needs NCCL (not in this build)", P->a->name);
+#endif
+}
+
+static void tp_free(qs_cuda_plan *P) {
+  struct qs_cuda_tp *t = P->tp;
+  if (!t) return;
+  for (int i = 0; i < t->nmade; i++) cudaEventDestroy(t->ev[i]);
+#ifdef QS_HAVE_NCCL
+  if (t->owned && t->comm) ncclCommDestroy(t->comm);
+#endif
+  free(t);
+  P->tp = NULL;
+}
+
+#ifdef QS_HAVE_NCCL
+typedef struct {
+  uint64_t key;
+  int size, rank, device;
+  ncclComm_t comm;
+} tp_comm_entry;
+
+#define QS_TP_MAX_COMMS 32
+static tp_comm_entry g_tp_comms[QS_TP_MAX_COMMS];
+static int g_tp_ncomms;
+
+static tp_comm_entry *tp_comm_find(const qs_tp_group *g, int device) {
+  if (!g->key) return NULL;
+  for (int i = 0; i < g_tp_ncomms; i++) {
+    tp_comm_entry *e = &g_tp_comms[i];
+    if (e->key == g->key && e->size == g->size && e->rank == g->rank && e->device == device) return e;
+  }
+  return NULL;
+}
+
+/* Collective over the group: P->tp->comm, cached or made. Every failure is agreed. */
+static int tp_comm_get(qs_cuda_plan *P) {
+  struct qs_cuda_tp *t = P->tp;
+  const qs_tp_group *g = &t->g;
+  tp_comm_entry *e = tp_comm_find(g, P->device);
+  double miss = e ? 0.0 : 1.0; /* reuse only when every rank has one */
+  QS_TRY(g->ctl_max(g->ctx, &miss, 1));
+  if (miss == 0.0) {
+    t->comm = e->comm;
+    return QS_OK;
+  }
+  if (e) { /* a stale one (another rank lost its): abort it, a new one follows */
+    ncclCommAbort(e->comm);
+    *e = g_tp_comms[--g_tp_ncomms];
+  }
+  ncclUniqueId id;
+  memset(&id, 0, sizeof id);
+  int rc = QS_OK;
+  if (g->rank == 0) {
+    ncclResult_t r = ncclGetUniqueId(&id);
+    if (r != ncclSuccess) rc = qs_nccl_fail(r, "ncclGetUniqueId(&id)", __FILE__, __LINE__);
+  }
+  QS_TRY(qs_tp_agree(g, rc));
+  QS_TRY(g->ctl_bcast(g->ctx, &id, sizeof id, 0));
+  ncclComm_t comm = NULL;
+  cudaError_t ce = cudaSetDevice(P->device);
+  if (ce != cudaSuccess) {
+    rc = qs_cuda_fail(ce, "cudaSetDevice(device)", __FILE__, __LINE__);
+  } else {
+    ncclResult_t r = ncclCommInitRank(&comm, g->size, id, g->rank);
+    if (r != ncclSuccess) {
+      rc = qs_nccl_fail(r, "ncclCommInitRank(&comm, size, id, rank)", __FILE__, __LINE__);
+      comm = NULL;
+    }
+  }
+  rc = qs_tp_agree(g, rc);
+  if (rc != QS_OK) {
+    if (comm) ncclCommAbort(comm);
+    return rc;
+  }
+  t->comm = comm;
+  if (g->key && g_tp_ncomms < QS_TP_MAX_COMMS) {
+    tp_comm_entry *n = &g_tp_comms[g_tp_ncomms++];
+    n->key = g->key, n->size = g->size, n->rank = g->rank, n->device = P->device, n->comm = comm;
+  } else {
+    t->owned = 1;
+  }
+  return QS_OK;
+}
+#endif
+
+#ifdef QS_HAVE_NCCL
+/* After a failed first forward the communicator may be broken: abort it and take it out
+ * of the cache (the next plan of the group makes a new one; tp_comm_get agrees on that). */
+static void tp_comm_forget(qs_cuda_plan *P) {
+  struct qs_cuda_tp *t = P->tp;
+  if (!t || !t->comm) return;
+  if (P->stream) (void)cudaStreamSynchronize(P->stream);
+  if (P->exec) cudaGraphExecDestroy(P->exec);
+  if (P->graph) cudaGraphDestroy(P->graph);
+  P->exec = NULL;
+  P->graph = NULL;
+  tp_comm_entry *e = tp_comm_find(&t->g, P->device);
+  if (e && e->comm == t->comm) *e = g_tp_comms[--g_tp_ncomms];
+  ncclCommAbort(t->comm);
+  t->comm = NULL;
+  t->owned = 0;
+  (void)cudaGetLastError();
+}
+
+/* tp rank g->rank of g->size: the deterministic checks return at once (the same on every
+ * rank); from then on every step is agreed over the group (tp.h, qs_tp_agree). */
+static int cuda_plan_create_tp(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o,
+                               const qs_tp_group *g, void **out) {
+  if (!g || g->size <= 1) return cuda_plan_create(m, po, batch, o, out);
+  *out = NULL;
+  const qs_arch *a = &m->arch;
+  if (g->rank < 0 || g->rank >= g->size || !g->ctl_max || !g->ctl_bcast)
+    return qs_fail(QS_EINVAL, "%s: tp rank %d of %d: not a valid group", a->name, g->rank, g->size);
+  QS_TRY(plan_check(m, po, batch));
+  QS_TRY(qs_tp_check_arch(a, g->size));
+  size_t free0 = 0;
+  int rc = QS_OK;
+  qs_cuda_plan *P = qs_calloc(1, sizeof *P);
+  if (P) {
+    plan_init(P, m, po, batch, o);
+    P->tp_k = g->size;
+    P->tp_r = g->rank;
+    P->Hl = P->H / g->size;
+    if (!(P->tp = qs_calloc(1, sizeof *P->tp))) rc = QS_ENOMEM;
+    if (rc == QS_OK) {
+      P->tp->g = *g;
+      rc = plan_prepare(P, &free0);
+    }
+  } else {
+    rc = QS_ENOMEM;
+  }
+  rc = qs_tp_agree(g, rc);
+  if (rc == QS_OK) rc = tp_comm_get(P);
+  if (rc == QS_OK && (rc = plan_finish(P, free0)) != QS_OK) tp_comm_forget(P);
+  if (rc != QS_OK) {
+    qs_error_prefix("%s: cuda %s b%d tp %d", a->name, qs_precision_name(po->prec), batch, g->size);
+    plan_free(P);
+    return rc;
+  }
+  *out = P;
+  return QS_OK;
+}
+#endif
 
 /* ---- the timed loop ----------------------------------------------------------------- */
 
@@ -850,6 +1198,91 @@ static int bench_loop(qs_cuda_plan *P, const qs_bench_opts *o, int use_graph, cu
   return QS_OK;
 }
 
+/* allreduce_share of a tensor-parallel plan: one more forward of plain launches (every
+ * rank runs it: it all-reduces), with an event pair around each ncclAllReduce; the
+ * summed all-reduce time over that forward's time. ev: a pair for the whole forward. */
+static int tp_share(qs_cuda_plan *P, cudaEvent_t *ev, double *share) {
+  struct qs_cuda_tp *t = P->tp;
+  int rc = QS_OK;
+  *share = NAN;
+  while (t->nmade < 2 * QS_TP_MAX_AR && rc == QS_OK) {
+    cudaError_t e = cudaEventCreate(&t->ev[t->nmade]);
+    if (e != cudaSuccess) rc = qs_cuda_fail(e, "cudaEventCreate(&ev[i])", __FILE__, __LINE__);
+    else t->nmade++;
+  }
+  /* the forward runs whatever happened above: the other ranks all-reduce with this one */
+  t->timing = 1;
+  t->nev = 0;
+  cudaError_t e0 = cudaEventRecord(ev[0], P->stream);
+  int frc = record(P);
+  cudaError_t e1 = cudaEventRecord(ev[1], P->stream);
+  t->timing = 0;
+  QS_TRY(frc);
+  if (e0 != cudaSuccess) return qs_cuda_fail(e0, "cudaEventRecord(start)", __FILE__, __LINE__);
+  if (e1 != cudaSuccess) return qs_cuda_fail(e1, "cudaEventRecord(end)", __FILE__, __LINE__);
+  CUDA_CHECK(cudaEventSynchronize(ev[1]));
+  QS_TRY(rc);
+  float total = 0.0f;
+  double in_ar = 0.0;
+  CUDA_CHECK(cudaEventElapsedTime(&total, ev[0], ev[1]));
+  for (int i = 0; i < t->nev; i++) {
+    float ms = 0.0f;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, t->ev[2 * i], t->ev[2 * i + 1]));
+    in_ar += ms;
+  }
+  if (total > 0.0f && t->nev > 0) *share = in_ar / total;
+  return QS_OK;
+}
+
+/* The timed loop of a tensor-parallel plan: the warm-up / iteration rules of bench_loop,
+ * with tp rank 0 deciding every warm-up and timed iteration for the group
+ * (qs_tp_continue, which also lines the ranks up before each); one sample per iteration
+ * (events around that forward on this rank; the runner takes the max over the group). */
+static int bench_loop_tp(qs_cuda_plan *P, const qs_bench_opts *o, int use_graph, cudaEvent_t *ev,
+                         qs_bench_measure *m) {
+  const qs_tp_group *g = &P->tp->g;
+  double t0 = qs_now_s();
+  for (int i = 0;; i++) {
+    const int go = qs_tp_continue(g, i < o->warmup || qs_now_s() - t0 < o->warmup_s);
+    if (go < 0) return go;
+    if (!go) break;
+    QS_TRY(launch(P, use_graph));
+    CUDA_CHECK(cudaStreamSynchronize(P->stream));
+  }
+  qs_nvml_dev *nv = qs_nvml_device(P->device);
+  m->sm_clock_start_mhz = qs_nvml_sm_clock_mhz(nv);
+  const double e0 = qs_nvml_energy_mj(nv);
+  int cap = o->iterations > 16 ? o->iterations : 16, n = 0;
+  m->samples_ms = qs_malloc(sizeof(double) * (size_t)cap);
+  if (!m->samples_ms) return QS_ENOMEM;
+  const int max_samples = 1 << 22;
+  t0 = qs_now_s();
+  for (;;) {
+    int want = (n < o->iterations || qs_now_s() - t0 < o->min_time_s) && n < max_samples;
+    const int go = qs_tp_continue(g, want);
+    if (go < 0) return go;
+    if (!go) break;
+    if (n == cap) { /* n and cap are the same on every rank */
+      double *s = realloc(m->samples_ms, sizeof(double) * (size_t)cap * 2);
+      if (!s) return qs_fail(QS_ENOMEM, "bench: out of host memory for %d samples", cap * 2);
+      m->samples_ms = s;
+      cap *= 2;
+    }
+    CUDA_CHECK(cudaEventRecord(ev[0], P->stream));
+    QS_TRY(launch(P, use_graph));
+    CUDA_CHECK(cudaEventRecord(ev[1], P->stream));
+    CUDA_CHECK(cudaEventSynchronize(ev[1]));
+    float ms = 0.0f;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, ev[0], ev[1]));
+    m->samples_ms[n++] = ms;
+  }
+  m->n_samples = n;
+  const double e1 = qs_nvml_energy_mj(nv), loop_s = qs_now_s() - t0;
+  m->sm_clock_end_mhz = qs_nvml_sm_clock_mhz(nv);
+  m->energy_j = (isnan(e0) || isnan(e1) || loop_s < QS_ENERGY_MIN_S) ? NAN : (e1 - e0) * 1e-3;
+  return tp_share(P, ev, &m->allreduce_share);
+}
+
 static int cuda_bench(void *plan, const float *input, const qs_bench_opts *opts, qs_bench_measure *m) {
   qs_cuda_plan *P = plan;
   qs_bench_opts o;
@@ -880,7 +1313,7 @@ static int cuda_bench(void *plan, const float *input, const qs_bench_opts *opts,
       break;
     }
   }
-  if (rc == QS_OK) rc = bench_loop(P, &o, use_graph, ev, m);
+  if (rc == QS_OK) rc = P->tp ? bench_loop_tp(P, &o, use_graph, ev, m) : bench_loop(P, &o, use_graph, ev, m);
   for (int i = 0; i < made; i++) cudaEventDestroy(ev[i]);
   if (rc != QS_OK) {
     free(m->samples_ms);
@@ -921,4 +1354,7 @@ const qs_backend qs_backend_cuda = {
     .forward = cuda_forward,
     .bench = cuda_bench,
     .plan_destroy = cuda_plan_destroy,
+#ifdef QS_HAVE_NCCL
+    .plan_create_tp = cuda_plan_create_tp,
+#endif
 };

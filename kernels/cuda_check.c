@@ -23,6 +23,12 @@ int qs_cuda_fail(cudaError_t e, const char *stmt, const char *file, int line) {
   return qs_fail(code, "%s:%d: %s: %s (%s)", base_name(file), line, stmt, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
+#ifdef QS_HAVE_NCCL
+int qs_nccl_fail(ncclResult_t r, const char *stmt, const char *file, int line) {
+  return qs_fail(QS_EDEVICE, "%s:%d: %s: %s (NCCL %d)", base_name(file), line, stmt, ncclGetErrorString(r), (int)r);
+}
+#endif
+
 static const char *cublas_status_name(cublasStatus_t s) {
   switch (s) {
     case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";

@@ -57,7 +57,15 @@ typedef struct {
   float aoff;  /* NF4 double quantization offset */
   int tiled;   /* NF4: the tensor-core kernel takes this shape */
   int splits;  /* K slices (1: no split-K) */
+  /* tensor parallelism: 1 for a column-split Linear (attention output, FC2): its GEMM
+   * runs without bias, then the all-reduce over the group and the bias rb once */
+  int reduce;
+  int rb; /* param id of the bias added after the all-reduce (-1: none) */
 } qs_linear;
+
+/* Tensor parallelism of a plan (cuda_backend.c): the group, its NCCL communicator and
+ * the all-reduce timing of one instrumented forward. */
+struct qs_cuda_tp;
 
 typedef struct {
   int ln1_g, ln1_b, ln2_g, ln2_b, ls1, ls2, rel; /* param ids, -1 if absent */
@@ -109,6 +117,13 @@ typedef struct {
   double device_bytes;
   cudaGraph_t graph;
   cudaGraphExec_t exec;
+  /* tensor parallelism (plan_create_tp): tp rank tp_r of tp_k (tp_k 1: unsharded; tp
+   * NULL). Hl: the heads this rank runs (H / tp_k). host shards: this rank's slices of
+   * the split tensors, freed once uploaded. */
+  int tp_k, tp_r, Hl;
+  struct qs_cuda_tp *tp;
+  float **shards;
+  int nshards, shardcap;
 } qs_cuda_plan;
 
 /* ---- the plan's registries (cuda_backend.c) ------------------------------------------
@@ -118,9 +133,13 @@ typedef struct {
 int qs_cuda_add_param3(qs_cuda_plan *P, const float *a, int64_t na, const float *b, int64_t nb, const float *c,
                        int64_t nc, int derived);
 /* The Linear "<base>.weight" [N, K] (+ "<base>.bias" [N]) applied to M rows; every
- * Linear of a checkpoint goes through here, so its storage kind is chosen in one place. */
+ * Linear of a checkpoint goes through here, so its storage kind is chosen in one place.
+ * Under tensor parallelism (tp_k > 1) N and K are the full sizes and the Linear holds
+ * this rank's shard by qs_tp_role_of: a row-split one computes N / tp_k outputs, a
+ * column-split one reads K / tp_k inputs and all-reduces its output (qs_linear.reduce). */
 int qs_cuda_add_linear(qs_cuda_plan *P, int M, int N, int K, const char *base);
-/* q, k, v Linears of width D fused into one [3D, D] Linear applied to M rows. */
+/* q, k, v Linears of width D fused into one [3D, D] Linear applied to M rows (under
+ * tensor parallelism this rank's rows of each: [3D / tp_k, D], q | k | v). */
 int qs_cuda_add_qkv(qs_cuda_plan *P, int M, int D, const char *q, const char *k, const char *v);
 /* A dense GEMM y[M, N] = x[M, K] W[N, K]^T (+ b) on weights the plan derived itself
  * (param ids w, b; b = -1: none): MobileViT's convolutions with BatchNorm folded in. */

@@ -27,7 +27,10 @@
  *
  * Transformer layers use the transformer families' pieces: fused q|k|v GEMM, fused
  * attention (4 heads of d/4), fused residual + LayerNorm, and every Linear through
- * qs_cuda_add_linear / qs_cuda_linear_run, so quantized Linear kinds apply to them too. */
+ * qs_cuda_add_linear / qs_cuda_linear_run, so quantized Linear kinds apply to them too,
+ * and so does tensor parallelism (tp > 1): those Linears hold this rank's shards and the
+ * column-split ones all-reduce inside qs_cuda_linear_run; the attention runs this rank's
+ * heads; the convolutions are replicated. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdarg.h>
@@ -338,7 +341,7 @@ static int mobilevit_layer(mv_ctx *c, const char *base, int nlayers) {
     QS_TRY(gemm_op(c, qs_cuda_add_qkv(P, M, d, q, k, v), MV_SH, MV_QKV));
     mv_op *o = op_add(c, OP_ATTN, MV_QKV, MV_ATT);
     if (!o) return QS_ENOMEM;
-    o->B = S, o->H = N, o->heads = a->heads, o->hd = d / a->heads;
+    o->B = S, o->H = N, o->heads = a->heads / P->tp_k, o->hd = d / a->heads; /* this rank's heads */
     need(c, MV_ATT, (int64_t)M * d);
     snprintf(n1, sizeof n1, "%s.attention.output.dense", lb);
     QS_TRY(gemm_op(c, qs_cuda_add_linear(P, M, d, d, n1), MV_ATT, MV_O));
@@ -348,10 +351,11 @@ static int mobilevit_layer(mv_ctx *c, const char *base, int nlayers) {
     if (!tensor(c, &fs, "%s.intermediate.dense.weight", lb)) return QS_EINVAL;
     const int mlp = (int)fs->shape[0];
     snprintf(n1, sizeof n1, "%s.intermediate.dense", lb);
-    QS_TRY(gemm_op(c, qs_cuda_add_linear(P, M, mlp, d, n1), MV_SH, MV_MID));
+    const int fc1 = qs_cuda_add_linear(P, M, mlp, d, n1);
+    QS_TRY(gemm_op(c, fc1, MV_SH, MV_MID));
     if (!(o = op_add(c, OP_ACT, MV_MID, MV_MID))) return QS_ENOMEM;
     o->act = c->act;
-    o->n = (int64_t)M * mlp;
+    o->n = (int64_t)M * P->lins[fc1].N; /* mlp, or this rank's mlp / tp_k */
     snprintf(n1, sizeof n1, "%s.output.dense", lb);
     QS_TRY(gemm_op(c, qs_cuda_add_linear(P, M, d, mlp, n1), MV_MID, MV_O));
     /* residual, then the next layer's LN1 or the stage's final LayerNorm */

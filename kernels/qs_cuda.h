@@ -37,6 +37,17 @@ int qs_cublas_fail(cublasStatus_t s, const char *stmt, const char *file, int lin
     if (qs_cs_ != CUBLAS_STATUS_SUCCESS) return qs_cublas_fail(qs_cs_, #stmt, __FILE__, __LINE__); \
   } while (0)
 
+#ifdef QS_HAVE_NCCL
+#include <nccl.h>
+/* Record "FILE:LINE: STATEMENT: NCCL error text" with qs_fail; return QS_EDEVICE. */
+int qs_nccl_fail(ncclResult_t r, const char *stmt, const char *file, int line);
+#define NCCL_CHECK(stmt)                                                  \
+  do {                                                                    \
+    ncclResult_t qs_nr_ = (stmt);                                         \
+    if (qs_nr_ != ncclSuccess) return qs_nccl_fail(qs_nr_, #stmt, __FILE__, __LINE__); \
+  } while (0)
+#endif
+
 /* Number of CUDA devices; 0 when there is no driver or device (never aborts). */
 int qs_cuda_device_count(void);
 
@@ -67,6 +78,11 @@ typedef enum { QS_CUDA_ACT_NONE = 0, QS_CUDA_ACT_SILU = 1, QS_CUDA_ACT_GELU = 2 
 int qs_act_launch(qs_dtype dt, qs_cuda_act act, void *x, int64_t n, cudaStream_t s);
 /* y[i] = y[i] + x[i] over n elements (a residual add, rounded to dt once). */
 int qs_add_launch(qs_dtype dt, void *y, const void *x, int64_t n, cudaStream_t s);
+
+/* ---- tp.cu (tensor parallelism) ------------------------------------------------
+ * y[m, n] = y[m, n] + bias[n] over y [M, N], summed in fp32 and rounded to dt once: the
+ * bias of a column-split Linear, added after the all-reduce of the partial products. */
+int qs_bias_add_launch(qs_dtype dt, void *y, const void *bias, int M, int N, cudaStream_t s);
 
 /* ---- embed.cu ------------------------------------------------------------------
  * Patches of img [B, C, S, S] (fp32) -> cols [B * (S/P)^2, C*P*P] in dt, each patch

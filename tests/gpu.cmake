@@ -22,6 +22,18 @@ if(TARGET qsweep_cuda)
   set_tests_properties(test_gpu_model_fixtures PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 300)
   qs_add_test(NAME test_gpu_mobilevit SOURCES test_gpu_mobilevit.c LABELS gpu TIMEOUT 300)
 
+  # Tensor parallelism over NCCL: tp = 2 and 4 against tp = 1 (and int8 / nf4 against the
+  # CPU reference's tp forward), one GPU per MPI rank; skipped (77) with fewer GPUs than ranks.
+  add_executable(test_gpu_tp ${QS_TEST_DIR}/test_gpu_tp.c)
+  target_link_libraries(test_gpu_tp PRIVATE qsweep_core)
+  target_include_directories(test_gpu_tp PRIVATE ${QS_TEST_DIR})
+  target_compile_definitions(test_gpu_tp PRIVATE QS_FIXTURE_DIR="${QS_FIXTURE_DIR}")
+  foreach(np 2 4)
+    add_test(NAME test_gpu_tp_np${np} COMMAND ${QS_MPIEXEC} -np ${np} $<TARGET_FILE:test_gpu_tp>)
+    set_tests_properties(test_gpu_tp_np${np} PROPERTIES LABELS "gpu;tp" ENVIRONMENT "${QS_MPI_ENV}" TIMEOUT 1800
+                         SKIP_RETURN_CODE 77)
+  endforeach()
+
   # Standalone driver of the vtable's timed loop (bench/peer_pytorch.py falls back to it).
   add_executable(qsweep_gpu_bench ${CMAKE_SOURCE_DIR}/bench/gpu_bench.c)
   target_link_libraries(qsweep_gpu_bench PRIVATE qsweep_core)
