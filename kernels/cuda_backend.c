@@ -456,7 +456,7 @@ static int describe_transformer(qs_cuda_plan *P) {
   char base[256], q[300], k[300], v[300], n1[300];
 
   snprintf(base, sizeof base, "%sembeddings.patch_embeddings.projection", pre);
-  if ((P->lin_patch = qs_cuda_add_linear(P, P->B * P->np, D, P->KP, base)) < 0) return QS_EINVAL;
+  if ((P->lin_patch = qs_cuda_add_linear(P, P->B * P->np, D, P->KP, base)) < 0) return qs_last_code();
   const float *cls = tensor(P, D, 0, "%sembeddings.cls_token", pre);
   if (!cls) return QS_EINVAL;
   P->cls = add_param(P, cls, D);
@@ -511,13 +511,13 @@ static int describe_transformer(qs_cuda_plan *P) {
     snprintf(q, sizeof q, "%s.attention.attention.query", base);
     snprintf(k, sizeof k, "%s.attention.attention.key", base);
     snprintf(v, sizeof v, "%s.attention.attention.value", base);
-    if ((ly->qkv = qs_cuda_add_qkv(P, M, D, q, k, v)) < 0) return QS_EINVAL;
+    if ((ly->qkv = qs_cuda_add_qkv(P, M, D, q, k, v)) < 0) return qs_last_code();
     snprintf(n1, sizeof n1, "%s.attention.output.dense", base);
-    if ((ly->o = qs_cuda_add_linear(P, M, D, D, n1)) < 0) return QS_EINVAL;
+    if ((ly->o = qs_cuda_add_linear(P, M, D, D, n1)) < 0) return qs_last_code();
     snprintf(n1, sizeof n1, "%s.%s", base, dv2 ? "mlp.fc1" : "intermediate.dense");
-    if ((ly->fc1 = qs_cuda_add_linear(P, M, P->mlp, D, n1)) < 0) return QS_EINVAL;
+    if ((ly->fc1 = qs_cuda_add_linear(P, M, P->mlp, D, n1)) < 0) return qs_last_code();
     snprintf(n1, sizeof n1, "%s.%s", base, dv2 ? "mlp.fc2" : "output.dense");
-    if ((ly->fc2 = qs_cuda_add_linear(P, M, D, P->mlp, n1)) < 0) return QS_EINVAL;
+    if ((ly->fc2 = qs_cuda_add_linear(P, M, D, P->mlp, n1)) < 0) return qs_last_code();
   }
   /* final norm and heads, as the CPU reference */
   snprintf(n1, sizeof n1, "%s%s", pre, a->family == QS_FAM_BEIT ? "pooler.layernorm" : "layernorm");
@@ -528,14 +528,14 @@ static int describe_transformer(qs_cuda_plan *P) {
   switch (a->output) {
     case QS_OUT_CLS: break;
     case QS_OUT_POOLER:
-      if (a->family != QS_FAM_BEIT && (P->head1 = qs_cuda_add_linear(P, P->B, D, D, "pooler.dense")) < 0) return QS_EINVAL;
+      if (a->family != QS_FAM_BEIT && (P->head1 = qs_cuda_add_linear(P, P->B, D, D, "pooler.dense")) < 0) return qs_last_code();
       break;
     case QS_OUT_LOGITS:
-      if ((P->head1 = qs_cuda_add_linear(P, P->B, K, D, "classifier")) < 0) return QS_EINVAL;
+      if ((P->head1 = qs_cuda_add_linear(P, P->B, K, D, "classifier")) < 0) return qs_last_code();
       break;
     case QS_OUT_DEIT_AVG:
-      if ((P->head1 = qs_cuda_add_linear(P, P->B, K, D, "cls_classifier")) < 0) return QS_EINVAL;
-      if ((P->head2 = qs_cuda_add_linear(P, P->B, K, D, "distillation_classifier")) < 0) return QS_EINVAL;
+      if ((P->head1 = qs_cuda_add_linear(P, P->B, K, D, "cls_classifier")) < 0) return qs_last_code();
+      if ((P->head2 = qs_cuda_add_linear(P, P->B, K, D, "distillation_classifier")) < 0) return qs_last_code();
       break;
   }
   return QS_OK;

@@ -293,7 +293,7 @@ static int ln_op(mv_ctx *c, int r, const char *norm, int y, int M, int D) {
 }
 
 static int gemm_op(mv_ctx *c, int lin, int src, int dst) {
-  if (lin < 0) return QS_EINVAL;
+  if (lin < 0) return qs_last_code(); /* the Linear's own failure (e.g. unsupported shape) */
   mv_op *o = op_add(c, OP_GEMM, src, dst);
   if (!o) return QS_ENOMEM;
   o->lin = lin;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 static _Thread_local char qs_err_buf[1024];
+static _Thread_local int qs_err_code;
 
 /* Messages are one line whatever a file puts in the strings they quote. */
 static void one_line(char *s) {
@@ -22,16 +23,21 @@ int qs_fail(int code, const char *fmt, ...) {
   vsnprintf(qs_err_buf, sizeof qs_err_buf, fmt, ap);
   va_end(ap);
   one_line(qs_err_buf);
+  qs_err_code = code;
   return code;
 }
 
 const char *qs_last_error(void) { return qs_err_buf; }
+int qs_last_code(void) { return qs_err_code != QS_OK ? qs_err_code : QS_EINTERNAL; }
 
 const char *qs_msg_after_path(const char *msg, const char *path) {
   size_t n = strlen(path);
   return !strncmp(msg, path, n) && !strncmp(msg + n, ": ", 2) ? msg + n + 2 : msg;
 }
-void qs_clear_error(void) { qs_err_buf[0] = '\0'; }
+void qs_clear_error(void) {
+  qs_err_buf[0] = '\0';
+  qs_err_code = QS_OK;
+}
 
 void qs_error_prefix(const char *fmt, ...) {
   char old[sizeof qs_err_buf];

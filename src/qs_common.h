@@ -25,6 +25,9 @@ enum {
 int qs_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The last message recorded by this thread ("" if none). */
 const char *qs_last_error(void);
+/* The code of that message, for a caller that learns of a failure only as -1 (an index
+ * or handle); QS_EINTERNAL if none was recorded. */
+int qs_last_code(void);
 /* A message without its leading "PATH: " (the message itself when it does not start so). */
 const char *qs_msg_after_path(const char *msg, const char *path);
 void qs_clear_error(void);

@@ -99,6 +99,16 @@ int main(void) {
   char d[128], p[256];
   qs_arch a;
 
+  puts("the code of the last message (callers that get -1 for an index pass it on)");
+  qs_clear_error();
+  CHECK(qs_last_code() == QS_EINTERNAL);
+  CHECK(qs_fail(QS_EUNSUPPORTED, "a shape the kernels do not take") == QS_EUNSUPPORTED);
+  CHECK(qs_last_code() == QS_EUNSUPPORTED);
+  qs_error_prefix("model");
+  CHECK(qs_last_code() == QS_EUNSUPPORTED);
+  qs_clear_error();
+  CHECK(qs_last_code() == QS_EINTERNAL);
+
   puts("malformed config.json");
   snprintf(p, sizeof p, "%s/bad.json", dir);
   write_text(p, "{\"model_type\": \"vit\", \"hidden_size\": 32,");

@@ -97,6 +97,17 @@ static int cuda_run(const qs_model *m, const qs_prec_opts *po, int B, int use_gr
 static int g_prec_mask = 0x3; /* bit p: precision p of QS_PREC_FP32, FP16, INT8, NF4 */
 static const qs_precision k_precs[4] = {QS_PREC_FP32, QS_PREC_FP16, QS_PREC_INT8, QS_PREC_NF4};
 
+/* Bytes the CPU plan counts that the CUDA plan does not hold: DINOv2's position table
+ * beyond the run's grid (the CPU plan keeps the checkpoint's table and resizes it in the
+ * forward; the CUDA plan uploads the resized table) and its mask token (not used in
+ * inference, not uploaded). */
+static double cpu_only_bytes(const qs_arch *a, const qs_prec_opts *po) {
+  if (a->family != QS_FAM_DINOV2) return 0.0;
+  const double es = po->prec == QS_PREC_FP32 ? 4.0 : 2.0;
+  const int g = a->input_size / a->patch_size;
+  return es * a->hidden * ((double)a->pos_grid * a->pos_grid - (double)g * g + 1.0);
+}
+
 static void run_model(const qs_model *mp, int B) {
   const qs_model m = *mp;
   const qs_arch *a = &m.arch;
@@ -136,6 +147,12 @@ static void run_model(const qs_model *mp, int B) {
     memset(&mp, 0, sizeof mp);
     for (int64_t i = 0; i < n; i++) y[i] = y2[i] = NAN;
     rc = cuda_run(&m, &po, B, 1, x, y, &med_g, &mg);
+    if (rc == QS_EUNSUPPORTED && qs_test_shape_refusal(qs_last_error())) {
+      /* a tiny config's Linear the quantized kernels do not take: refused, never run wrong */
+      printf("%-30s %s b%-3d unsupported (a documented kernel shape limit): %s\n", a->name,
+             qs_precision_name(po.prec), B, qs_last_error());
+      continue;
+    }
     CHECK_MSG(rc == QS_OK, "%s %s b%d: cuda (graph): %s", a->name, qs_precision_name(po.prec), B, qs_last_error());
     if (rc != QS_OK) continue;
     rc = cuda_run(&m, &po, B, 0, x, y2, &med_p, &mp);
@@ -161,9 +178,10 @@ static void run_model(const qs_model *mp, int B) {
       /* the GPU's quantization error is the CPU's (same codes, same kernels' arithmetic) */
       CHECK_MSG(!(fid > 1.25 * fid_cpu + 2e-3), "%s %s: fidelity %.3e vs the CPU's %.3e", a->name,
                 qs_precision_name(po.prec), fid, fid_cpu);
-      CHECK_MSG(fabs(mg.weight_bytes - (double)cpu_wbytes) <= 0.05 * (double)cpu_wbytes,
-                "%s %s: weight bytes %.0f, CPU plan %zu", a->name, qs_precision_name(po.prec), mg.weight_bytes,
-                cpu_wbytes);
+      const double want = (double)cpu_wbytes - cpu_only_bytes(a, &po);
+      CHECK_MSG(fabs(mg.weight_bytes - want) <= 0.05 * want,
+                "%s %s: weight bytes %.0f, CPU plan %zu (%.0f of them held by the CPU plan only)", a->name,
+                qs_precision_name(po.prec), mg.weight_bytes, cpu_wbytes, cpu_only_bytes(a, &po));
       CHECK_MSG(p == 2 ? (bits > 7.9 && bits < 8.6) : (bits > 4.3 && bits < 4.8), "%s %s: %.2f bits per weight",
                 a->name, qs_precision_name(po.prec), bits);
     }
