@@ -30,21 +30,11 @@
 #include "model.h"
 #include "qs_common.h"
 #include "qs_test.h"
+#include "tp_test_util.h"
 #include "tp.h"
 #include "zoo.h"
 
 static int g_rank, g_world, g_device;
-
-static double rel_l2(const float *y, const float *ref, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)y[i] - ref[i];
-    num += d * d;
-    den += (double)ref[i] * ref[i];
-  }
-  if (isnan(num)) return INFINITY;
-  return den > 0 ? sqrt(num / den) : sqrt(num);
-}
 
 /* the worst of a value over every rank of the world (every rank calls it) */
 static double world_max(double v) {
@@ -125,7 +115,7 @@ static void test_model(const qs_model *m, int batch, group *g2, group *g4, int q
       for (int64_t i = 0; i < ny; i++) y[i] = NAN;
       int trc = cuda_forward(m, dense[pi], g, batch, 1, x, y);
       CHECK_MSG(trc == QS_OK, "%s %s tp %d: %s", a->name, qs_precision_name(dense[pi]), g->size, qs_last_error());
-      const double e = rc == QS_OK && trc == QS_OK ? rel_l2(y, ref, ny) : INFINITY, worst = world_max(e);
+      const double e = rc == QS_OK && trc == QS_OK ? tp_rel_l2(y, ref, ny) : INFINITY, worst = world_max(e);
       CHECK_MSG(e <= tol, "%s %s tp %d rank %d: rel_l2 vs tp 1 %.3e > %.0e", a->name, qs_precision_name(dense[pi]),
                 g->size, g_rank, e, tol);
       if (g_rank == 0)
@@ -151,7 +141,7 @@ static void test_model(const qs_model *m, int batch, group *g2, group *g4, int q
         continue;
       }
       CHECK_MSG(trc == QS_OK, "%s %s tp 2: %s", a->name, qs_precision_name(qp[pi]), qs_last_error());
-      const double e = rc == QS_OK && trc == QS_OK ? rel_l2(y, ref, ny) : INFINITY, worst = world_max(e);
+      const double e = rc == QS_OK && trc == QS_OK ? tp_rel_l2(y, ref, ny) : INFINITY, worst = world_max(e);
       CHECK_MSG(e <= tol, "%s %s tp 2 rank %d: rel_l2 vs cpu tp 2 %.3e > %.0e", a->name, qs_precision_name(qp[pi]),
                 g_rank, e, tol);
       if (g_rank == 0)
@@ -187,7 +177,7 @@ static void test_graph_and_bench(const qs_model *m, group *g2) {
   if (rc == QS_OK) rc = cuda_forward(m, QS_PREC_FP16, &g2->g, batch, 0, x, y2);
   CHECK_MSG(rc == QS_OK, "%s graph / plain tp 2: %s", a->name, qs_last_error());
   if (rc == QS_OK) {
-    const double e = rel_l2(y, y2, ny);
+    const double e = tp_rel_l2(y, y2, ny);
     CHECK_MSG(e <= 1e-6, "%s fp16 tp 2: graph vs plain rel_l2 %.3e", a->name, e);
   }
   const qs_backend *be = &qs_backend_cuda;
@@ -263,22 +253,6 @@ static void test_cells(group *g2) {
   qs_zoo_free(&z);
 }
 
-static int sorted_fixtures(char **names, int cap) {
-  DIR *d = opendir(QS_FIXTURE_DIR "/tiny");
-  int n = 0;
-  struct dirent *e;
-  while (d && (e = readdir(d)) && n < cap)
-    if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
-  if (d) closedir(d);
-  for (int i = 0; i < n; i++) /* the same order on every rank */
-    for (int j = i + 1; j < n; j++)
-      if (strcmp(names[i], names[j]) > 0) {
-        char *t = names[i];
-        names[i] = names[j];
-        names[j] = t;
-      }
-  return n;
-}
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
@@ -313,7 +287,7 @@ int main(int argc, char **argv) {
 
   /* the tiny fixtures of every family: fp32 / fp16 at tp 2 (and 4), int8 / nf4 at tp 2 */
   char *names[64];
-  const int n = sorted_fixtures(names, 64);
+  const int n = tp_sorted_fixtures(QS_FIXTURE_DIR "/tiny", names, 64);
   CHECK(n >= 10);
   for (int i = 0; i < n; i++) {
     char dir[4096];

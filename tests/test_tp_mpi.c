@@ -18,6 +18,7 @@
 #include "model.h"
 #include "qs_common.h"
 #include "qs_test.h"
+#include "tp_test_util.h"
 #include "tp.h"
 #include "zoo.h"
 
@@ -26,16 +27,6 @@
 #define QUANT_BOUND_ABS 0.02
 
 static int g_rank, g_world;
-
-static double rel_l2(const float *y, const float *ref, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)y[i] - ref[i];
-    num += d * d;
-    den += (double)ref[i] * ref[i];
-  }
-  return den > 0 ? sqrt(num / den) : sqrt(num);
-}
 
 static int forward_group(const qs_model *m, qs_precision prec, const qs_tp_group *g, int batch, const float *x,
                          float *y) {
@@ -77,7 +68,7 @@ static void test_fixture(const char *dir, MPI_Comm g2, MPI_Comm g4) {
     }
     rc = forward_group(&m, QS_PREC_FP32, &g, batch, x, y);
     CHECK_MSG(rc == QS_OK, "%s tp %d: %s", a.name, g.size, qs_last_error());
-    double e = rc == QS_OK ? rel_l2(y, ref, ny) : INFINITY, worst = e;
+    double e = rc == QS_OK ? tp_rel_l2(y, ref, ny) : INFINITY, worst = e;
     MPI_Allreduce(&e, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     CHECK_MSG(e <= 1e-5, "%s fp32 tp %d rank %d: rel_l2 %.3e > 1e-5", a.name, g.size, g_rank, e);
     if (g_rank == 0)
@@ -94,7 +85,7 @@ static void test_fixture(const char *dir, MPI_Comm g2, MPI_Comm g4) {
       CHECK(forward_group(&m, precs[pi], NULL, batch, x, y1) == QS_OK);
       rc = forward_group(&m, precs[pi], &g, batch, x, y);
       CHECK_MSG(rc == QS_OK, "%s %s tp 2: %s", a.name, qs_precision_name(precs[pi]), qs_last_error());
-      double e1 = rel_l2(y1, ref, ny), e2 = rel_l2(y, ref, ny), bound = QUANT_BOUND_FACTOR * e1 + QUANT_BOUND_ABS;
+      double e1 = tp_rel_l2(y1, ref, ny), e2 = tp_rel_l2(y, ref, ny), bound = QUANT_BOUND_FACTOR * e1 + QUANT_BOUND_ABS;
       CHECK_MSG(e2 <= bound, "%s %s tp 2: rel_l2 vs fp32 %.3e > %.3e", a.name, qs_precision_name(precs[pi]), e2, bound);
       if (g_rank == 0)
         printf("%-22s %-9s %-4s tp 2 over MPI: rel_l2 vs fp32 %.3e (tp 1: %.3e, bound %.3e)\n", a.name,
@@ -188,20 +179,8 @@ int main(int argc, char **argv) {
   MPI_Comm_split(MPI_COMM_WORLD, 0, g_rank, &g4);
   test_agree(g4);
   const char *root = QS_FIXTURE_DIR "/tiny";
-  DIR *d = opendir(root);
   char *names[64];
-  int n = 0;
-  struct dirent *e;
-  while (d && (e = readdir(d)) && n < 64)
-    if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
-  if (d) closedir(d);
-  for (int i = 0; i < n; i++) /* the same order on every rank */
-    for (int j = i + 1; j < n; j++)
-      if (strcmp(names[i], names[j]) > 0) {
-        char *t = names[i];
-        names[i] = names[j];
-        names[j] = t;
-      }
+  const int n = tp_sorted_fixtures(root, names, 64);
   CHECK(n >= 10);
   for (int i = 0; i < n; i++) {
     char dir[4096];

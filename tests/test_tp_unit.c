@@ -17,6 +17,7 @@
 #include "model.h"
 #include "qs_common.h"
 #include "qs_test.h"
+#include "tp_test_util.h"
 #include "tp.h"
 #include "zoo.h"
 
@@ -144,16 +145,6 @@ static int run_group(const qs_model *m, qs_precision prec, int k, int batch, con
   return jobs[0].rc_plan;
 }
 
-static double rel_l2(const float *y, const float *ref, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)y[i] - ref[i];
-    num += d * d;
-    den += (double)ref[i] * ref[i];
-  }
-  return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 static int forward1(const qs_model *m, qs_precision prec, int batch, const float *x, float *y) {
   qs_prec_opts po;
   qs_prec_opts_default(&po, prec);
@@ -257,7 +248,7 @@ static void test_fixture(const char *dir) {
     double worst = 0;
     for (int r = 0; r < k && rc == QS_OK; r++) {
       CHECK_MSG(jobs[r].rc_fwd == QS_OK, "%s tp %d rank %d: %s", a.name, k, r, jobs[r].err);
-      double e = rel_l2(y[r], ref, ny);
+      double e = tp_rel_l2(y[r], ref, ny);
       if (e > worst || isnan(e)) worst = e;
     }
     CHECK_MSG(worst <= 1e-5, "%s fp32 tp %d: rel_l2 %.3e > 1e-5", a.name, k, worst);
@@ -281,11 +272,11 @@ static void test_fixture(const char *dir) {
     static const qs_precision precs[] = {QS_PREC_FP16, QS_PREC_INT8, QS_PREC_NF4};
     for (size_t pi = 0; pi < QS_ARRAY_LEN(precs); pi++) {
       CHECK(forward1(&m, precs[pi], batch, x, yq) == QS_OK);
-      double e1 = rel_l2(yq, ref, ny);
+      double e1 = tp_rel_l2(yq, ref, ny);
       rc = run_group(&m, precs[pi], 2, batch, x, y, jobs);
       CHECK_MSG(rc == QS_OK && jobs[0].rc_fwd == QS_OK && jobs[1].rc_fwd == QS_OK, "%s %s tp 2: %s", a.name,
                 qs_precision_name(precs[pi]), jobs[0].err);
-      double e2 = rel_l2(y[0], ref, ny);
+      double e2 = tp_rel_l2(y[0], ref, ny);
       CHECK_MSG(!memcmp(y[0], y[1], sizeof(float) * (size_t)ny), "%s %s tp 2: the ranks' outputs differ", a.name,
                 qs_precision_name(precs[pi]));
       double bound = QUANT_BOUND_FACTOR * e1 + QUANT_BOUND_ABS;
@@ -307,21 +298,8 @@ int main(void) {
   test_roles();
   test_indivisible();
   const char *root = QS_FIXTURE_DIR "/tiny";
-  DIR *d = opendir(root);
-  CHECK(d != NULL);
   char *names[64];
-  int n = 0;
-  struct dirent *e;
-  while (d && (e = readdir(d)) && n < 64)
-    if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
-  if (d) closedir(d);
-  for (int i = 0; i < n; i++)
-    for (int j = i + 1; j < n; j++)
-      if (strcmp(names[i], names[j]) > 0) {
-        char *t = names[i];
-        names[i] = names[j];
-        names[j] = t;
-      }
+  const int n = tp_sorted_fixtures(root, names, 64);
   CHECK(n >= 10);
   for (int i = 0; i < n; i++) {
     char dir[4096];
