@@ -253,7 +253,6 @@ static void test_cells(group *g2) {
   qs_zoo_free(&z);
 }
 
-
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
