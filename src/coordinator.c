@@ -260,6 +260,7 @@ enum { TAG_REQUEST = 101, TAG_ASSIGN = 102 };
 
 typedef struct row_node {
   qs_cell_result r;
+  char *line; /* the progress line, printed once the row is durable (NULL: quiet) */
   struct row_node *next;
 } row_node;
 
@@ -307,8 +308,12 @@ static void *writer_main(void *arg) {
       fprintf(stderr, "qsweep run: %s\n", qs_last_error());
       if (!w->errors) qs_strlcpy(w->first_error, qs_last_error(), sizeof w->first_error);
     }
+    /* a cell is reported complete only now, with its row in the file (DESIGN:
+     * "a row is durable once its cell is reported complete") */
     while (list) {
       row_node *next = list->next;
+      if (list->line) fputs(list->line, stderr);
+      free(list->line);
       qs_cell_result_free(&list->r);
       free(list);
       list = next;
@@ -321,7 +326,7 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
-static void writer_push(writer *w, qs_cell_result *r) {
+static void writer_push(writer *w, qs_cell_result *r, char *line) {
   row_node *n = malloc(sizeof *n);
   if (!n) {
     fprintf(stderr, "qsweep run: out of host memory queueing a result\n");
@@ -331,6 +336,7 @@ static void writer_push(writer *w, qs_cell_result *r) {
   n->r = *r; /* takes the samples */
   r->samples_ms = NULL;
   r->n_samples = 0;
+  n->line = line; /* takes the line */
   n->next = NULL;
   pthread_mutex_lock(&w->mu);
   if (w->tail) w->tail->next = n;
@@ -559,6 +565,7 @@ static void on_result(progress *p, writer *w, qs_cell_result *r, int cell) {
     }
   }
   p->t_last_result = qs_now_s();
+  char *line = NULL; /* printed by the writer once the row is durable */
   if (!run->quiet) {
     double el = p->t_last_result - p->t_start;
     double eta = qs_eta_s(el, p->total_cost, p->done_cost, p->done, p->total);
@@ -566,11 +573,13 @@ static void on_result(progress *p, writer *w, qs_cell_result *r, int cell) {
     fmt_hms(el, e1, sizeof e1);
     fmt_hms(eta, e2, sizeof e2);
     int bad = run->n_run - run->n_ok;
-    fprintf(stderr, "[%*d/%d] %-11s %s  rank %d  %.2f s | %d not ok | elapsed %s  ETA %s%s%s\n",
-            (int)log10(p->total > 0 ? p->total : 1) + 1, p->done, p->total, r->status, r->key, (int)r->rank,
-            r->duration_s, bad, e1, e2, r->message[0] ? " | " : "", r->message);
+    const size_t cap = 256 + strlen(r->key) + strlen(r->message);
+    if ((line = malloc(cap)) != NULL)
+      snprintf(line, cap, "[%*d/%d] %-11s %s  rank %d  %.2f s | %d not ok | elapsed %s  ETA %s%s%s\n",
+               (int)log10(p->total > 0 ? p->total : 1) + 1, p->done, p->total, r->status, r->key, (int)r->rank,
+               r->duration_s, bad, e1, e2, r->message[0] ? " | " : "", r->message);
   }
-  writer_push(w, r);
+  writer_push(w, r, line);
 }
 
 static int recv_request(int src, unsigned char **buf, int *len) {

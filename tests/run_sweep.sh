@@ -2,7 +2,7 @@
 # run_sweep.sh SCENARIO QSWEEP - multi-step scenarios of `qsweep run` / `qsweep bench`.
 # Environment: QSWEEP_MPIEXEC (the MPI launcher with its options, e.g. "mpiexec
 # --oversubscribe"), QS_FIXTURE_DIR (tests/fixtures). Scenarios: ranks, inject, kill,
-# badspec, files, dryrun, fewcells, bench, extend, seal.
+# badspec, files, dryrun, fewcells, bench, extend, seal, reported.
 set -u
 scenario=$1
 QSWEEP=$2
@@ -115,6 +115,29 @@ kill)
   check "each cell exactly once after resume" diff "$T/want" "$T/got"
   check "h5dump -H reads the file" h5dump -H "$T/r.h5" >/dev/null
   check "sim rows say backend sim" grep -q '"sim"' <(h5dump -d /cells "$T/r.h5")
+  ;;
+reported)
+  # a cell the progress shows as done is in the file: one rank (no launcher between), its
+  # progress lines on a pipe to a reader that SIGKILLs it the moment it reads the 5th
+  export QSWEEP_SIM_SCALE=0.5
+  spec "$T/s.json" '"min_time_s": 1.0'
+  bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$T/pid" "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --backend sim \
+    2>&1 >/dev/null | {
+    n=0
+    while IFS= read -r line; do
+      case $line in "["*"] ok "*) n=$((n + 1)) ;; esac
+      if [ "$n" -eq 5 ]; then kill -9 "$(cat "$T/pid")"; fi
+      printf '%s\n' "$line" >>"$T/seen"
+    done
+  }
+  sleep 0.5
+  shown=$(sed -nE 's/^\[ *[0-9]+\/[0-9]+\] ok +([^ ]+) .*/\1/p' "$T/seen" | sort)
+  check "5 cells shown done before the kill ($(echo "$shown" | grep -c .))" test "$(echo "$shown" | grep -c .)" -ge 5
+  keys "$T/r.h5" | sort >"$T/got"
+  for k in $shown; do
+    check "$k: shown done, so in the file" grep -qx -- "$k" "$T/got"
+  done
+  check "the kill came mid-sweep ($(wc -l <"$T/got") rows)" test "$(wc -l <"$T/got")" -lt 24
   ;;
 badspec)
   # each bad field: exit 1, one line naming the file and the field, nothing written

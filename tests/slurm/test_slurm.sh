@@ -112,8 +112,10 @@ else
 fi
 done_before=$(count_ok "$out2")
 echo "  t+$(since) s: cancelled with $done_before cells in the file"
-if [ -s "$work/frozen" ] && [ "$done_before" -ge 1 ] && [ "$done_before" -lt 24 ]; then
-  ok "cancelled mid-sweep ($done_before of 24 done)"
+# a cell shown done is durable (rank 0 prints its line after the row is written), so the
+# file holds at least the cells the wrapper had seen when it stopped the job
+if [ -s "$work/frozen" ] && [ "$done_before" -ge "$(cat "$work/frozen")" ] && [ "$done_before" -lt 24 ]; then
+  ok "cancelled mid-sweep ($done_before of 24 done, $(cat "$work/frozen") shown done)"
 else
   bad "cancel point: $done_before cells in the file ($(cat "$work/frozen" 2>/dev/null || echo no) freeze)"
   cat "$work"/job2-*.out || true
