@@ -50,18 +50,22 @@ echo "== 2. cancel mid-sweep, resubmit"
 # how this machine schedules the test against the job: a wrapper around rank 0 reads its
 # progress lines as they come and, after the third cell, stops (SIGSTOP) both ranks, so
 # the job stands still mid-sweep, using neither CPU nor disk, until this script cancels it
-# with scancel. (An earlier version polled the job log from here and cancelled after two
-# cells; on a loaded machine that loop saw nothing until the job had finished all 24.)
-# Each step is traced with its time and the machine's CPU and I/O pressure.
+# with scancel. The ranks run as SCHED_IDLE (chrt --idle), so that every other process
+# (this script, the reader, slurmctld, mpirun) runs first whatever the scheduling policy
+# the test was started under: under a real-time policy (chrt -f), two computing ranks at
+# the same priority took both cores until they finished, and nice cannot change that.
+# (Earlier versions polled from here with the ranks under nice; run that way, the loop
+# saw nothing until the job had finished all 24 cells.) Each step is traced with its
+# time and the machine's CPU and I/O pressure.
 spec "$work/slow.json" 1 3.0 "[1, 2]"
 out2=$work/slow.h5
 cat > "$work/qsweep-freeze" <<WRAP
 #!/bin/bash
-# rank wrapper: the ranks run under nice; rank 0's progress lines pass through a reader
+# rank wrapper: the ranks run as SCHED_IDLE; rank 0's progress lines pass through a reader
 # that freezes the sweep after 3 cells (once) and says so in $work/frozen
 rank=\${OMPI_COMM_WORLD_RANK:-\${PMIX_RANK:-0}}
-[ "\$rank" = 0 ] || exec nice -n 10 "$qsweep" "\$@"
-nice -n 10 "$qsweep" "\$@" 2>&1 | {
+[ "\$rank" = 0 ] || exec chrt --idle 0 "$qsweep" "\$@"
+chrt --idle 0 "$qsweep" "\$@" 2>&1 | {
   n=0
   while IFS= read -r line; do
     printf '%s\n' "\$line"
