@@ -273,8 +273,6 @@ done:
   return rc;
 }
 
-/* Read a scalar string attribute (variable or fixed length) into a new string.
- * A missing attribute is QS_EINVAL naming it. `where` names the object. */
 /* Open attribute `name` of `obj`, which must be a scalar of class `cls` (`kind` names the
  * class in the message; `what` names the attribute). On QS_OK the caller closes attr,
  * ftype and space; on failure nothing is left open. */
@@ -302,6 +300,8 @@ done:
   return rc;
 }
 
+/* Read a scalar string attribute (variable or fixed length) into a new string.
+ * A missing attribute is QS_EINVAL naming it. `where` names the object. */
 static int attr_get_str(hid_t obj, const char *path, const char *where, const char *name,
                         char **out) {
   int rc = QS_OK;

@@ -191,7 +191,6 @@ static void set_status(qs_cell_result *r, int code, const char *msg) {
   qs_strlcpy(r->message, code == QS_OK ? "" : (msg && msg[0] ? msg : qs_status_name(code)), sizeof r->message);
 }
 
-/* The statistics of a timed loop into r; takes ms->samples_ms. */
 /* The output y against the fp32 reference ref: the row's fidelity fields. */
 static void fill_fidelity(qs_cell_result *r, const qs_arch *a, const float *ref, const float *y, int batch, int D) {
   qs_fidelity f;
@@ -203,6 +202,7 @@ static void fill_fidelity(qs_cell_result *r, const qs_arch *a, const float *ref,
   r->fid_top1 = f.top1;
 }
 
+/* The statistics of a timed loop into r; takes ms->samples_ms. */
 static void fill_timing(qs_cell_result *r, qs_bench_measure *ms, int batch) {
   qs_stats st;
   qs_stats_compute(ms->samples_ms, ms->n_samples, &st);
