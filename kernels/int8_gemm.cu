@@ -9,6 +9,10 @@
  * the reference's 8-lane fp32 accumulation and combination tree; so y is
  * bit-exact. Beyond that, o comes from obuf (int8_outlier.cu).
  *
+ * On a compute capability 9.0 device built with sm_90a, qs_int8_gemm_launch hands
+ * shapes of at least QS_INT8_SM90_MIN_M rows to the wgmma kernel of int8_gemm_sm90.cu
+ * (same epilogue, same bits); this file's mma.sync kernel takes the rest.
+ *
  * Tiles: BM x BN x 64 bytes of K per stage, 4-stage cp.async pipeline, XOR-
  * swizzled shared memory (16-byte chunks, conflict-free ldmatrix), warp tiles of
  * 64x32 or 32x32 (int32 accumulators in registers). Configurations:
@@ -338,7 +342,9 @@ extern "C" int qs_int8_gemm_splitk_launch(const qs_int8_act *a, const int8_t *wq
   return QS_OK;
 }
 
-/* Tile configuration override for the benchmark (-1: the heuristic). */
+/* Tile configuration override for the benchmark and the tests: -1 the heuristic;
+ * 0, 1, 2 the mma.sync tiles above; 3 the sm_90a wgmma kernel with its own tile
+ * choice, 4 and 5 that kernel with 128 x 256 and 128 x 128 tiles. */
 extern "C" void qs_int8_gemm_force_config(int cfg) { g_force_cfg = cfg; }
 
 extern "C" int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias,
@@ -350,6 +356,13 @@ extern "C" int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const
   QSQ_REQUIRE(mode >= 0 && mode <= 2, "int8 gemm: argument: mode %d", mode);
   QSQ_REQUIRE(((uintptr_t)a->xq & 15) == 0 && ((uintptr_t)wq & 15) == 0, "int8 gemm: alignment: xq, wq not 16-byte aligned");
   int cfg = g_force_cfg;
+#if QS_HAVE_SM90A
+  /* Hopper: the wgmma + TMA kernel wherever the work fills the chip (int8_gemm_sm90.cu) */
+  if (cfg >= 3 || (cfg < 0 && M >= QS_INT8_SM90_MIN_M && N % 2 == 0 && qs_int8_sm90_available()))
+    return qs_int8_gemm_sm90_launch(a, wq, sw, bias, obuf, M, N, K, mode, y, cfg == 4 ? 256 : cfg == 5 ? 128 : 0, s);
+#else
+  QSQ_REQUIRE(cfg < 3, "int8 gemm: unsupported: configuration %d needs the sm_90a build", cfg);
+#endif
   if (cfg < 0) {
     static int sms = 0;
     if (!sms) {

@@ -7,9 +7,11 @@
  * phases split by one grid-wide barrier:
  *   1. each warp scans rows and tags every column holding |x| >= threshold with
  *      the barrier's generation number (tags from earlier calls never match, so
- *      the tag array is never cleared and no memset node is needed);
+ *      the tag array is never cleared and no memset node is needed), and in the
+ *      same pass quantizes the row as if there were no outlier column;
  *   2. each block turns the tags into a bit mask and prefix ranks in shared
- *      memory; block 0 publishes n_out and the increasing column list; each warp
+ *      memory; block 0 publishes n_out and the increasing column list; with no
+ *      outlier column the kernel is done (x was read once); otherwise each warp
  *      takes rows again: s_x = max of the fp16 magnitude bits over non-outlier
  *      columns (NaN > inf > finite, as the reference), then xq, and the outlier
  *      values go to xo[m, rank(k)].
@@ -59,6 +61,34 @@ __device__ __forceinline__ int quant127(float xh, float s, float rs) {
   return min(127, max(-127, q));
 }
 
+/* xq and s_x of row m given mx, the row's maximum fp16 magnitude bits over the
+ * columns that are not outliers; ob_mask (shared memory bit mask of the outlier
+ * columns) or NULL when none is. Outlier columns get 0. */
+__device__ __forceinline__ void quant_row(const uint4 *__restrict__ xr, int K8, int lane, uint32_t mx,
+                                          const uint32_t *ob_mask, int m, float *__restrict__ sx,
+                                          int8_t *__restrict__ xq_row) {
+  const float s = __half2float(__ushort_as_half((unsigned short)mx));
+  if (lane == 0) sx[m] = s;
+  const float rs = __frcp_rn(s);
+  const bool zero_row = !(s != 0.0f); /* s == 0: every xq of the row is 0 */
+  uint2 *qr = (uint2 *)xq_row;
+  for (int c = lane; c < K8; c += 32) {
+    const uint4 v = __ldg(xr + c);
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+    const uint32_t ob = ob_mask ? (ob_mask[(c * 8) >> 5] >> ((c * 8) & 31)) & 0xffu : 0u;
+    uint32_t packed[2] = {0u, 0u};
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      const unsigned short hb = (unsigned short)(w[j >> 1] >> ((j & 1) * 16));
+      const float xh = __half2float(__ushort_as_half(hb));
+      int q = 0;
+      if (!((ob >> j) & 1u) && !zero_row) q = quant127(xh, s, rs);
+      packed[j >> 2] |= ((uint32_t)q & 0xffu) << ((j & 3) * 8);
+    }
+    qr[c] = make_uint2(packed[0], packed[1]);
+  }
+}
+
 __global__ void __launch_bounds__(kThreads) int8_quant_kernel(const uint4 *__restrict__ x, int M, int K,
                                                               uint32_t tlo, int use_out, int8_t *__restrict__ xq,
                                                               float *__restrict__ sx, int *__restrict__ n_out,
@@ -75,9 +105,13 @@ __global__ void __launch_bounds__(kThreads) int8_quant_kernel(const uint4 *__res
   const uint32_t gen0 = ((volatile uint32_t *)state)[1];
 
   if (use_out) {
-    /* phase 1: tag outlier columns (|xh| >= threshold <=> tlo <= mag <= 0x7c00) */
+    /* phase 1: tag outlier columns (|xh| >= threshold <=> tlo <= mag <= 0x7c00) and, in
+     * the same read of each row, quantize it as if no column were an outlier (s_x the
+     * maximum over the whole row); when the barrier shows no outlier column anywhere,
+     * that is the answer and the kernel ends: one pass over x. */
     for (int m = gw; m < M; m += nw) {
       const uint4 *xr = x + (size_t)m * K8;
+      uint32_t mx = 0;
       for (int c = lane; c < K8; c += 32) {
         const uint4 v = __ldg(xr + c);
         const uint32_t w[4] = {v.x, v.y, v.z, v.w};
@@ -85,8 +119,10 @@ __global__ void __launch_bounds__(kThreads) int8_quant_kernel(const uint4 *__res
         for (int j = 0; j < 8; j++) {
           const uint32_t mag = (w[j >> 1] >> ((j & 1) * 16)) & 0x7fffu;
           if (mag >= tlo && mag <= 0x7c00u) tags[c * 8 + j] = gen0;
+          mx = max(mx, mag);
         }
       }
+      quant_row(xr, K8, lane, __reduce_max_sync(0xffffffffu, mx), NULL, m, sx, xq + (size_t)m * K);
     }
     grid_barrier(state, gen0);
     /* phase 2a: the bit mask of outlier columns and the prefix ranks of its words */
@@ -127,6 +163,7 @@ __global__ void __launch_bounds__(kThreads) int8_quant_kernel(const uint4 *__res
       }
   }
 
+  if (use_out && nout == 0) return; /* phase 1's quantization stands */
   /* phase 2b: per row s_x, xq and the outlier values */
   for (int m = gw; m < M; m += nw) {
     const uint4 *xr = x + (size_t)m * K8;

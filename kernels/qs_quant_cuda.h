@@ -104,6 +104,18 @@ enum {
 int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias,
                         const uint16_t *obuf, int M, int N, int K, int mode, void *y, cudaStream_t s);
 
+/* Hopper (compute capability 9.0, built for sm_90a): the same GEMM and epilogue with
+ * wgmma and TMA (int8_gemm_sm90.cu), bit-exact with qs_int8_gemm_launch's other
+ * kernels. qs_int8_gemm_launch uses it by itself for M >= QS_INT8_SM90_MIN_M (and even
+ * N) where available; call it directly only to pick the tile width: bn 256 (128 x 256
+ * tiles), 128 (128 x 128) or 0 (chosen from the shape). Preconditions of
+ * qs_int8_gemm_launch, N even, sw 8-byte and bias 4-byte aligned.
+ * qs_int8_sm90_available: 1 if the current device can run it. */
+#define QS_INT8_SM90_MIN_M 512
+int qs_int8_sm90_available(void);
+int qs_int8_gemm_sm90_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias,
+                             const uint16_t *obuf, int M, int N, int K, int mode, void *y, int bn, cudaStream_t s);
+
 /* Split-K for small M (latency-bound at batch 1: too few CTAs for the chip).
  * qs_int8_splitk_choose: the number of K slices for this shape (1: use
  * qs_int8_gemm_launch). qs_int8_gemm_splitk_launch: each slice's CTAs write the

@@ -10,7 +10,9 @@
  * reference (the device's erff differs in the last bits).
  * Cases: no outliers, planted outlier columns (values of 20), threshold 0, more
  * outlier columns than the fused epilogue takes, ViT-B / ViT-H shapes, odd M, and
- * a captured CUDA graph replayed on inputs with different outlier sets.
+ * a captured CUDA graph replayed on inputs with different outlier sets; on a
+ * compute capability 9.0 device the same checks for the wgmma kernel of
+ * int8_gemm_sm90.cu at both tile widths.
  *
  * NF4: relative L2 error against qs_nf4_linear_ref <= 1e-3 (fp32 accumulation
  * in another order plus one fp16 rounding), with and without double
@@ -465,6 +467,23 @@ int main(void) {
   int8_case(197 * 32, 3072, 768, 6.0f, few, 3, 1, 0, -1);
   int8_case(197 * 32, 768, 768, 0.0f, NULL, 0, 1, 0, -1);
   int8_graph_case(197, 768, 768);
+  /* the sm_90a wgmma kernel (configuration 3: its own tile width; 4: 128 x 256, 5: 128 x 128):
+   * M not a multiple of 128, N not a multiple of the tile, K not a multiple of 128 bytes,
+   * fused and buffered outlier parts, threshold 0, GELU, and more tiles than SMs */
+  if (qs_int8_sm90_available()) {
+    int8_case(197 * 8, 2304, 768, 6.0f, NULL, 0, 1, 0, 3);
+    int8_case(197 * 8, 3072, 768, 6.0f, few, 3, 1, 1, 4);
+    int8_case(197 * 8, 768, 3072, 6.0f, few, 3, 1, 0, 5);
+    int8_case(1000, 768, 768, 6.0f, many, 80, 0, 0, 4); /* > fused limit: obuf */
+    int8_case(1000, 768, 768, 0.0f, few, 3, 1, 0, 5);
+    int8_case(700, 200, 144, 6.0f, NULL, 0, 1, 0, 4);   /* a partial tile in N and in K */
+    const int few2[2] = {5, 200};
+    int8_case(130, 392, 272, 6.0f, few2, 2, 1, 1, 5);
+    int8_case(257 * 8, 5120, 1280, 6.0f, few, 3, 1, 1, 3);
+    int8_case(197 * 32, 768, 3072, 6.0f, NULL, 0, 1, 0, 4);
+  } else {
+    printf("int8 sm_90a kernel: not available on this device, its cases skipped\n");
+  }
 
   nf4_case(197, 2304, 768, 0, 1, 0, -1, 1);
   nf4_case(197, 768, 3072, 1, 1, 0, -1, 0);

@@ -1,0 +1,309 @@
+/* int8_gemm_sm90.cu - the LLM.int8 GEMM on Hopper: xq int8 [M, K] x wq int8 [N, K]^T
+ * -> int32 with wgmma (m64nBNk32 s8), operands brought in by the bulk tensor copy
+ * engine (TMA, 128-byte swizzle), and the epilogue of int8_gemm.cu (quant.h section
+ * 3, bit-exact): d = ((float)acc * s_x[m]) * s_w[n] * (1/16129), + the outlier part,
+ * + h(bias[n]), rounded to fp16, optionally GELU; or the raw int32 accumulators.
+ *
+ * A persistent grid (one CTA per SM) walks the BM x BN output tiles, n fastest, so
+ * neighbouring CTAs share their activation rows in L2. Each CTA has three
+ * warpgroups: warpgroup 0 is the producer (one thread issues the TMA loads of a
+ * STAGES-deep ring of k-tiles, 128 bytes of K each, and waits for free slots on the
+ * ring's "empty" barriers); warpgroups 1 and 2 are the consumers, 64 rows of the
+ * tile each, accumulating in registers, releasing a slot once the wgmma that read it
+ * has completed. The producer runs ahead into the next tile while the consumers
+ * run the epilogue, so the epilogue's stores overlap the next tile's loads.
+ *
+ * The outlier part: for up to QS_INT8_FUSED_OUTLIERS columns the epilogue computes
+ * it per output from xo and the int8 weight columns (the reference's 8 lanes and
+ * tree), beyond that it reads obuf (int8_outlier.cu); with no outlier columns it
+ * costs one load of the count. */
+#include "qs_quant_dev.cuh"
+#include "qs_sm90.cuh"
+
+#include <cudaTypedefs.h>
+
+extern "C" {
+#include "quant.h"
+}
+
+namespace {
+
+constexpr int BM = 128;     /* rows of a tile: two consumer warpgroups of 64 */
+constexpr int BK = 128;     /* bytes (= int8 elements) of K per stage: one swizzle span */
+constexpr int THREADS = 384;
+constexpr int CAP = QS_INT8_FUSED_OUTLIERS;
+
+template <int BN>
+struct Sm90Cfg {
+  static constexpr int STAGES = BN == 256 ? 4 : 6;
+  static constexpr int A_BYTES = BM * BK;
+  static constexpr int B_BYTES = BN * BK;
+  static constexpr int STAGE_BYTES = A_BYTES + B_BYTES;
+  /* 1 KB of slack for aligning the ring to the swizzle's 1024 bytes, then the barriers */
+  static constexpr int SMEM = STAGES * STAGE_BYTES + 1024 + 2 * STAGES * 8;
+  static constexpr int NREG = BN / 2; /* int32 accumulators per consumer thread */
+};
+
+template <int BN>
+__device__ __forceinline__ void wgmma_tile(int (&d)[BN / 2], uint64_t da, uint64_t db, int scale_d);
+template <>
+__device__ __forceinline__ void wgmma_tile<256>(int (&d)[128], uint64_t da, uint64_t db, int scale_d) {
+  sm90::wgmma_s8_n256(d, da, db, scale_d);
+}
+template <>
+__device__ __forceinline__ void wgmma_tile<128>(int (&d)[64], uint64_t da, uint64_t db, int scale_d) {
+  sm90::wgmma_s8_n128(d, da, db, scale_d);
+}
+
+/* The outlier part o[m, n] for 1..CAP outlier columns, computed as the reference
+ * does: weights h((q * s_w) / 127), lanes j mod 8 in increasing column order, the
+ * pairwise tree, rounded to fp16. */
+__device__ __forceinline__ float outlier_part(const __half *__restrict__ xo, const int *__restrict__ cols,
+                                              const int8_t *__restrict__ wq, float swn, int nout, int m, int n, int K) {
+  float P[8];
+#pragma unroll
+  for (int l = 0; l < 8; l++) P[l] = 0.0f;
+  const __half *xr = xo + (size_t)m * nout;
+  const int8_t *wr = wq + (size_t)n * K;
+  for (int j0 = 0; j0 < nout; j0 += 8) {
+#pragma unroll
+    for (int l = 0; l < 8; l++)
+      if (j0 + l < nout) {
+        const float w = qsq::rh(__fdiv_rn(__fmul_rn((float)__ldg(wr + __ldg(cols + j0 + l)), swn), 127.0f));
+        P[l] = fmaf(__half2float(xr[j0 + l]), w, P[l]);
+      }
+  }
+  return qsq::rh(__fadd_rn(__fadd_rn(__fadd_rn(P[0], P[1]), __fadd_rn(P[2], P[3])),
+                           __fadd_rn(__fadd_rn(P[4], P[5]), __fadd_rn(P[6], P[7]))));
+}
+
+template <int BN>
+__global__ void __launch_bounds__(THREADS, 1)
+    int8_gemm_sm90_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB,
+                          const float *__restrict__ sx, const float *__restrict__ sw, const __half *__restrict__ bias,
+                          const int *__restrict__ n_out_p, const int *__restrict__ cols,
+                          const __half *__restrict__ xo, const int8_t *__restrict__ wq,
+                          const __half *__restrict__ obuf, int M, int N, int K, int mode, void *__restrict__ y) {
+  using C = Sm90Cfg<BN>;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t *ring = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  uint64_t *full = (uint64_t *)(ring + C::STAGES * C::STAGE_BYTES);
+  uint64_t *empty = full + C::STAGES;
+
+  const int wg = threadIdx.x >> 7, tid = threadIdx.x & 127;
+  const int tiles_n = (N + BN - 1) / BN, tiles = tiles_n * ((M + BM - 1) / BM);
+  const int KT = (K + BK - 1) / BK;
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < C::STAGES; s++) {
+      sm90::mbar_init(&full[s], 1);
+      sm90::mbar_init(&empty[s], 2); /* one arrival per consumer warpgroup */
+    }
+    sm90::mbar_fence_init();
+  }
+  __syncthreads();
+
+  if (wg == 0) { /* producer */
+    sm90::regs_dec<40>();
+    if (tid == 0) {
+      sm90::tma_prefetch_desc(&tmA);
+      sm90::tma_prefetch_desc(&tmB);
+      int stage = 0;
+      uint32_t phase = 0;
+      for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * BN;
+        for (int kt = 0; kt < KT; kt++) {
+          sm90::mbar_wait(&empty[stage], phase ^ 1);
+          uint8_t *sA = ring + stage * C::STAGE_BYTES;
+          sm90::mbar_arrive_expect_tx(&full[stage], C::STAGE_BYTES);
+          sm90::tma_load_2d(sA, &tmA, kt * BK, m0, &full[stage]);
+          sm90::tma_load_2d(sA + C::A_BYTES, &tmB, kt * BK, n0, &full[stage]);
+          if (++stage == C::STAGES) stage = 0, phase ^= 1;
+        }
+      }
+    }
+    return;
+  }
+
+  /* consumers */
+  sm90::regs_inc<232>();
+  const int c = wg - 1;
+  const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+  int stage = 0;
+  uint32_t phase = 0;
+  const int nout = mode == QS_INT8_OUT_ACC ? 0 : *n_out_p;
+  int acc[C::NREG];
+#pragma unroll
+  for (int i = 0; i < C::NREG; i++) acc[i] = 0;
+
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * BN;
+    int prev = -1;
+    for (int kt = 0; kt < KT; kt++) {
+      sm90::mbar_wait(&full[stage], phase);
+      const uint8_t *sA = ring + stage * C::STAGE_BYTES + c * 64 * BK;
+      const uint8_t *sB = ring + stage * C::STAGE_BYTES + C::A_BYTES;
+      sm90::wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < BK / 32; ks++)
+        wgmma_tile<BN>(acc, sm90::desc_sw128(sA + ks * 32), sm90::desc_sw128(sB + ks * 32), (kt | ks) != 0);
+      sm90::wg_commit();
+      sm90::wg_wait<1>(); /* the previous k-tile's wgmma has read its slot */
+      if (prev >= 0 && tid == 0) sm90::mbar_arrive(&empty[prev]);
+      prev = stage;
+      if (++stage == C::STAGES) stage = 0, phase ^= 1;
+    }
+    sm90::wg_wait<0>();
+#pragma unroll
+    for (int i = 0; i < C::NREG; i++) sm90::reg_fence(acc[i]);
+    if (prev >= 0 && tid == 0) sm90::mbar_arrive(&empty[prev]);
+
+    /* epilogue: thread (warp, g, t4) holds rows r0 = 16 warp + g and r0 + 8 of this
+     * warpgroup's 64, columns 8 j + 2 t4 + {0, 1}: acc[4 j + 2 h + e] */
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int gm = m0 + c * 64 + warp * 16 + g + h * 8;
+      if (gm >= M) continue;
+      if (mode == QS_INT8_OUT_ACC) {
+        int32_t *yi = (int32_t *)y + (size_t)gm * N;
+#pragma unroll
+        for (int j = 0; j < BN / 8; j++) {
+          const int gn = n0 + 8 * j + 2 * t4;
+          if (gn + 1 < N) {
+            *reinterpret_cast<int2 *>(yi + gn) = make_int2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+          } else if (gn < N) {
+            yi[gn] = acc[4 * j + 2 * h];
+          }
+        }
+        continue;
+      }
+      const float sxm = sx[gm];
+      __half *yr = (__half *)y + (size_t)gm * N;
+#pragma unroll
+      for (int j = 0; j < BN / 8; j++) {
+        const int gn = n0 + 8 * j + 2 * t4;
+        if (gn >= N) continue; /* N is even: gn + 1 < N too */
+        const float2 swp = __ldg(reinterpret_cast<const float2 *>(sw + gn));
+        float bb[2] = {0.0f, 0.0f};
+        if (bias) {
+          const __half2 b2 = __ldg(reinterpret_cast<const __half2 *>(bias + gn));
+          bb[0] = __low2float(b2);
+          bb[1] = __high2float(b2);
+        }
+        float out[2];
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const float swn = e ? swp.y : swp.x;
+          float o = 0.0f;
+          if (nout > CAP) o = __half2float(obuf[(size_t)gm * N + gn + e]);
+          else if (nout > 0) o = outlier_part(xo, cols, wq, swn, nout, gm, gn + e, K);
+          const float d =
+              __fmul_rn(__fmul_rn(__fmul_rn(__int2float_rn(acc[4 * j + 2 * h + e]), sxm), swn), QS_INT8_DEQ);
+          float v = __fadd_rn(d, o);
+          if (bias) v = __fadd_rn(v, bb[e]);
+          v = qsq::rh(v);
+          if (mode == QS_INT8_OUT_F16_GELU) v = qsq::gelu_h(v);
+          out[e] = v;
+        }
+        *reinterpret_cast<__half2 *>(yr + gn) = __floats2half2_rn(out[0], out[1]);
+      }
+    }
+  }
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 g_encode = NULL;
+
+int get_encoder(void) {
+  if (g_encode) return QS_OK;
+  void *fn = NULL;
+  cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+  QSQ_CUDA(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q),
+           "int8 gemm sm90: cuTensorMapEncodeTiled");
+  if (!fn || q != cudaDriverEntryPointSuccess)
+    return qs_fail(QS_EUNSUPPORTED, "int8 gemm sm90: the driver has no cuTensorMapEncodeTiled");
+  g_encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
+  return QS_OK;
+}
+
+/* Tensor map of an int8 matrix [rows, K] (row stride K bytes), box [box_rows][BK]. */
+int make_map(CUtensorMap *map, const int8_t *p, int rows, int K, int box_rows) {
+  const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)rows};
+  const cuuint64_t strides[1] = {(cuuint64_t)K};
+  const cuuint32_t box[2] = {(cuuint32_t)BK, (cuuint32_t)box_rows};
+  const cuuint32_t estr[2] = {1, 1};
+  const CUresult r = g_encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, (void *)p, dims, strides, box, estr,
+                              CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    return qs_fail(QS_EDEVICE, "int8 gemm sm90: cuTensorMapEncodeTiled [%d, %d] box %d: CUresult %d", rows, K,
+                   box_rows, (int)r);
+  return QS_OK;
+}
+
+template <int BN>
+int launch_bn(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias, const uint16_t *obuf,
+              int M, int N, int K, int mode, void *y, int sms, cudaStream_t s) {
+  using C = Sm90Cfg<BN>;
+  static int attr_set = 0;
+  if (!attr_set) {
+    QSQ_CUDA(cudaFuncSetAttribute(int8_gemm_sm90_kernel<BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM),
+             "int8 gemm sm90");
+    attr_set = 1;
+  }
+  CUtensorMap mA, mB;
+  QS_TRY(make_map(&mA, a->xq, M, K, BM));
+  QS_TRY(make_map(&mB, wq, N, K, BN));
+  const long tiles = (long)((N + BN - 1) / BN) * ((M + BM - 1) / BM);
+  const unsigned grid = (unsigned)(tiles < sms ? tiles : sms);
+  int8_gemm_sm90_kernel<BN><<<grid, THREADS, C::SMEM, s>>>(mA, mB, a->sx, sw, (const __half *)bias, a->n_out,
+                                                            a->cols, (const __half *)a->xo, wq, (const __half *)obuf,
+                                                            M, N, K, mode, y);
+  QSQ_CUDA(cudaGetLastError(), "int8 gemm sm90");
+  return QS_OK;
+}
+
+}  // namespace
+
+/* 1 if the device is compute capability 9.0 (the sm_90a code runs there only). */
+extern "C" int qs_int8_sm90_available(void) {
+  static int cached_dev = -1, avail = 0;
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+  if (dev != cached_dev) {
+    int major = 0, minor = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
+      return 0;
+    avail = major == 9 && minor == 0;
+    cached_dev = dev;
+  }
+  return avail;
+}
+
+/* bn: 256, 128, or 0 (choose: the tile width with the fewer full waves of work). */
+extern "C" int qs_int8_gemm_sm90_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias,
+                                        const uint16_t *obuf, int M, int N, int K, int mode, void *y, int bn,
+                                        cudaStream_t s) {
+  QSQ_REQUIRE(qs_int8_sm90_available(), "int8 gemm sm90: unsupported: needs a compute capability 9.0 device");
+  QSQ_REQUIRE(M >= 1 && N >= 2 && N % 2 == 0 && K >= 16 && K % 16 == 0 && (int64_t)K <= QS_INT8_MAX_K,
+              "int8 gemm sm90: shape: M %d N %d K %d (need K %% 16 == 0, N even)", M, N, K);
+  QSQ_REQUIRE(bn == 0 || bn == 128 || bn == 256, "int8 gemm sm90: argument: tile width %d", bn);
+  QSQ_REQUIRE(((uintptr_t)a->xq & 15) == 0 && ((uintptr_t)wq & 15) == 0 && ((uintptr_t)sw & 7) == 0 &&
+                  ((uintptr_t)bias & 3) == 0,
+              "int8 gemm sm90: alignment: xq, wq 16-byte, sw 8-byte, bias 4-byte");
+  QS_TRY(get_encoder());
+  static int sms = 0;
+  if (!sms) {
+    int dev = 0;
+    QSQ_CUDA(cudaGetDevice(&dev), "int8 gemm sm90");
+    QSQ_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "int8 gemm sm90");
+  }
+  if (bn == 0) {
+    /* time ~ waves x tile time; a 128-wide tile costs a little over half a 256-wide one */
+    const long mt = (M + BM - 1) / BM;
+    const long w256 = (mt * ((N + 255) / 256) + sms - 1) / sms, w128 = (mt * ((N + 127) / 128) + sms - 1) / sms;
+    bn = (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
+  }
+  if (bn == 256) return launch_bn<256>(a, wq, sw, bias, obuf, M, N, K, mode, y, sms, s);
+  return launch_bn<128>(a, wq, sw, bias, obuf, M, N, K, mode, y, sms, s);
+}
