@@ -342,6 +342,17 @@ extern "C" int qs_int8_gemm_splitk_launch(const qs_int8_act *a, const int8_t *wq
   return QS_OK;
 }
 
+extern "C" int qs_int8_gemm_uses_sm90(int M, int N, int K, const uint16_t *obuf) {
+  (void)K;
+#if QS_HAVE_SM90A
+  if (g_force_cfg >= 3) return 1;
+  return g_force_cfg < 0 && obuf && M >= QS_INT8_SM90_MIN_M && N % 2 == 0 && qs_int8_sm90_available();
+#else
+  (void)M, (void)N, (void)obuf;
+  return 0;
+#endif
+}
+
 /* Tile configuration override for the benchmark and the tests: -1 the heuristic;
  * 0, 1, 2 the mma.sync tiles above; 3 the sm_90a wgmma kernel with its own tile
  * choice, 4 and 5 that kernel with 128 x 256 and 128 x 128 tiles. */
@@ -358,7 +369,7 @@ extern "C" int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const
   int cfg = g_force_cfg;
 #if QS_HAVE_SM90A
   /* Hopper: the wgmma + TMA kernel wherever the work fills the chip (int8_gemm_sm90.cu) */
-  if (cfg >= 3 || (cfg < 0 && M >= QS_INT8_SM90_MIN_M && N % 2 == 0 && qs_int8_sm90_available()))
+  if (qs_int8_gemm_uses_sm90(M, N, K, obuf))
     return qs_int8_gemm_sm90_launch(a, wq, sw, bias, obuf, M, N, K, mode, y, cfg == 4 ? 256 : cfg == 5 ? 128 : 0, s);
 #else
   QSQ_REQUIRE(cfg < 3, "int8 gemm: unsupported: configuration %d needs the sm_90a build", cfg);

@@ -13,10 +13,10 @@
  * has completed. The producer runs ahead into the next tile while the consumers
  * run the epilogue, so the epilogue's stores overlap the next tile's loads.
  *
- * The outlier part: for up to QS_INT8_FUSED_OUTLIERS columns the epilogue computes
- * it per output from xo and the int8 weight columns (the reference's 8 lanes and
- * tree), beyond that it reads obuf (int8_outlier.cu); with no outlier columns it
- * costs one load of the count. */
+ * The outlier part: whenever there is an outlier column the epilogue reads it from
+ * obuf, which qs_int8_outlier_launch fills for any count on this path (the reference's
+ * 8 lanes and tree, int8_outlier.cu); with no outlier column it costs one load of the
+ * count. */
 #include "qs_quant_dev.cuh"
 #include "qs_sm90.cuh"
 
@@ -31,7 +31,6 @@ namespace {
 constexpr int BM = 128;     /* rows of a tile: two consumer warpgroups of 64 */
 constexpr int BK = 128;     /* bytes (= int8 elements) of K per stage: one swizzle span */
 constexpr int THREADS = 384;
-constexpr int CAP = QS_INT8_FUSED_OUTLIERS;
 
 template <int BN>
 struct Sm90Cfg {
@@ -55,35 +54,16 @@ __device__ __forceinline__ void wgmma_tile<128>(int (&d)[64], uint64_t da, uint6
   sm90::wgmma_s8_n128(d, da, db, scale_d);
 }
 
-/* The outlier part o[m, n] for 1..CAP outlier columns, computed as the reference
- * does: weights h((q * s_w) / 127), lanes j mod 8 in increasing column order, the
- * pairwise tree, rounded to fp16. */
-__device__ __forceinline__ float outlier_part(const __half *__restrict__ xo, const int *__restrict__ cols,
-                                              const int8_t *__restrict__ wq, float swn, int nout, int m, int n, int K) {
-  float P[8];
-#pragma unroll
-  for (int l = 0; l < 8; l++) P[l] = 0.0f;
-  const __half *xr = xo + (size_t)m * nout;
-  const int8_t *wr = wq + (size_t)n * K;
-  for (int j0 = 0; j0 < nout; j0 += 8) {
-#pragma unroll
-    for (int l = 0; l < 8; l++)
-      if (j0 + l < nout) {
-        const float w = qsq::rh(__fdiv_rn(__fmul_rn((float)__ldg(wr + __ldg(cols + j0 + l)), swn), 127.0f));
-        P[l] = fmaf(__half2float(xr[j0 + l]), w, P[l]);
-      }
-  }
-  return qsq::rh(__fadd_rn(__fadd_rn(__fadd_rn(P[0], P[1]), __fadd_rn(P[2], P[3])),
-                           __fadd_rn(__fadd_rn(P[4], P[5]), __fadd_rn(P[6], P[7]))));
-}
-
-template <int BN>
+/* MODE: QS_INT8_OUT_F16, QS_INT8_OUT_F16_GELU or QS_INT8_OUT_ACC, a template
+ * parameter so each instance carries only its own epilogue (the epilogue is unrolled
+ * over the accumulator registers: its code is large, and instruction fetch is what
+ * a bigger one costs). */
+template <int BN, int MODE>
 __global__ void __launch_bounds__(THREADS, 1)
     int8_gemm_sm90_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB,
                           const float *__restrict__ sx, const float *__restrict__ sw, const __half *__restrict__ bias,
-                          const int *__restrict__ n_out_p, const int *__restrict__ cols,
-                          const __half *__restrict__ xo, const int8_t *__restrict__ wq,
-                          const __half *__restrict__ obuf, int M, int N, int K, int mode, void *__restrict__ y) {
+                          const int *__restrict__ n_out_p, const __half *__restrict__ obuf, int M, int N, int K,
+                          void *__restrict__ y) {
   using C = Sm90Cfg<BN>;
   extern __shared__ uint8_t smem_raw[];
   uint8_t *ring = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
@@ -131,7 +111,7 @@ __global__ void __launch_bounds__(THREADS, 1)
   const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   int stage = 0;
   uint32_t phase = 0;
-  const int nout = mode == QS_INT8_OUT_ACC ? 0 : *n_out_p;
+  const int nout = MODE == QS_INT8_OUT_ACC ? 0 : *n_out_p;
   int acc[C::NREG];
 #pragma unroll
   for (int i = 0; i < C::NREG; i++) acc[i] = 0;
@@ -164,7 +144,7 @@ __global__ void __launch_bounds__(THREADS, 1)
     for (int h = 0; h < 2; h++) {
       const int gm = m0 + c * 64 + warp * 16 + g + h * 8;
       if (gm >= M) continue;
-      if (mode == QS_INT8_OUT_ACC) {
+      if (MODE == QS_INT8_OUT_ACC) {
         int32_t *yi = (int32_t *)y + (size_t)gm * N;
 #pragma unroll
         for (int j = 0; j < BN / 8; j++) {
@@ -184,25 +164,18 @@ __global__ void __launch_bounds__(THREADS, 1)
         const int gn = n0 + 8 * j + 2 * t4;
         if (gn >= N) continue; /* N is even: gn + 1 < N too */
         const float2 swp = __ldg(reinterpret_cast<const float2 *>(sw + gn));
-        float bb[2] = {0.0f, 0.0f};
-        if (bias) {
-          const __half2 b2 = __ldg(reinterpret_cast<const __half2 *>(bias + gn));
-          bb[0] = __low2float(b2);
-          bb[1] = __high2float(b2);
-        }
+        float2 bb = make_float2(0.0f, 0.0f), oo = make_float2(0.0f, 0.0f);
+        if (bias) bb = __half22float2(__ldg(reinterpret_cast<const __half2 *>(bias + gn)));
+        if (nout > 0) oo = __half22float2(*reinterpret_cast<const __half2 *>(obuf + (size_t)gm * N + gn));
         float out[2];
 #pragma unroll
         for (int e = 0; e < 2; e++) {
-          const float swn = e ? swp.y : swp.x;
-          float o = 0.0f;
-          if (nout > CAP) o = __half2float(obuf[(size_t)gm * N + gn + e]);
-          else if (nout > 0) o = outlier_part(xo, cols, wq, swn, nout, gm, gn + e, K);
-          const float d =
-              __fmul_rn(__fmul_rn(__fmul_rn(__int2float_rn(acc[4 * j + 2 * h + e]), sxm), swn), QS_INT8_DEQ);
-          float v = __fadd_rn(d, o);
-          if (bias) v = __fadd_rn(v, bb[e]);
+          const float d = __fmul_rn(__fmul_rn(__fmul_rn(__int2float_rn(acc[4 * j + 2 * h + e]), sxm), e ? swp.y : swp.x),
+                                    QS_INT8_DEQ);
+          float v = __fadd_rn(d, e ? oo.y : oo.x);
+          if (bias) v = __fadd_rn(v, e ? bb.y : bb.x);
           v = qsq::rh(v);
-          if (mode == QS_INT8_OUT_F16_GELU) v = qsq::gelu_h(v);
+          if (MODE == QS_INT8_OUT_F16_GELU) v = qsq::gelu_h(v);
           out[e] = v;
         }
         *reinterpret_cast<__half2 *>(yr + gn) = __floats2half2_rn(out[0], out[1]);
@@ -240,26 +213,37 @@ int make_map(CUtensorMap *map, const int8_t *p, int rows, int K, int box_rows) {
   return QS_OK;
 }
 
-template <int BN>
-int launch_bn(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias, const uint16_t *obuf,
-              int M, int N, int K, int mode, void *y, int sms, cudaStream_t s) {
+template <int BN, int MODE>
+int launch_mode(const CUtensorMap &mA, const CUtensorMap &mB, const qs_int8_act *a, const float *sw,
+                const uint16_t *bias, const uint16_t *obuf, int M, int N, int K, void *y, int sms, cudaStream_t s) {
   using C = Sm90Cfg<BN>;
   static int attr_set = 0;
   if (!attr_set) {
-    QSQ_CUDA(cudaFuncSetAttribute(int8_gemm_sm90_kernel<BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM),
+    QSQ_CUDA(cudaFuncSetAttribute(int8_gemm_sm90_kernel<BN, MODE>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  C::SMEM),
              "int8 gemm sm90");
     attr_set = 1;
   }
+  const long tiles = (long)((N + BN - 1) / BN) * ((M + BM - 1) / BM);
+  const unsigned grid = (unsigned)(tiles < sms ? tiles : sms);
+  int8_gemm_sm90_kernel<BN, MODE><<<grid, THREADS, C::SMEM, s>>>(mA, mB, a->sx, sw, (const __half *)bias, a->n_out,
+                                                                  (const __half *)obuf, M, N, K, y);
+  QSQ_CUDA(cudaGetLastError(), "int8 gemm sm90");
+  return QS_OK;
+}
+
+template <int BN>
+int launch_bn(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias, const uint16_t *obuf,
+              int M, int N, int K, int mode, void *y, int sms, cudaStream_t s) {
   CUtensorMap mA, mB;
   QS_TRY(make_map(&mA, a->xq, M, K, BM));
   QS_TRY(make_map(&mB, wq, N, K, BN));
-  const long tiles = (long)((N + BN - 1) / BN) * ((M + BM - 1) / BM);
-  const unsigned grid = (unsigned)(tiles < sms ? tiles : sms);
-  int8_gemm_sm90_kernel<BN><<<grid, THREADS, C::SMEM, s>>>(mA, mB, a->sx, sw, (const __half *)bias, a->n_out,
-                                                            a->cols, (const __half *)a->xo, wq, (const __half *)obuf,
-                                                            M, N, K, mode, y);
-  QSQ_CUDA(cudaGetLastError(), "int8 gemm sm90");
-  return QS_OK;
+  switch (mode) {
+    case QS_INT8_OUT_F16: return launch_mode<BN, QS_INT8_OUT_F16>(mA, mB, a, sw, bias, obuf, M, N, K, y, sms, s);
+    case QS_INT8_OUT_F16_GELU:
+      return launch_mode<BN, QS_INT8_OUT_F16_GELU>(mA, mB, a, sw, bias, obuf, M, N, K, y, sms, s);
+    default: return launch_mode<BN, QS_INT8_OUT_ACC>(mA, mB, a, sw, bias, obuf, M, N, K, y, sms, s);
+  }
 }
 
 }  // namespace
@@ -288,6 +272,8 @@ extern "C" int qs_int8_gemm_sm90_launch(const qs_int8_act *a, const int8_t *wq, 
   QSQ_REQUIRE(M >= 1 && N >= 2 && N % 2 == 0 && K >= 16 && K % 16 == 0 && (int64_t)K <= QS_INT8_MAX_K,
               "int8 gemm sm90: shape: M %d N %d K %d (need K %% 16 == 0, N even)", M, N, K);
   QSQ_REQUIRE(bn == 0 || bn == 128 || bn == 256, "int8 gemm sm90: argument: tile width %d", bn);
+  QSQ_REQUIRE(mode >= 0 && mode <= 2, "int8 gemm sm90: argument: mode %d", mode);
+  QSQ_REQUIRE(obuf || mode == QS_INT8_OUT_ACC, "int8 gemm sm90: argument: obuf is required (the outlier part)");
   QSQ_REQUIRE(((uintptr_t)a->xq & 15) == 0 && ((uintptr_t)wq & 15) == 0 && ((uintptr_t)sw & 7) == 0 &&
                   ((uintptr_t)bias & 3) == 0,
               "int8 gemm sm90: alignment: xq, wq 16-byte, sw 8-byte, bias 4-byte");

@@ -4,8 +4,9 @@
  * wo[n, j] = h((q[n, cols[j]] * s_w[n]) / 127).
  *
  * The count n_out exists only on the device. The kernel reads it first and every
- * block returns at once when n_out <= QS_INT8_FUSED_OUTLIERS (the int8 GEMM's
- * epilogue then computes the outlier part itself), so the launch is always
+ * block returns at once when n_out <= QS_INT8_FUSED_OUTLIERS (the mma.sync GEMM's
+ * epilogue then computes the outlier part itself) or, when the GEMM of this shape is
+ * the sm_90a one (which reads every outlier part from obuf), when n_out == 0; so the launch is always
  * made, the host never waits for the count, and a captured graph stays valid
  * whatever the count of a later replay.
  *
@@ -21,9 +22,9 @@ constexpr int TILE = 32;
 __global__ void __launch_bounds__(256) int8_outlier_kernel(const __half *__restrict__ xo, const int *__restrict__ n_out_p,
                                                            const int *__restrict__ cols, const int8_t *__restrict__ wq,
                                                            const float *__restrict__ sw, int M, int N, int K,
-                                                           __half *__restrict__ obuf) {
+                                                           int min_out, __half *__restrict__ obuf) {
   const int nout = *n_out_p;
-  if (nout <= QS_INT8_FUSED_OUTLIERS) return;
+  if (nout <= min_out) return;
   __shared__ float xs[TILE][TILE + 1], ws[TILE][TILE + 1];
   const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
   const int tiles_n = (N + TILE - 1) / TILE, tiles = tiles_n * ((M + TILE - 1) / TILE);
@@ -95,7 +96,9 @@ extern "C" int qs_int8_outlier_launch(const qs_int8_act *a, const int8_t *wq, co
   }
   const long tiles = (long)((N + TILE - 1) / TILE) * ((M + TILE - 1) / TILE);
   const unsigned grid = (unsigned)(tiles < 2L * sms ? tiles : 2L * sms);
-  int8_outlier_kernel<<<grid, 256, 0, s>>>((const __half *)a->xo, a->n_out, a->cols, wq, sw, M, N, K,
+  /* the sm_90a GEMM takes every outlier part from obuf, the others only beyond the fused limit */
+  const int min_out = qs_int8_gemm_uses_sm90(M, N, K, obuf) ? 0 : QS_INT8_FUSED_OUTLIERS;
+  int8_outlier_kernel<<<grid, 256, 0, s>>>((const __half *)a->xo, a->n_out, a->cols, wq, sw, M, N, K, min_out,
                                            (__half *)obuf);
   QSQ_CUDA(cudaGetLastError(), "int8 outlier");
   return QS_OK;

@@ -79,8 +79,9 @@ int qs_int8_quant_launch(const uint16_t *x, int M, int K, float threshold, const
  * obuf fp16 [M, N] = the fp16 GEMM of section 1 (8 lanes, same combination tree,
  * rounded to fp16, no bias) of xo [M, n_out] with the dequantized weight columns
  * h((q[n, c] * s_w[n]) / 127). Bit-exact with the reference's outlier part.
- * Reads n_out on the device and does nothing when n_out <= QS_INT8_FUSED_OUTLIERS,
- * so it may always be launched (obuf may then be NULL only if the caller knows
+ * Reads n_out on the device and does nothing when n_out <= QS_INT8_FUSED_OUTLIERS
+ * (n_out == 0 where qs_int8_gemm_uses_sm90: that kernel reads every outlier part
+ * from obuf), so it may always be launched (obuf may then be NULL only if the caller knows
  * the count can never exceed the fused limit: pass obuf = NULL to skip the launch). */
 int qs_int8_outlier_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, int M, int N, int K,
                            uint16_t *obuf, cudaStream_t s);
@@ -106,13 +107,17 @@ int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const float *sw,
 
 /* Hopper (compute capability 9.0, built for sm_90a): the same GEMM and epilogue with
  * wgmma and TMA (int8_gemm_sm90.cu), bit-exact with qs_int8_gemm_launch's other
- * kernels. qs_int8_gemm_launch uses it by itself for M >= QS_INT8_SM90_MIN_M (and even
- * N) where available; call it directly only to pick the tile width: bn 256 (128 x 256
+ * kernels. qs_int8_gemm_launch uses it by itself for M >= QS_INT8_SM90_MIN_M (even N,
+ * and obuf given) where available; call it directly only to pick the tile width: bn 256 (128 x 256
  * tiles), 128 (128 x 128) or 0 (chosen from the shape). Preconditions of
  * qs_int8_gemm_launch, N even, sw 8-byte and bias 4-byte aligned.
  * qs_int8_sm90_available: 1 if the current device can run it. */
 #define QS_INT8_SM90_MIN_M 512
 int qs_int8_sm90_available(void);
+/* 1 if qs_int8_gemm_launch takes the sm_90a kernel for this shape and obuf (it needs
+ * obuf: that kernel reads every outlier part from it, so qs_int8_outlier_launch then
+ * fills obuf for any outlier count; give both launchers the same obuf). */
+int qs_int8_gemm_uses_sm90(int M, int N, int K, const uint16_t *obuf);
 int qs_int8_gemm_sm90_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias,
                              const uint16_t *obuf, int M, int N, int K, int mode, void *y, int bn, cudaStream_t s);
 
