@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build the quantized-kernel test and benchmark (only those targets), run the
 # test, then the benchmark. Usage: bench/gpu_quant.sh [SRC_DIR] [bench args...]
-# Logs go to $OUT when set (else ./gpu_quant_logs).
+# (bench args: --models B,L,H --batches 1,8,32,128 --quick --configs --csv FILE).
+# Logs go to $OUT when set (else ./gpu_quant_logs); with OUT set the benchmark's
+# rows also go to $OUT/quant_gemm_bench.csv (a --csv among the bench args wins).
 set -u -o pipefail
 src=${1:-.}
 shift || true
@@ -25,6 +27,8 @@ echo "build: $(($(date +%s) - t0)) s"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv 2>&1 | tee "$out/gpu.txt"
 rc=0
 "$b/tests/test_gpu_quant" 2>&1 | tee "$out/test.log" || rc=1
-"$b/tests/quant_gemm_bench" "$@" 2>"$out/bench_err.log" | tee "$out/bench.log" || rc=1
+csv=()
+[ -n "${OUT:-}" ] && csv=(--csv "$out/quant_gemm_bench.csv")
+"$b/tests/quant_gemm_bench" ${csv[@]+"${csv[@]}"} "$@" 2>"$out/bench_err.log" | tee "$out/bench.log" || rc=1
 tail -5 "$out/bench_err.log"
 exit $rc
