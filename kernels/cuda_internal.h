@@ -1,6 +1,8 @@
-/* cuda_internal.h - the CUDA backend's plan, shared by the family forwards:
- * cuda_backend.c (the transformer families, the plan's lifetime, graph and timed
- * loop) and cuda_mobilevit.c (MobileViT). Host C11 only. */
+/* cuda_internal.h - the CUDA backend's plan, shared by its host files: cuda_linear.c
+ * (the plan's tensors and Linear layers, which every family's description and
+ * recording use), cuda_setup.c (the plan's life, the transformer families'
+ * description), cuda_mobilevit.c (MobileViT), cuda_record.c (the forward as launches)
+ * and cuda_backend.c (the forward, the timed loop, the vtable). Host C11 only. */
 #ifndef QS_CUDA_INTERNAL_H
 #define QS_CUDA_INTERNAL_H
 
@@ -8,10 +10,12 @@
 #include <stdint.h>
 
 #include "arch.h"
+#include "backend.h"
 #include "cuda_plan.h"
 #include "model.h"
 #include "precision.h"
 #include "qs_quant_cuda.h"
+#include "tp.h"
 
 #define QS_GEMM_WS_LIMIT ((size_t)32 << 20) /* most workspace one GEMM may ask for */
 #define QS_MAX_PARAMS (12 * QS_MAX_LAYERS + 32)
@@ -63,9 +67,22 @@ typedef struct {
   int rb; /* param id of the bias added after the all-reduce (-1: none) */
 } qs_linear;
 
-/* Tensor parallelism of a plan (cuda_backend.c): the group, its NCCL communicator and
- * the all-reduce timing of one instrumented forward. */
-struct qs_cuda_tp;
+#define QS_TP_MAX_AR (2 * QS_MAX_LAYERS + 32) /* all-reduces of one forward, at most */
+
+/* Tensor parallelism of a plan: the group (a copy; its ctx outlives the plan, as the
+ * runner's group does), the NCCL communicator, and the events of one instrumented
+ * forward (bench: allreduce_share). */
+struct qs_cuda_tp {
+  qs_tp_group g;
+#ifdef QS_HAVE_NCCL
+  ncclComm_t comm;
+#endif
+  int owned;   /* comm made for this plan alone (group key 0): destroyed with it */
+  int timing;  /* record an event pair around each all-reduce ... */
+  int nev;     /* ... pairs recorded so far */
+  int nmade;   /* events created */
+  cudaEvent_t ev[2 * QS_TP_MAX_AR];
+};
 
 typedef struct {
   int ln1_g, ln1_b, ln2_g, ln2_b, ls1, ls2, rel; /* param ids, -1 if absent */
@@ -126,8 +143,16 @@ typedef struct {
   int nshards, shardcap;
 } qs_cuda_plan;
 
-/* ---- the plan's registries (cuda_backend.c) ------------------------------------------
- * Each returns an id, or -1 with an error recorded. */
+/* ---- the plan's registries (cuda_linear.c) -------------------------------------------
+ * What a family's description and recording use. Each returns an id, or -1 with an
+ * error recorded. */
+/* Host tensor of exactly n values; NULL (with an error) if missing or mis-sized
+ * (missing and optional: NULL without one). */
+const float *qs_cuda_tensor(const qs_cuda_plan *P, int64_t n, int optional, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A device tensor of one host part; -1 without a part (src NULL: the lookup that gave it
+ * recorded why). */
+int qs_cuda_add_param(qs_cuda_plan *P, const float *src, int64_t n);
 /* A device tensor of up to three host fp32 parts laid end to end (NULL part: zeros);
  * the host data must outlive the plan's upload. */
 int qs_cuda_add_param3(qs_cuda_plan *P, const float *a, int64_t na, const float *b, int64_t nb, const float *c,
@@ -150,6 +175,25 @@ void *qs_cuda_dptr(const qs_cuda_plan *P, int param);
 int qs_cuda_linear_run(const qs_cuda_plan *P, int id, const void *x, void *y);
 /* The same, then y = gelu(y) (exact erf, fp16): fused into the quantized epilogues. */
 int qs_cuda_linear_run_gelu(const qs_cuda_plan *P, int id, const void *x, void *y);
+/* Frees the host shards of a tensor-parallel plan (once uploaded, or with the plan). */
+void qs_cuda_free_shards(qs_cuda_plan *P);
+
+/* ---- the forward as launches (cuda_record.c) ------------------------------------------ */
+/* Issue the whole forward on the plan's stream (in32 -> out32). */
+int qs_cuda_record(const qs_cuda_plan *P);
+/* One forward on the device: graph replay or plain launches. */
+int qs_cuda_launch(const qs_cuda_plan *P, int use_graph);
+/* Capture qs_cuda_record into the plan's graph, instantiated and uploaded. */
+int qs_cuda_capture(qs_cuda_plan *P);
+
+/* ---- a plan's life (cuda_setup.c): the vtable's plan_create, plan_destroy and
+ * plan_create_tp (backend.h) ---------------------------------------------------------- */
+int qs_cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o, void **out);
+void qs_cuda_plan_destroy(void *plan);
+#ifdef QS_HAVE_NCCL
+int qs_cuda_plan_create_tp(const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o,
+                           const qs_tp_group *g, void **out);
+#endif
 
 /* ---- MobileViT (cuda_mobilevit.c) ----------------------------------------------------- */
 /* Tensors, folded weights, GEMMs and the op list; sets P->mv. */

@@ -1,9 +1,10 @@
 /* cuda_mobilevit.c - MobileViT (HF MobileViTForImageClassification) on the CUDA
- * backend, fp32 and fp16, on the plan, arena, CUDA graph and timed loop of
- * cuda_backend.c.
+ * backend, fp32 and fp16, on the plan, arena, CUDA graph and timed loop of the
+ * transformer families (cuda_setup.c, cuda_record.c, cuda_backend.c), through the
+ * plan's tensors and Linears (cuda_linear.c).
  *
  * The forward is described once at plan time as a list of ops on named activation
- * buffers (mirroring the CPU reference, cpu_mobilevit.c); record() walks the list.
+ * buffers (mirroring the CPU reference, cpu_mobilevit.c); qs_mv_record walks the list.
  * Every width and kernel size is read from the tensor shapes, so any config the HF
  * class accepts runs.
  *

@@ -2,8 +2,8 @@
  * counts (tensor list, parameters, FLOPs) of whatever it accepts. */
 #include <cjson/cJSON.h>
 
-#include "../../src/arch.h"
-#include "../../src/qs_common.h"
+#include "arch.h"
+#include "qs_common.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

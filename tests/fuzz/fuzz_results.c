@@ -1,7 +1,7 @@
 /* fuzz_results.c - the results-file reader (and the resume index) on arbitrary bytes.
  * The seed corpus holds small valid results files; the fuzzer mutates their bytes. */
 #include "../../h5/results.h"
-#include "../../src/qs_common.h"
+#include "qs_common.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -1,7 +1,7 @@
 /* fuzz_safetensors.c - the safetensors header and tensor table, and reading every
  * tensor the header accepts. */
-#include "../../src/qs_common.h"
-#include "../../src/safetensors.h"
+#include "qs_common.h"
+#include "safetensors.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -1,7 +1,7 @@
 /* fuzz_spec.c - the sweep spec: parsing, model resolution against the zoo, exclusions,
  * overrides and cell expansion. */
-#include "../../src/qs_common.h"
-#include "../../src/spec.h"
+#include "qs_common.h"
+#include "spec.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -1,6 +1,6 @@
 /* backend_sim.c - the `sim` backend: it runs nothing. A plan sleeps for the cell's
  * estimated setup cost and every iteration for its estimated forward cost (the
- * coordinator's cost model), both times QSWEEP_SIM_SCALE (default 0.01: a sim
+ * cost model, cost.h), both times QSWEEP_SIM_SCALE (default 0.01: a sim
  * cell takes 1% of the estimated time on the reference GPU). It exists to test and
  * measure the scheduler at scale; its rows say backend "sim" and hold no
  * measurement: memory, energy, clocks and fidelity are NaN, and the latency samples
@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "backend.h"
-#include "coordinator.h"
+#include "cost.h"
 #include "qs_common.h"
 
 #define SIM_SCALE_DEFAULT 0.01

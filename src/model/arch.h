@@ -99,6 +99,9 @@ double qs_arch_gflops(const qs_arch *a);
 #include "specs.h"
 int qs_arch_specs(const qs_arch *a, qs_tensor_spec **specs, int *n);
 
+/* The transformer families' tensor list (vit.c). */
+void qs_vit_specs(const qs_arch *a, qs_spec_list *l);
+
 /* MobileViT parts (mobilevit.c). */
 int qs_mobilevit_specs(const qs_arch *a, qs_spec_list *l);
 double qs_mobilevit_gflops(const qs_arch *a);

@@ -1,45 +1,10 @@
-/* specs.c - the tensor list of the transformer families (MobileViT's is in mobilevit.c). */
-#define _POSIX_C_SOURCE 200809L
-#include "specs.h"
-
-#include <stdarg.h>
+/* vit.c - the tensor list of the transformer families (ViT, DeiT, DINO, DINOv2, BEiT);
+ * MobileViT's is in mobilevit.c. */
+#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "arch.h"
-#include "qs_common.h"
-
-int64_t qs_spec_numel(const qs_tensor_spec *s) {
-  int64_t n = 1;
-  for (int i = 0; i < s->ndim; i++) n *= s->shape[i];
-  return n;
-}
-
-void qs_specs_add(qs_spec_list *l, qs_init_kind init, float value, int ndim, const int64_t *shape,
-                  const char *fmt, ...) {
-  if (l->failed) return;
-  if (l->n == l->cap) {
-    int cap = l->cap ? 2 * l->cap : 256;
-    qs_tensor_spec *v = realloc(l->v, (size_t)cap * sizeof *v);
-    if (!v) {
-      l->failed = 1;
-      return;
-    }
-    l->v = v;
-    l->cap = cap;
-  }
-  qs_tensor_spec *s = &l->v[l->n++];
-  memset(s, 0, sizeof *s);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(s->name, sizeof s->name, fmt, ap);
-  va_end(ap);
-  s->ndim = ndim;
-  for (int i = 0; i < ndim && i < 4; i++) s->shape[i] = shape[i];
-  s->init = init;
-  s->value = value;
-}
+#include "specs.h"
 
 /* shorthand builders */
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
@@ -57,7 +22,7 @@ static void add_ln(qs_spec_list *l, int64_t d, const char *base) {
   qs_specs_add(l, QS_INIT_CONST, 0.0f, 1, SHAPE(d), "%s.bias", base);
 }
 
-static void transformer_specs(const qs_arch *a, qs_spec_list *l) {
+void qs_vit_specs(const qs_arch *a, qs_spec_list *l) {
   const char *p = a->prefix;
   const float std = a->initializer_range;
   const int64_t D = a->hidden, M = a->mlp, C = a->num_channels, P = a->patch_size;
@@ -141,24 +106,4 @@ static void transformer_specs(const qs_arch *a, qs_spec_list *l) {
     add_linear(l, std, a->num_labels, D, 1, 0, "cls_classifier");
     add_linear(l, std, a->num_labels, D, 1, 0, "distillation_classifier");
   }
-}
-
-int qs_arch_specs(const qs_arch *a, qs_tensor_spec **specs, int *n) {
-  qs_spec_list l = {0};
-  if (a->family == QS_FAM_MOBILEVIT) {
-    int rc = qs_mobilevit_specs(a, &l);
-    if (rc != QS_OK) {
-      free(l.v);
-      return rc;
-    }
-  } else {
-    transformer_specs(a, &l);
-  }
-  if (l.failed) {
-    free(l.v);
-    return qs_fail(QS_ENOMEM, "%s: out of memory listing tensors", a->name);
-  }
-  *specs = l.v;
-  *n = l.n;
-  return QS_OK;
 }

@@ -1,4 +1,5 @@
-/* cpu_internal.h - pieces of the CPU backend shared by the family forwards. */
+/* cpu_internal.h - the CPU plan and the pieces the family forwards share (cpu_backend.c),
+ * and MobileViT's forward (cpu_mobilevit.c). */
 #ifndef QS_CPU_INTERNAL_H
 #define QS_CPU_INTERNAL_H
 
@@ -42,6 +43,9 @@ typedef struct {
 } qs_block_names;
 void qs_block_names_vit(qs_block_names *n, const char *layer_base); /* ViT/DeiT/BEiT/MobileViT */
 void qs_block_names_dinov2(qs_block_names *n, const char *layer_base);
+/* y[M, D] = LayerNorm of x with "<base>.weight" / "<base>.bias", rounded to the compute dtype. */
+int qs_cpu_layernorm_named(const qs_cpu_plan *p, const char *base, const float *x, int64_t M, int64_t D, float eps,
+                           float *y);
 /* One block in place on x [B, N, D]; rel_bias: optional [H, N, N]. */
 int qs_cpu_block(const qs_cpu_plan *p, const qs_block_names *nm, float *x, int B, int N, int D, int H, int mlp,
                  float eps, qs_act act, const float *rel_bias);

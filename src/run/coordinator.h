@@ -1,5 +1,6 @@
-/* coordinator.h - the scheduler of `qsweep run`: the cost model, the order cells are
- * handed out in, and the MPI loop (rank 0 coordinates, writes, and runs cells too). */
+/* coordinator.h - the MPI loop of `qsweep run`: rank 0 coordinates, writes, and runs
+ * cells too. It hands cells out in the order of the schedule (schedule.h), by the
+ * estimates of the cost model (cost.h). */
 #ifndef QS_COORDINATOR_H
 #define QS_COORDINATOR_H
 
@@ -7,42 +8,10 @@
 
 #include "arch.h"
 #include "backend.h"
+#include "cost.h"
 #include "precision.h"
+#include "schedule.h"
 
-/* ---- cost model (sweep/README.md, "Cost model") --------------------------------
- * Unit: estimated microseconds on the reference GPU (H100 SXM). One forward costs
- *   max(batch * GFLOPs * us_per_gflop[prec], weight MB / 3 MB/us) + 20 + 10 * layers
- * with us_per_gflop = fp32 20 (50 TFLOP/s, no TF32), fp16 2.5 (400 TFLOP/s),
- * int8 4 (LLM.int8: quantize + outlier GEMM), nf4 3.5 (dequantize on the fly) and
- * weight bytes per parameter 4, 2, ~1.06, ~0.56. A cell costs its warm-up and timed
- * iterations (or warmup_s + min_time_s if longer), one fp32 reference forward, and
- * its setup (upload at 10 GB/s, plus ~1 ns a weight to round to fp16 or ~2 ns to
- * quantize on the host). A tp = k cell costs what one of its k ranks does: the
- * forward / k plus ~20 us a layer for its two all-reduces (1 when the model does not
- * split by k: reported at once). The estimate only has to order cells; it is never
- * reported as a measurement. */
-double qs_forward_cost_us(const qs_arch *a, qs_precision p, int batch);
-double qs_cell_setup_cost_us(const qs_arch *a, qs_precision p);
-double qs_cell_cost(const qs_arch *a, qs_precision p, int batch, int tp, const qs_bench_opts *o);
-
-/* ---- the schedule (no MPI; unit-testable) ----------------------------------------
- * Cells in decreasing cost (LPT), with model affinity: a rank that ran a model's
- * cell gets that model's largest remaining cell while the remaining work per rank
- * is at least twice the largest remaining cell (so affinity cannot stretch the
- * tail) or that cell is at least half the largest; otherwise the largest cell. */
-typedef struct qs_sched qs_sched;
-/* costs[n], model[n]; skip[n] (may be NULL) marks cells not to run (--resume). */
-qs_sched *qs_sched_create(int n, const double *costs, const int *model, const unsigned char *skip, int world);
-void qs_sched_free(qs_sched *s);
-/* The first cell of `rank` (deterministic: the rank-th largest), or -1. */
-int qs_sched_initial(qs_sched *s, int rank);
-/* The next cell for a rank whose cached model is last_model (-1: none), or -1 when
- * every cell has been handed out. Marks it taken. */
-int qs_sched_next(qs_sched *s, int last_model);
-/* The cost of the largest cell not handed out yet, or -1 when none is left. */
-double qs_sched_peek_cost(qs_sched *s);
-int qs_sched_remaining(const qs_sched *s);
-double qs_sched_remaining_cost(const qs_sched *s);
 /* Seconds left for the progress line: elapsed time scaled by the estimated cost still to
  * run over the cost done. 0 once every cell is done (cost sums in another order can leave
  * a rounding residue), NaN before any cost is done. */

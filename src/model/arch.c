@@ -340,6 +340,26 @@ int qs_arch_out_dim(const qs_arch *a) {
 
 int qs_arch_input_size(const qs_arch *a) { return a->input_size; }
 
+int qs_arch_specs(const qs_arch *a, qs_tensor_spec **specs, int *n) {
+  qs_spec_list l = {0};
+  if (a->family == QS_FAM_MOBILEVIT) {
+    int rc = qs_mobilevit_specs(a, &l);
+    if (rc != QS_OK) {
+      free(l.v);
+      return rc;
+    }
+  } else {
+    qs_vit_specs(a, &l);
+  }
+  if (l.failed) {
+    free(l.v);
+    return qs_fail(QS_ENOMEM, "%s: out of memory listing tensors", a->name);
+  }
+  *specs = l.v;
+  *n = l.n;
+  return QS_OK;
+}
+
 int64_t qs_arch_param_count(const qs_arch *a) {
   qs_tensor_spec *specs = NULL;
   int n = 0;

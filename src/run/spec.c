@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator.h"
+#include "cost.h"
 #include "model.h"
 #include "qs_common.h"
 #include "zoo.h"

@@ -1,0 +1,27 @@
+/* cost.h - the cost model of `qsweep run`: every cell's estimated cost (qs_spec_load
+ * fills qs_cell.cost with it), which orders the schedule, and which the sim backend
+ * sleeps for. */
+#ifndef QS_COST_H
+#define QS_COST_H
+
+#include "arch.h"
+#include "backend.h"
+#include "precision.h"
+
+/* ---- cost model (sweep/README.md, "Cost model") --------------------------------
+ * Unit: estimated microseconds on the reference GPU (H100 SXM). One forward costs
+ *   max(batch * GFLOPs * us_per_gflop[prec], weight MB / 3 MB/us) + 20 + 10 * layers
+ * with us_per_gflop = fp32 20 (50 TFLOP/s, no TF32), fp16 2.5 (400 TFLOP/s),
+ * int8 4 (LLM.int8: quantize + outlier GEMM), nf4 3.5 (dequantize on the fly) and
+ * weight bytes per parameter 4, 2, ~1.06, ~0.56. A cell costs its warm-up and timed
+ * iterations (or warmup_s + min_time_s if longer), one fp32 reference forward, and
+ * its setup (upload at 10 GB/s, plus ~1 ns a weight to round to fp16 or ~2 ns to
+ * quantize on the host). A tp = k cell costs what one of its k ranks does: the
+ * forward / k plus ~20 us a layer for its two all-reduces (1 when the model does not
+ * split by k: reported at once). The estimate only has to order cells; it is never
+ * reported as a measurement. */
+double qs_forward_cost_us(const qs_arch *a, qs_precision p, int batch);
+double qs_cell_setup_cost_us(const qs_arch *a, qs_precision p);
+double qs_cell_cost(const qs_arch *a, qs_precision p, int batch, int tp, const qs_bench_opts *o);
+
+#endif
