@@ -372,7 +372,7 @@ extern "C" int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const
   if (qs_int8_gemm_uses_sm90(M, N, K, obuf))
     return qs_int8_gemm_sm90_launch(a, wq, sw, bias, obuf, M, N, K, mode, y, cfg == 4 ? 256 : cfg == 5 ? 128 : 0, s);
 #else
-  QSQ_REQUIRE(cfg < 3, "int8 gemm: unsupported: configuration %d needs the sm_90a build", cfg);
+  if (cfg >= 3) return qs_fail(QS_EUNSUPPORTED, "int8 gemm: unsupported: configuration %d needs the sm_90a build", cfg);
 #endif
   if (cfg < 0) {
     static int sms = 0;

@@ -21,9 +21,6 @@
  *
  * Tiled kernel (M > 16): BM x BN x 64 per stage, 4 stages; configurations
  *   0: 128 x 128, 8 warps (2 x 4), warp 64 x 32     1: 64 x 64, 4 warps (2 x 2), warp 32 x 32
- * On a compute capability 9.0 device built with sm_90a, M >= QS_INT8_SM90_MIN_M goes to
- * the wgmma kernel of nf4_gemm_sm90.cu (each weight tile dequantized once into shared
- * memory).
  * GEMV kernel (M <= 16): one m16 row block, 16 output columns per block of 8
  * warps that split the k-tiles, loads straight from global (the weights are
  * read once, 4.5 bits each), fixed-order reduction across the warps. */
@@ -495,9 +492,8 @@ extern "C" int qs_nf4_gemm_generic_launch(const uint16_t *x, const qs_nf4_weight
 }
 
 /* Kernel override for the benchmark: -1 heuristic, 0 / 1 tiled configurations, 2 GEMV. */
-/* -1 the heuristic; 0, 1 the tiled mma.sync kernels, 2 the GEMV (M <= 16); 3 the
- * sm_90a wgmma kernel with its own tile width, 4 and 5 that kernel with 128 x 256
- * and 128 x 128 tiles. */
+/* -1 the heuristic; 0, 1 the tiled mma.sync kernels, 2 the GEMV (M <= 16). Higher
+ * configurations name kernels this build does not have: refused as unsupported. */
 extern "C" void qs_nf4_gemm_force_config(int cfg) { g_force_cfg = cfg; }
 
 extern "C" int qs_nf4_gemm_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N, int K,
@@ -511,13 +507,7 @@ extern "C" int qs_nf4_gemm_launch(const uint16_t *x, const qs_nf4_weight *w, con
               "nf4 gemm: alignment: x, packed 16-byte; absmax_q 4-byte");
   Nf4Scale sc = {w->absmax, w->absmax ? nullptr : w->absmax_q, w->absmax_scale, w->absmax_offset};
   int cfg = g_force_cfg;
-#if QS_HAVE_SM90A
-  /* Hopper: dequantize each weight tile once into shared memory, fp16 wgmma (nf4_gemm_sm90.cu) */
-  if (cfg >= 3 || (cfg < 0 && M >= QS_INT8_SM90_MIN_M && qs_int8_sm90_available()))
-    return qs_nf4_gemm_sm90_launch(x, w, bias, M, N, K, gelu, cfg == 4 ? 256 : cfg == 5 ? 128 : 0, y, s);
-#else
-  QSQ_REQUIRE(cfg < 3, "nf4 gemm: unsupported: configuration %d needs the sm_90a build", cfg);
-#endif
+  if (cfg >= 3) return qs_fail(QS_EUNSUPPORTED, "nf4 gemm: unsupported: configuration %d is not in this build", cfg);
   if (cfg < 0) {
     static int sms = 0;
     if (!sms) {

@@ -162,15 +162,6 @@ typedef struct {
 int qs_nf4_gemm_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N, int K,
                        int gelu, uint16_t *y, cudaStream_t s);
 
-/* Hopper (compute capability 9.0, sm_90a build): each weight tile dequantized once
- * into shared memory (w = h(code * absmax), 128-byte swizzled) by a producer
- * warpgroup, fp16 wgmma with fp32 accumulation, the epilogue of qs_nf4_gemm_launch;
- * the same tolerance against the reference. qs_nf4_gemm_launch uses it by itself for
- * M >= QS_INT8_SM90_MIN_M where available; bn 256, 128 or 0 (chosen from the shape).
- * Preconditions of qs_nf4_gemm_launch (K % 64 == 0, block 64, N even). */
-int qs_nf4_gemm_sm90_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N, int K,
-                            int gelu, int bn, uint16_t *y, cudaStream_t s);
-
 /* Split-K NF4 for small M: qs_nf4_splitk_choose gives the K slices (1: use
  * qs_nf4_gemm_launch); qs_nf4_gemm_splitk_launch writes fp32 partial sums to ws
  * [splits, M, N] and reduces them in slice order (deterministic), then + bias,

@@ -494,19 +494,6 @@ int main(void) {
   nf4_case(7, 3072, 768, 1, 1, 0, -1, 0);
   nf4_case(16, 768, 3072, 0, 1, 1, -1, 0);
   nf4_case(197 * 32, 3072, 768, 1, 1, 0, -1, 1);
-  /* the sm_90a wgmma kernel (3: its own tile width, 4: 128 x 256, 5: 128 x 128): M and N
-   * not multiples of the tile, double quantization, GELU, more tiles than SMs */
-  if (qs_int8_sm90_available()) {
-    nf4_case(197 * 8, 2304, 768, 0, 1, 0, 3, 1);
-    nf4_case(197 * 8, 3072, 768, 1, 1, 1, 4, 0);
-    nf4_case(197 * 8, 768, 3072, 0, 1, 0, 5, 0);
-    nf4_case(700, 200, 192, 1, 0, 0, 4, 0);
-    nf4_case(130, 392, 320, 0, 1, 1, 5, 0);
-    nf4_case(257 * 8, 5120, 1280, 0, 1, 1, 3, 0);
-    nf4_case(197 * 32, 768, 3072, 1, 1, 0, 4, 0);
-  } else {
-    printf("nf4 sm_90a kernel: not available on this device, its cases skipped\n");
-  }
   /* MobileViT's widths (K % 64 != 0: blocks straddle rows), odd N, another block size */
   nf4_generic_case(1024, 432, 144, 64, 0, 1);
   nf4_generic_case(256, 240, 480, 64, 1, 1);
