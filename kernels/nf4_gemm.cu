@@ -35,7 +35,7 @@ namespace {
 constexpr int BK = 64;
 constexpr int STAGES = 4;
 
-/* The NF4 codebook, the same float literals as qs_nf4_code (src/quant.c); the
+/* The NF4 codebook, the same float literals as qs_nf4_code (src/quant/quant.c); the
  * test compares the kernels against the reference, which catches any drift. */
 __constant__ float c_nf4[16] = {
     -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,

@@ -1,7 +1,7 @@
 /* qs_quant_cuda.h - the quantized Linear kernels (LLM.int8 and NF4) of the CUDA
  * backend, as extern "C" launchers on device pointers and a cudaStream_t.
  *
- * Arithmetic: exactly that of src/quant.h (sections 1-3); the comments below say
+ * Arithmetic: exactly that of src/quant/quant.h (sections 1-3); the comments below say
  * where a kernel is bit-exact with qs_int8_linear_ref / qs_nf4_linear_ref and
  * where it is within fp16 accumulation tolerance.
  *

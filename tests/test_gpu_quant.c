@@ -1,5 +1,5 @@
 /* test_gpu_quant.c - the quantized CUDA kernels (kernels/int8_*.cu, nf4_gemm.cu)
- * against the CPU reference of src/quant.h.
+ * against the CPU reference of src/quant/quant.h.
  *
  * int8: the int32 accumulators, s_x, the outlier column set (count and list)
  * and the gathered outlier activations equal the reference exactly; the fp16
