@@ -13,3 +13,6 @@ foreach(dir ${QS_GOLDEN_FIXTURES})
     set_tests_properties(golden_${kind}_${name} PROPERTIES LABELS "golden" TIMEOUT 600)
   endif()
 endforeach()
+# The ViTModel head is chosen from the weights present (pooler or CLS), as HF does.
+add_test(NAME golden_head_from_weights COMMAND bash ${QS_TEST_DIR}/head_from_weights.sh ${CMAKE_BINARY_DIR} ${QS_FIXTURE_DIR})
+set_tests_properties(golden_head_from_weights PROPERTIES LABELS "golden" TIMEOUT 300)

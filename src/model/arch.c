@@ -252,8 +252,11 @@ int qs_arch_from_json(const cJSON *cfg, const char *origin, qs_arch *a) {
       a->output = QS_OUT_LOGITS;
       qs_strlcpy(a->prefix, "vit.", sizeof a->prefix);
     } else {
-      /* ViTModel: in21k checkpoints carry a pooler; DINO does not (qsweep key add_pooling_layer) */
+      /* ViTModel: in21k checkpoints carry a pooler; DINO does not. The weights decide, as
+       * in HF (qs_model_head_from_weights); the key add_pooling_layer, where present
+       * (zoo entries, exported checkpoints), says so too and must agree with them. */
       QS_TRY(get_bool(cfg, origin, "add_pooling_layer", 0, &a->has_pooler));
+      a->pooler_in_config = cJSON_GetObjectItemCaseSensitive(cfg, "add_pooling_layer") != NULL;
       a->output = a->has_pooler ? QS_OUT_POOLER : QS_OUT_CLS;
       a->num_labels = 0;
       if (!cls[0]) qs_strlcpy(a->hf_class, "ViTModel", sizeof a->hf_class);

@@ -53,6 +53,7 @@ typedef struct {
   int qkv_bias;                    /* 1: q, k and v have biases (BEiT: q and v only) */
   int num_labels;                  /* classifier width (0: no classifier) */
   int has_pooler;                  /* ViT pooler dense / BEiT pooler LN present */
+  int pooler_in_config;            /* ViTModel: config.json names add_pooling_layer (else the weights decide) */
 
   /* DINOv2 */
   int layerscale;                  /* DINOv2 / BEiT layer scale vectors present */

@@ -158,6 +158,27 @@ static int detect_prefix(const qs_st_file *f, const qs_arch *a, char *prefix, si
                  f->path, a->prefix, probe, qs_family_name(a->family));
 }
 
+int qs_model_head_from_weights(qs_arch *a, const char *path) {
+  if (a->family != QS_FAM_VIT || (a->output != QS_OUT_POOLER && a->output != QS_OUT_CLS)) return QS_OK;
+  qs_st_file f;
+  QS_TRY(qs_st_open(path, &f));
+  char prefix[sizeof a->prefix], name[256];
+  int rc = detect_prefix(&f, a, prefix, sizeof prefix);
+  int has = 0;
+  if (rc == QS_OK) {
+    snprintf(name, sizeof name, "%spooler.dense.weight", prefix);
+    has = qs_st_find(&f, name) >= 0;
+  }
+  qs_st_close(&f);
+  QS_TRY(rc);
+  if (a->pooler_in_config && has != a->has_pooler)
+    return qs_fail(QS_EINVAL, "%s: %s %s, but config.json says add_pooling_layer: %s", path, name,
+                   has ? "is present" : "is missing", a->has_pooler ? "true" : "false");
+  a->has_pooler = has;
+  a->output = has ? QS_OUT_POOLER : QS_OUT_CLS;
+  return QS_OK;
+}
+
 int qs_model_load(const qs_arch *a_in, const char *path, qs_model *m) {
   qs_st_file f;
   memset(m, 0, sizeof *m);

@@ -29,6 +29,12 @@ int qs_model_synthetic(const qs_arch *a, uint64_t seed, qs_model *m);
 int qs_model_load(const qs_arch *a, const char *safetensors_path, qs_model *m);
 /* Synthetic when a->dir is empty, else the checkpoint in a->dir. */
 int qs_model_create(const qs_arch *a, uint64_t seed, qs_model *m);
+/* The output head of a checkpoint as HF chooses it, from the weights present: a ViTModel
+ * has its pooler exactly when safetensors_path holds pooler.dense.weight (then the output
+ * is pooler_output, else the CLS token of the last hidden state). Where config.json also
+ * names add_pooling_layer, a disagreement with the weights is an error naming both.
+ * Other architectures are left as config.json describes them. */
+int qs_model_head_from_weights(qs_arch *a, const char *safetensors_path);
 void qs_model_free(qs_model *m);
 
 /* Tensor by full name (NULL if absent). */

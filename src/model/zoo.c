@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "model.h"
 #include "qs_common.h"
 
 /* The zoo an installed qsweep ships: <prefix>/<datadir>/qsweep/sweep/models.json, found
@@ -127,6 +128,8 @@ int qs_zoo_resolve(const qs_zoo *z, const char *s, qs_arch *a) {
     snprintf(cfg, sizeof cfg, "%s/config.json", s);
     QS_TRY(qs_arch_from_config_file(cfg, a));
     if (qs_strlcpy(a->dir, s, sizeof a->dir) != 0) return qs_fail(QS_EINVAL, "%s: model: path too long", s);
+    snprintf(cfg, sizeof cfg, "%s/model.safetensors", s);
+    QS_TRY(qs_model_head_from_weights(a, cfg));
     /* the directory's last component names the model */
     char tmp[QS_PATH_MAX];
     qs_strlcpy(tmp, s, sizeof tmp);
