@@ -27,6 +27,13 @@ mkdir -p "$tmp/ck"; printf '{"model_type": "vit",' > "$tmp/ck/config.json"
 expect 1 "$tmp/ck/config.json: malformed JSON" -- "$q" forward --model "$tmp/ck"
 printf 'not a tensor file' > "$tmp/in.safetensors"
 expect 1 "$tmp/in.safetensors" -- "$q" forward --model deit-tiny-ultra-efficient --input "$tmp/in.safetensors"
+# a wrong input shape names the shape expected and the shape given
+head -c $((1 * 3 * 112 * 112 * 4)) /dev/zero > "$tmp/in.raw"
+expect 1 "\[1, 3, 112, 112\]), expected \[1, 3, 224, 224\]" -- "$q" forward --model deit-tiny-ultra-efficient --input "$tmp/in.raw"
+head -c $((2 * 3 * 448 * 448 * 4)) /dev/zero > "$tmp/in2.raw"
+expect 1 "\[2, 3, 448, 448\]), expected \[2, 3, 224, 224\]" -- "$q" forward --model deit-tiny-ultra-efficient --batch 2 --input "$tmp/in2.raw"
+fx=$(cd "$(dirname "$0")" && pwd)/fixtures/tiny/vit-pooler/io.safetensors
+expect 1 "pixel_values: shape \[2, 3, 32, 32\], expected \[1, 3, 224, 224\]" -- "$q" forward --model deit-tiny-ultra-efficient --input "$fx"
 "$q" --help | grep -q "export-weights" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: --help"; }
 "$q" models | grep -q "vit-huge-patch14-2020 .* 632.40" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: models"; }
 echo "cli_errors: $pass passed, $fail failed"
