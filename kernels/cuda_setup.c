@@ -57,10 +57,11 @@ static int beit_bias(qs_cuda_plan *P, const float *table) {
   return qs_cuda_add_param3(P, bias, (int64_t)Hl * N * ldb, NULL, 0, NULL, 0, 1);
 }
 
-/* DINOv2 at another resolution: the patch grid of the table resized bicubically
- * (CLS kept), from the fp32 table as the CPU reference does. */
+/* Another resolution than the table's (DINOv2; ViT and DeiT as HF's
+ * interpolate_pos_encoding): the patch grid of the table resized bicubically, the CLS
+ * (and distillation) rows kept, from the fp32 table as the CPU reference does. */
 static const float *position_table(qs_cuda_plan *P, const float *tab) {
-  const int G = P->a->pos_grid, g = P->g, D = P->D, np = P->np;
+  const int G = P->a->pos_grid, g = P->g, D = P->D, np = P->np, extra = P->extra;
   if (g == G) return tab;
   float *grid_in = qs_malloc(sizeof(float) * (size_t)D * G * G);
   float *grid_out = qs_malloc(sizeof(float) * (size_t)D * np);
@@ -71,11 +72,11 @@ static const float *position_table(qs_cuda_plan *P, const float *tab) {
     return NULL;
   }
   for (int t = 0; t < G * G; t++)
-    for (int d = 0; d < D; d++) grid_in[(size_t)d * G * G + t] = tab[(size_t)(1 + t) * D + d];
+    for (int d = 0; d < D; d++) grid_in[(size_t)d * G * G + t] = tab[(size_t)(extra + t) * D + d];
   qs_cpu_bicubic(grid_in, D, G, G, grid_out, g, g);
-  memcpy(pos, tab, sizeof(float) * D);
+  memcpy(pos, tab, sizeof(float) * D * extra);
   for (int t = 0; t < np; t++)
-    for (int d = 0; d < D; d++) pos[(size_t)(1 + t) * D + d] = grid_out[(size_t)d * np + t];
+    for (int d = 0; d < D; d++) pos[(size_t)(extra + t) * D + d] = grid_out[(size_t)d * np + t];
   free(grid_in);
   free(grid_out);
   return pos;

@@ -97,15 +97,17 @@ static int cuda_run(const qs_model *m, const qs_prec_opts *po, int B, int use_gr
 static int g_prec_mask = 0x3; /* bit p: precision p of QS_PREC_FP32, FP16, INT8, NF4 */
 static const qs_precision k_precs[4] = {QS_PREC_FP32, QS_PREC_FP16, QS_PREC_INT8, QS_PREC_NF4};
 
-/* Bytes the CPU plan counts that the CUDA plan does not hold: DINOv2's position table
- * beyond the run's grid (the CPU plan keeps the checkpoint's table and resizes it in the
- * forward; the CUDA plan uploads the resized table) and its mask token (not used in
- * inference, not uploaded). */
+/* Bytes the CPU plan counts that the CUDA plan does not hold (negative: holds more): a
+ * position table resized to the run's grid (DINOv2, and ViT / DeiT at another input
+ * size: the CPU plan keeps the checkpoint's table and resizes it in the forward, the
+ * CUDA plan uploads the resized table) and DINOv2's mask token (not used in inference,
+ * not uploaded). */
 static double cpu_only_bytes(const qs_arch *a, const qs_prec_opts *po) {
-  if (a->family != QS_FAM_DINOV2) return 0.0;
+  if (a->family != QS_FAM_DINOV2 && a->family != QS_FAM_VIT && a->family != QS_FAM_DEIT) return 0.0;
   const double es = po->prec == QS_PREC_FP32 ? 4.0 : 2.0;
   const int g = a->input_size / a->patch_size;
-  return es * a->hidden * ((double)a->pos_grid * a->pos_grid - (double)g * g + 1.0);
+  const double mask = a->family == QS_FAM_DINOV2 ? 1.0 : 0.0;
+  return es * a->hidden * ((double)a->pos_grid * a->pos_grid - (double)g * g + mask);
 }
 
 static void run_model(const qs_model *mp, int B) {

@@ -94,7 +94,9 @@ static int forward_transformer(qs_cpu_plan *p, int B, const float *input, float 
     }
     const float *use = tab;
     if (g != a->pos_grid) {
-      /* DINOv2 at another resolution: bicubic resize of the patch grid, CLS kept */
+      /* another resolution than the table's (DINOv2; ViT and DeiT as HF's
+       * interpolate_pos_encoding): bicubic resize of the patch grid, the CLS (and
+       * distillation) rows kept */
       const int G = a->pos_grid;
       float *grid_in = malloc(sizeof(float) * (size_t)D * G * G);
       pos = malloc(sizeof(float) * (size_t)N * D);
@@ -110,11 +112,11 @@ static int forward_transformer(qs_cpu_plan *p, int B, const float *input, float 
       snprintf(pname, sizeof pname, "%sembeddings.position_embeddings", pre);
       const float *tab32 = qs_model_find(m, pname);
       for (int t = 0; t < G * G; t++)
-        for (int d = 0; d < D; d++) grid_in[(size_t)d * G * G + t] = tab32[(size_t)(1 + t) * D + d];
+        for (int d = 0; d < D; d++) grid_in[(size_t)d * G * G + t] = tab32[(size_t)(extra + t) * D + d];
       qs_cpu_bicubic(grid_in, D, G, G, grid_out, g, g);
-      memcpy(pos, tab32, sizeof(float) * D);
+      memcpy(pos, tab32, sizeof(float) * D * extra);
       for (int t = 0; t < np; t++)
-        for (int d = 0; d < D; d++) pos[(size_t)(1 + t) * D + d] = grid_out[(size_t)d * np + t];
+        for (int d = 0; d < D; d++) pos[(size_t)(extra + t) * D + d] = grid_out[(size_t)d * np + t];
       qs_cpu_round(p, pos, (int64_t)N * D);
       free(grid_in);
       free(grid_out);

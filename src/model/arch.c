@@ -296,9 +296,11 @@ int qs_arch_from_json(const cJSON *cfg, const char *origin, qs_arch *a) {
   if (a->family != QS_FAM_MOBILEVIT && input_size % a->patch_size != 0)
     return qs_fail(QS_EINVAL, "%s: qsweep_input_size: %d is not a multiple of patch_size %d", origin,
                    input_size, a->patch_size);
-  if (a->family != QS_FAM_DINOV2 && a->family != QS_FAM_MOBILEVIT && input_size != a->image_size)
-    return qs_fail(QS_EINVAL, "%s: qsweep_input_size: %s runs at its image_size %d only", origin,
-                   qs_family_name(a->family), a->image_size);
+  /* ViT and DeiT interpolate their position table as HF's interpolate_pos_encoding;
+   * BEiT's relative position tables are not interpolated (yet) */
+  if (a->family == QS_FAM_BEIT && input_size != a->image_size)
+    return qs_fail(QS_EINVAL, "%s: qsweep_input_size: beit runs at its image_size %d only (its relative position "
+                   "tables are not interpolated)", origin, a->image_size);
   if (a->family == QS_FAM_MOBILEVIT && input_size % 32 != 0)
     return qs_fail(QS_EINVAL, "%s: qsweep_input_size: %d must be a multiple of 32", origin, input_size);
   return QS_OK;
