@@ -16,3 +16,6 @@ endforeach()
 # The ViTModel head is chosen from the weights present (pooler or CLS), as HF does.
 add_test(NAME golden_head_from_weights COMMAND bash ${QS_TEST_DIR}/head_from_weights.sh ${CMAKE_BINARY_DIR} ${QS_FIXTURE_DIR})
 set_tests_properties(golden_head_from_weights PROPERTIES LABELS "golden" TIMEOUT 300)
+# --image-size: a checkpoint at another resolution, against HF's interpolate_pos_encoding.
+add_test(NAME golden_image_size COMMAND bash ${QS_TEST_DIR}/image_size.sh $<TARGET_FILE:qsweep> ${QS_FIXTURE_DIR})
+set_tests_properties(golden_image_size PROPERTIES LABELS "golden" TIMEOUT 300)

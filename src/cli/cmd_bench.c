@@ -37,6 +37,8 @@ static void usage(FILE *f) {
           "      --input-seed S   fixed input seed (default %llu)\n"
           "      --threshold T    LLM.int8 outlier threshold (default 6.0, 0 disables)\n"
           "      --nf4-double-quant  double-quantize the NF4 absmax values\n"
+          "      --image-size S   input side in pixels (default: the model's; ViT, DeiT, DINOv2\n"
+          "                       resize their position table as HF's interpolate_pos_encoding)\n"
           "  -z, --zoo FILE       zoo file (default: %s)\n"
           "  -f, --format F       text (default), csv or json\n\n"
           "exit status: 0 the cell is ok, 3 it failed (or oom / unsupported), 2 usage, 1 fatal.\n",
@@ -126,12 +128,13 @@ int qs_cmd_bench(int argc, char **argv) {
                                        {"threshold", required_argument, 0, 'T'},
                                        {"nf4-double-quant", no_argument, 0, 'D'},
                                        {"zoo", required_argument, 0, 'z'},
+                                       {"image-size", required_argument, 0, 'X'},
                                        {"format", required_argument, 0, 'f'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   const char *model = NULL, *backend = NULL, *zoo_path = NULL;
   uint64_t seed = QS_DEFAULT_SEED;
-  int batch = 1, device = 0, fmt = FMT_TEXT, c;
+  int batch = 1, device = 0, fmt = FMT_TEXT, image_size = 0, c;
   qs_prec_opts po;
   qs_prec_opts_default(&po, QS_PREC_FP32);
   qs_bench_opts bo;
@@ -168,6 +171,7 @@ int qs_cmd_bench(int argc, char **argv) {
         break;
       case 'D': po.nf4_double_quant = 1; break;
       case 'z': zoo_path = optarg; break;
+      case 'X': rc = qs_parse_int("--image-size", optarg, 1, 8192, &image_size); break;
       case 'f':
         if (!strcmp(optarg, "text")) fmt = FMT_TEXT;
         else if (!strcmp(optarg, "csv")) fmt = FMT_CSV;
@@ -203,7 +207,8 @@ int qs_cmd_bench(int argc, char **argv) {
     return 1;
   }
   qs_arch a;
-  if (qs_zoo_lookup(zoo_path, model, &a) != QS_OK) {
+  if (qs_zoo_lookup(zoo_path, model, &a) != QS_OK ||
+      (image_size > 0 && qs_arch_set_input_size(&a, image_size, "--image-size") != QS_OK)) {
     fprintf(stderr, "qsweep bench: %s\n", qs_last_error());
     return 1;
   }

@@ -33,6 +33,8 @@ static void usage(FILE *f) {
           "      --values K       how many leading values to print (default 8)\n"
           "      --threshold T    LLM.int8 outlier threshold (default 6.0, 0 disables)\n"
           "      --nf4-double-quant  double-quantize the NF4 absmax values\n"
+          "      --image-size S   input side in pixels (default: the model's; ViT, DeiT, DINOv2\n"
+          "                       resize their position table as HF's interpolate_pos_encoding)\n"
           "  -z, --zoo FILE       zoo file (default: %s)\n",
           QS_DEFAULT_SEED, qs_zoo_default_path());
 }
@@ -60,11 +62,12 @@ int qs_cmd_forward(int argc, char **argv) {
                                        {"threshold", required_argument, 0, 'T'},
                                        {"nf4-double-quant", no_argument, 0, 'D'},
                                        {"zoo", required_argument, 0, 'z'},
+                                       {"image-size", required_argument, 0, 'X'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   const char *model = NULL, *backend = "cpu", *input = NULL, *output = NULL, *zoo_path = NULL;
   uint64_t seed = QS_DEFAULT_SEED, input_seed = 1;
-  int batch = 1, nvalues = 8, c;
+  int batch = 1, nvalues = 8, image_size = 0, c;
   qs_prec_opts po;
   qs_prec_opts_default(&po, QS_PREC_FP32);
   optind = 1;
@@ -89,6 +92,7 @@ int qs_cmd_forward(int argc, char **argv) {
       }
       case 'D': po.nf4_double_quant = 1; break;
       case 'z': zoo_path = optarg; break;
+      case 'X': rc = qs_parse_int("--image-size", optarg, 1, 8192, &image_size); break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
@@ -108,7 +112,8 @@ int qs_cmd_forward(int argc, char **argv) {
     return 2;
   }
   qs_arch a;
-  if (qs_zoo_lookup(zoo_path, model, &a) != QS_OK) {
+  if (qs_zoo_lookup(zoo_path, model, &a) != QS_OK ||
+      (image_size > 0 && qs_arch_set_input_size(&a, image_size, "--image-size") != QS_OK)) {
     fprintf(stderr, "qsweep forward: %s\n", qs_last_error());
     return 1;
   }

@@ -292,17 +292,24 @@ int qs_arch_from_json(const cJSON *cfg, const char *origin, qs_arch *a) {
   /* the run's input resolution (qsweep key; defaults to the checkpoint's image_size) */
   int input_size;
   QS_TRY(get_int(cfg, origin, "qsweep_input_size", 0, a->image_size, 1, 8192, &input_size));
-  a->input_size = input_size;
-  if (a->family != QS_FAM_MOBILEVIT && input_size % a->patch_size != 0)
-    return qs_fail(QS_EINVAL, "%s: qsweep_input_size: %d is not a multiple of patch_size %d", origin,
-                   input_size, a->patch_size);
+  char what[QS_PATH_MAX + 32];
+  snprintf(what, sizeof what, "%s: qsweep_input_size", origin);
+  QS_TRY(qs_arch_set_input_size(a, input_size, what));
+  return QS_OK;
+}
+
+int qs_arch_set_input_size(qs_arch *a, int size, const char *what) {
+  if (size < 1 || size > 8192) return qs_fail(QS_EINVAL, "%s: %d is out of range [1, 8192]", what, size);
+  if (a->family != QS_FAM_MOBILEVIT && size % a->patch_size != 0)
+    return qs_fail(QS_EINVAL, "%s: %d is not a multiple of patch_size %d", what, size, a->patch_size);
   /* ViT and DeiT interpolate their position table as HF's interpolate_pos_encoding;
    * BEiT's relative position tables are not interpolated (yet) */
-  if (a->family == QS_FAM_BEIT && input_size != a->image_size)
-    return qs_fail(QS_EINVAL, "%s: qsweep_input_size: beit runs at its image_size %d only (its relative position "
-                   "tables are not interpolated)", origin, a->image_size);
-  if (a->family == QS_FAM_MOBILEVIT && input_size % 32 != 0)
-    return qs_fail(QS_EINVAL, "%s: qsweep_input_size: %d must be a multiple of 32", origin, input_size);
+  if (a->family == QS_FAM_BEIT && size != a->image_size)
+    return qs_fail(QS_EINVAL, "%s: beit runs at its image_size %d only (its relative position tables are not "
+                   "interpolated)", what, a->image_size);
+  if (a->family == QS_FAM_MOBILEVIT && size % 32 != 0)
+    return qs_fail(QS_EINVAL, "%s: %d must be a multiple of 32", what, size);
+  a->input_size = size;
   return QS_OK;
 }
 

@@ -88,6 +88,11 @@ int qs_arch_grid(const qs_arch *a);          /* patches per side */
 int qs_arch_tokens(const qs_arch *a);        /* sequence length incl. CLS (and DIST) */
 int qs_arch_out_dim(const qs_arch *a);       /* width of the forward's output per image */
 int qs_arch_input_size(const qs_arch *a);    /* image side in pixels */
+/* Run at another input side than image_size (config.json's qsweep_input_size, the CLI's
+ * --image-size): a multiple of the patch size (MobileViT: of 32); ViT, DeiT and DINOv2
+ * resize their position table to the new grid, BEiT takes its image_size only. `what`
+ * names the source in the error. */
+int qs_arch_set_input_size(qs_arch *a, int size, const char *what);
 const char *qs_family_name(qs_family f);
 const char *qs_output_name(qs_output_kind o);
 
