@@ -22,6 +22,7 @@ expect 2 'precision: unknown "int3"' -- "$q" forward --model deit-tiny-ultra-eff
 expect 2 '\-\-batch' -- "$q" forward --model deit-tiny-ultra-efficient --batch 0
 expect 2 'required' -- "$q" forward
 expect 2 'unknown command' -- "$q" frobnicate
+expect 2 'not a backend that computes' -- "$q" forward --model deit-tiny-ultra-efficient --backend sim
 expect 2 'required' -- "$q" export-weights --model deit-tiny-ultra-efficient
 mkdir -p "$tmp/ck"; printf '{"model_type": "vit",' > "$tmp/ck/config.json"
 expect 1 "$tmp/ck/config.json: malformed JSON" -- "$q" forward --model "$tmp/ck"

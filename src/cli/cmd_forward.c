@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "commands.h"
+#include "backend.h"
+#include "cell.h"
 #include "cpu_backend.h"
 #include "fidelity.h"
 #include "model.h"
@@ -19,10 +21,12 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: qsweep forward --model M [options]\n\n"
           "Runs one forward pass and prints the output's shape, a checksum and the first values.\n"
-          "With a precision other than fp32 it also runs fp32 on the same weights and input and\n"
-          "prints the fidelity (cosine, relative L2, max abs error, top-1 agreement).\n\n"
+          "With a precision other than fp32, or on the cuda backend, it also runs the CPU reference\n"
+          "in fp32 on the same weights and input and prints the fidelity (cosine, relative L2, max\n"
+          "abs error, top-1 agreement).\n\n"
           "  -m, --model M        zoo name or checkpoint directory (config.json + model.safetensors)\n"
-          "  -b, --backend B      cpu (the only one here; qsweep bench runs cuda)\n"
+          "  -b, --backend B      cpu (default: the reference) or cuda (the plan a sweep times);\n"
+          "                       the fidelity line compares with the CPU reference in fp32\n"
           "  -p, --precision P    fp32 (default), fp16, int8, nf4\n"
           "  -n, --batch N        images per forward (default 1)\n"
           "  -i, --input FILE     input: safetensors with pixel_values, or raw float32 [N,C,S,S]\n"
@@ -39,13 +43,28 @@ static void usage(FILE *f) {
           QS_DEFAULT_SEED, qs_zoo_default_path());
 }
 
-static int run_cpu(const qs_model *m, const qs_prec_opts *po, int batch, const float *in, float *out, double *ms) {
-  qs_cpu_plan *plan;
-  QS_TRY(qs_cpu_plan_create(m, po, &plan));
+/* One forward of m on backend be (a plan made and freed around it): out = f(in). The
+ * CPU backend is the reference; cuda runs the CUDA plan a sweep cell times (its first
+ * forward, plain launches), so a user can compare it with their own framework. */
+static int run_backend(const qs_backend *be, const qs_model *m, const qs_prec_opts *po, int batch, const float *in,
+                       float *out, double *ms) {
+  if (!strcmp(be->name, "cpu")) {
+    qs_cpu_plan *plan;
+    QS_TRY(qs_cpu_plan_create(m, po, &plan));
+    double t0 = qs_now_s();
+    int rc = qs_cpu_forward(plan, batch, in, out);
+    *ms = (qs_now_s() - t0) * 1e3;
+    qs_cpu_plan_free(plan);
+    return rc;
+  }
+  qs_bench_opts bo;
+  qs_bench_opts_default(&bo);
+  void *plan = NULL;
+  QS_TRY(be->plan_create(m, po, batch, &bo, &plan));
   double t0 = qs_now_s();
-  int rc = qs_cpu_forward(plan, batch, in, out);
+  int rc = be->forward(plan, in, out);
   *ms = (qs_now_s() - t0) * 1e3;
-  qs_cpu_plan_free(plan);
+  be->plan_destroy(plan);
   return rc;
 }
 
@@ -106,10 +125,15 @@ int qs_cmd_forward(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (strcmp(backend, "cpu") != 0) {
-    fprintf(stderr, "qsweep forward: --backend: \"%s\" is not available in forward (cpu); use qsweep bench for cuda\n",
-            backend);
+  const qs_backend *be = qs_backend_get(backend);
+  if (!be || !strcmp(backend, "sim")) {
+    fprintf(stderr, "qsweep forward: --backend: \"%s\" is not a backend that computes (cpu, cuda)\n", backend);
     return 2;
+  }
+  char why[256] = "";
+  if (be->available(why, sizeof why) != 0) {
+    fprintf(stderr, "qsweep forward: backend %s: not usable here: %s\n", be->name, why);
+    return 1;
   }
   qs_arch a;
   if (qs_zoo_lookup(zoo_path, model, &a) != QS_OK ||
@@ -127,6 +151,11 @@ int qs_cmd_forward(int argc, char **argv) {
   }
   int rc = 1;
   qs_model m;
+  qs_cell_ctx *ctx = NULL; /* binds the device, as a sweep's rank does */
+  if (strcmp(be->name, "cpu") != 0 && qs_cell_ctx_create(be, 0, 0, &ctx) != QS_OK) {
+    fprintf(stderr, "qsweep forward: %s\n", qs_last_error());
+    goto out_nomodel;
+  }
   double t0 = qs_now_s();
   if (qs_model_create(&a, seed, &m) != QS_OK) {
     fprintf(stderr, "qsweep forward: %s\n", qs_last_error());
@@ -146,7 +175,7 @@ int qs_cmd_forward(int argc, char **argv) {
   printf("backend:   %s   precision: %s   batch: %d   input: %s\n", backend, qs_precision_name(po.prec), batch,
          input ? input : "synthetic");
   double ms;
-  if (run_cpu(&m, &po, batch, x, y, &ms) != QS_OK) {
+  if (run_backend(be, &m, &po, batch, x, y, &ms) != QS_OK) {
     fprintf(stderr, "qsweep forward: %s\n", qs_last_error());
     goto out;
   }
@@ -160,11 +189,11 @@ int qs_cmd_forward(int argc, char **argv) {
   printf("values:   ");
   for (int i = 0; i < nvalues && i < batch * D; i++) printf(" %.7g", y[i]);
   printf("\ntime:      %.1f ms (forward, %s)\n", ms, backend);
-  if (po.prec != QS_PREC_FP32) {
+  if (po.prec != QS_PREC_FP32 || strcmp(be->name, "cpu") != 0) {
     qs_prec_opts p32;
     qs_prec_opts_default(&p32, QS_PREC_FP32);
     double ms32;
-    if (run_cpu(&m, &p32, batch, x, y32, &ms32) != QS_OK) {
+    if (run_backend(qs_backend_get("cpu"), &m, &p32, batch, x, y32, &ms32) != QS_OK) {
       fprintf(stderr, "qsweep forward: fp32 reference: %s\n", qs_last_error());
       goto out;
     }
@@ -184,6 +213,7 @@ int qs_cmd_forward(int argc, char **argv) {
 out:
   qs_model_free(&m);
 out_nomodel:
+  if (ctx) qs_cell_ctx_free(ctx);
   free(x);
   free(y);
   free(y32);
