@@ -61,24 +61,9 @@ static int beit_bias(qs_cuda_plan *P, const float *table) {
  * interpolate_pos_encoding): the patch grid of the table resized bicubically, the CLS
  * (and distillation) rows kept, from the fp32 table as the CPU reference does. */
 static const float *position_table(qs_cuda_plan *P, const float *tab) {
-  const int G = P->a->pos_grid, g = P->g, D = P->D, np = P->np, extra = P->extra;
-  if (g == G) return tab;
-  float *grid_in = qs_malloc(sizeof(float) * (size_t)D * G * G);
-  float *grid_out = qs_malloc(sizeof(float) * (size_t)D * np);
-  float *pos = own(P, (size_t)P->N * D);
-  if (!grid_in || !grid_out || !pos) {
-    free(grid_in);
-    free(grid_out);
-    return NULL;
-  }
-  for (int t = 0; t < G * G; t++)
-    for (int d = 0; d < D; d++) grid_in[(size_t)d * G * G + t] = tab[(size_t)(extra + t) * D + d];
-  qs_cpu_bicubic(grid_in, D, G, G, grid_out, g, g);
-  memcpy(pos, tab, sizeof(float) * D * extra);
-  for (int t = 0; t < np; t++)
-    for (int d = 0; d < D; d++) pos[(size_t)(extra + t) * D + d] = grid_out[(size_t)d * np + t];
-  free(grid_in);
-  free(grid_out);
+  if (P->g == P->a->pos_grid) return tab;
+  float *pos = own(P, (size_t)P->N * P->D);
+  if (!pos || qs_cpu_resize_pos_table(tab, P->D, P->extra, P->a->pos_grid, P->g, pos) != QS_OK) return NULL;
   return pos;
 }
 

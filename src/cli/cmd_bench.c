@@ -207,8 +207,7 @@ int qs_cmd_bench(int argc, char **argv) {
     return 1;
   }
   qs_arch a;
-  if (qs_zoo_lookup(zoo_path, model, &a) != QS_OK ||
-      (image_size > 0 && qs_arch_set_input_size(&a, image_size, "--image-size") != QS_OK)) {
+  if (qs_cli_model_arch(zoo_path, model, image_size, &a) != QS_OK) {
     fprintf(stderr, "qsweep bench: %s\n", qs_last_error());
     return 1;
   }

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "qs_common.h"
 #include "safetensors.h"
+#include "zoo.h"
 
 int qs_parse_u64(const char *opt, const char *s, uint64_t *out) {
   char *end;
@@ -85,4 +86,9 @@ int qs_read_input(const char *path, int batch, int channels, int size, float *x)
   memcpy(x, data, len);
   free(data);
   return QS_OK;
+}
+
+int qs_cli_model_arch(const char *zoo_path, const char *model, int image_size, qs_arch *a) {
+  QS_TRY(qs_zoo_lookup(zoo_path, model, a));
+  return image_size > 0 ? qs_arch_set_input_size(a, image_size, "--image-size") : QS_OK;
 }

@@ -97,29 +97,15 @@ static int forward_transformer(qs_cpu_plan *p, int B, const float *input, float 
       /* another resolution than the table's (DINOv2; ViT and DeiT as HF's
        * interpolate_pos_encoding): bicubic resize of the patch grid, the CLS (and
        * distillation) rows kept */
-      const int G = a->pos_grid;
-      float *grid_in = malloc(sizeof(float) * (size_t)D * G * G);
       pos = malloc(sizeof(float) * (size_t)N * D);
-      float *grid_out = malloc(sizeof(float) * (size_t)D * np);
-      if (!grid_in || !pos || !grid_out) {
-        free(grid_in);
-        free(grid_out);
-        rc = qs_fail(QS_ENOMEM, "%s: out of host memory", a->name);
-        goto done;
-      }
       /* resize from the fp32 table (PyTorch interpolates in fp32), then round */
       char pname[256];
       snprintf(pname, sizeof pname, "%sembeddings.position_embeddings", pre);
-      const float *tab32 = qs_model_find(m, pname);
-      for (int t = 0; t < G * G; t++)
-        for (int d = 0; d < D; d++) grid_in[(size_t)d * G * G + t] = tab32[(size_t)(extra + t) * D + d];
-      qs_cpu_bicubic(grid_in, D, G, G, grid_out, g, g);
-      memcpy(pos, tab32, sizeof(float) * D * extra);
-      for (int t = 0; t < np; t++)
-        for (int d = 0; d < D; d++) pos[(size_t)(extra + t) * D + d] = grid_out[(size_t)d * np + t];
+      if (!pos || qs_cpu_resize_pos_table(qs_model_find(m, pname), D, extra, a->pos_grid, g, pos) != QS_OK) {
+        rc = qs_fail(QS_ENOMEM, "%s: out of host memory", a->name);
+        goto done;
+      }
       qs_cpu_round(p, pos, (int64_t)N * D);
-      free(grid_in);
-      free(grid_out);
       use = pos;
     }
     for (int b = 0; b < B; b++)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qs_common.h"
+
 #define LANES 8
 
 /* Dot product in the fixed order documented in cpu_ops.h. */
@@ -201,4 +203,23 @@ void qs_cpu_bicubic(const float *src, int C, int hin, int win, float *dst, int h
       }
     }
   }
+}
+
+int qs_cpu_resize_pos_table(const float *tab, int D, int extra, int G, int g, float *out) {
+  float *grid_in = malloc(sizeof(float) * (size_t)D * G * G);
+  float *grid_out = malloc(sizeof(float) * (size_t)D * g * g);
+  if (!grid_in || !grid_out) {
+    free(grid_in);
+    free(grid_out);
+    return QS_ENOMEM;
+  }
+  for (int t = 0; t < G * G; t++)
+    for (int d = 0; d < D; d++) grid_in[(size_t)d * G * G + t] = tab[(size_t)(extra + t) * D + d];
+  qs_cpu_bicubic(grid_in, D, G, G, grid_out, g, g);
+  memcpy(out, tab, sizeof(float) * D * extra);
+  for (int t = 0; t < g * g; t++)
+    for (int d = 0; d < D; d++) out[(size_t)(extra + t) * D + d] = grid_out[(size_t)d * g * g + t];
+  free(grid_in);
+  free(grid_out);
+  return QS_OK;
 }

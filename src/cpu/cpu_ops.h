@@ -22,5 +22,9 @@ void qs_cpu_attention(const float *q, const float *k, const float *v, const floa
 /* PyTorch's bicubic resize (A = -0.75, align_corners=False, clamped taps) of
  * src [C, hin, win] to dst [C, hout, wout], fp32 arithmetic as PyTorch's CPU kernel. */
 void qs_cpu_bicubic(const float *src, int C, int hin, int win, float *dst, int hout, int wout);
+/* A ViT-family position table at another grid: tab [extra + G*G, D] (the leading CLS /
+ * distillation rows, then the patch grid), out [extra + g*g, D]: the leading rows kept,
+ * the grid resized with qs_cpu_bicubic (HF's interpolate_pos_encoding). QS_OK or QS_ENOMEM. */
+int qs_cpu_resize_pos_table(const float *tab, int D, int extra, int G, int g, float *out);
 
 #endif
