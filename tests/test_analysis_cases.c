@@ -553,7 +553,7 @@ static void test_compare(void) {
   free(md);
   free(err);
   snprintf(extra, sizeof extra, "--compare '%s' '%s' --svg x", fb, fn);
-  CHECK(qa_run(g_exe, extra, &md, &err) == 2 && qa_contains(err, "--report and --csv only"));
+  CHECK(qa_run(g_exe, extra, &md, &err) == 2 && qa_contains(err, "--report, --csv and --html only"));
   free(md);
   free(err);
   snprintf(extra, sizeof extra, "--compare '%s' '%s'", fb, fsim);
