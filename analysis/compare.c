@@ -267,7 +267,7 @@ static int finish(FILE *out, const char *what) {
 }
 
 int qa_write_compare_md(const qa_compare *c, FILE *out, const char *what) {
-  qa_doc d = {out, QA_DOC_MD, NULL, NULL, 0};
+  qa_doc d = {.out = out, .kind = QA_DOC_MD};
   errno = 0;
   fputs("# qsweep comparison\n\n", out);
   qa_compare_sections(c, &d);
@@ -275,7 +275,7 @@ int qa_write_compare_md(const qa_compare *c, FILE *out, const char *what) {
 }
 
 int qa_write_compare_html(const qa_compare *c, FILE *out, const char *what) {
-  qa_doc d = {out, QA_DOC_HTML, NULL, NULL, 0};
+  qa_doc d = {.out = out, .kind = QA_DOC_HTML};
   errno = 0;
   qa_html_page_begin(out, "qsweep comparison");
   fputs("<h1 id=\"top\">qsweep comparison</h1>\n<p class=\"sub\">", out);

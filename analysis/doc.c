@@ -127,6 +127,7 @@ void doc_list_end(qa_doc *d, int ordered) {
 }
 
 void doc_table_begin(qa_doc *d, const char *id, int n, const char *const *heads, const char *align) {
+  snprintf(d->align, sizeof d->align, "%s", align);
   if (IS_HTML(d)) {
     fputs("<div class=\"scroll\"><table", d->out);
     if (id) fprintf(d->out, " id=\"%s\"", id);
@@ -150,14 +151,34 @@ void doc_table_begin(qa_doc *d, const char *id, int n, const char *const *heads,
   fputs("\n", d->out);
 }
 
-void doc_row_begin(qa_doc *d) { fputs(IS_HTML(d) ? "<tr>" : "|", d->out); }
-void doc_cell_begin(qa_doc *d) { fputs(IS_HTML(d) ? "<td>" : " ", d->out); }
+void doc_row_begin(qa_doc *d) {
+  d->col = 0;
+  fputs(IS_HTML(d) ? "<tr>" : "|", d->out);
+}
+
+/* "<td" with the column's class; the caller closes the tag */
+static void td_open(qa_doc *d, const char *cls) {
+  int num = d->col < (int)sizeof d->align && d->col < (int)strlen(d->align) && d->align[d->col] == 'r';
+  d->col++;
+  if (num || cls) fprintf(d->out, "<td class=\"%s%s%s\"", num ? "num" : "", num && cls ? " " : "", cls ? cls : "");
+  else fputs("<td", d->out);
+}
+
+void doc_cell_begin(qa_doc *d) {
+  if (IS_HTML(d)) {
+    td_open(d, NULL);
+    fputc('>', d->out);
+  } else {
+    fputc(' ', d->out);
+  }
+}
 void doc_cell_end(qa_doc *d) { fputs(IS_HTML(d) ? "</td>" : " |", d->out); }
 void doc_row_end(qa_doc *d) { fputs(IS_HTML(d) ? "</tr>\n" : "\n", d->out); }
 
 void doc_cell(qa_doc *d, const char *s) {
   if (IS_HTML(d) && (!s || !*s || strcmp(s, QA_DASH) == 0)) {
-    fputs("<td class=\"na\" title=\"not measured\">" QA_DASH "</td>", d->out);
+    td_open(d, "na");
+    fputs(" title=\"not measured\">" QA_DASH "</td>", d->out);
     return;
   }
   doc_cell_begin(d);
@@ -179,7 +200,8 @@ void doc_cell_status(qa_doc *d, const char *status) {
     doc_cell(d, status);
     return;
   }
-  fputs("<td class=\"bad\">", d->out);
+  td_open(d, "bad");
+  fputc('>', d->out);
   doc_text(d, status);
   fputs("</td>", d->out);
 }

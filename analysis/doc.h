@@ -29,6 +29,8 @@ struct qa_doc {
   void (*figures)(qa_doc *d, const qa_analysis *a, qa_fig_place place, int group);
   const void *ctx; /* for figures() */
   int list_n;      /* items so far in an ordered list */
+  char align[64];  /* the open table's column alignments ('l', 'r'), HTML */
+  int col;         /* the next cell's column in the open table's row */
 };
 
 /* Headings: level 1..3; id (HTML) may be NULL. */

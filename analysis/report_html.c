@@ -26,8 +26,9 @@ static const char k_css[] =
     "table{border-collapse:collapse;font-size:13px;margin:8px 0 14px}\n"
     "th,td{border:1px solid #d9d9d9;padding:3px 8px;text-align:left;vertical-align:top}\n"
     "th{background:#f0f3f7}th.num{text-align:right}\n"
-    "td{font-variant-numeric:tabular-nums}\n"
-    "td.na{color:#999;text-align:center}td.bad{color:#b2182b;font-weight:bold}\n"
+    "td{font-variant-numeric:tabular-nums}td.num{text-align:right;white-space:nowrap}\n"
+    "td:first-child{white-space:nowrap}\n"
+    "td.na{color:#999}td.bad{color:#b2182b;font-weight:bold}\n"
     "tbody tr:nth-child(even){background:#fbfbfb}\n"
     "code{background:#f2f2f2;padding:1px 4px;font-size:12px;word-break:break-all}\n"
     "figure{margin:12px 0 20px}figure svg{max-width:100%;height:auto;border:1px solid #eee}\n"
@@ -91,9 +92,9 @@ static void html_figures(qa_doc *d, const qa_analysis *a, qa_fig_place place, in
       snprintf(gt, sizeof gt, "batch size %d", a->groups[a->summary].batch);
       doc_heading(d, 2, "summary-charts", "Memory, fidelity and size - %s", gt);
       figure(d, a, FIG_MEMORY, -1,
-             qa_any_mem_weights(a) ? "Memory reduction per model and precision; bars marked by the "
-                                     "title as from weight bytes compare the measured weight bytes "
-                                     "(no peak counter on this backend)."
+             qa_any_mem_weights(a) ? "Memory reduction per model and precision. The backend "
+                                     "recorded no peak memory, so the bars compare the measured "
+                                     "weight bytes (activations and workspace left out)."
                                    : "Memory reduction per model and precision (peak memory).");
       figure(d, a, FIG_FIDELITY, -1, "Relative L2 error of the output against fp32 (log scale).");
       figure(d, a, FIG_PARAMS, -1, "Median latency against parameter count (log-log).");
@@ -121,7 +122,7 @@ static void write_nav(const qa_analysis *a, FILE *out) {
 }
 
 int qa_write_html(const qa_analysis *a, FILE *out, const char *what) {
-  qa_doc d = {out, QA_DOC_HTML, html_figures, NULL, 0};
+  qa_doc d = {.out = out, .kind = QA_DOC_HTML, .figures = html_figures};
   errno = 0;
   qa_html_page_begin(out, "qsweep report");
   fputs("<h1 id=\"top\">qsweep report</h1>\n<p class=\"sub\">", out);

@@ -619,7 +619,7 @@ static void md_chart_links(qa_doc *d, const qa_analysis *a, qa_fig_place place, 
 }
 
 int qa_write_markdown(const qa_analysis *a, FILE *out, const char *what, const char *svg_dir) {
-  qa_doc d = {out, QA_DOC_MD, svg_dir ? md_chart_links : NULL, svg_dir, 0};
+  qa_doc d = {.out = out, .kind = QA_DOC_MD, .figures = svg_dir ? md_chart_links : NULL, .ctx = svg_dir};
   errno = 0;
   fputs("# qsweep report\n\n", out);
   qa_report_sections(a, &d);

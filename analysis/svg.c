@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "analysis.h"
+#include "doc.h"
 #include "qs_common.h"
 
 const char *const qa_svg_files[3] = {"speedup_heatmap.svg", "memory_efficiency.svg",
@@ -23,21 +24,8 @@ const char *const qa_svg_files[3] = {"speedup_heatmap.svg", "memory_efficiency.s
 /* ---- primitives ------------------------------------------------------------------ */
 
 /* Text content or attribute value: markup characters as entities; control characters
- * (not allowed in XML 1.0) dropped. */
-static void xml_text(FILE *f, const char *s) {
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    switch (c) {
-      case '&': fputs("&amp;", f); break;
-      case '<': fputs("&lt;", f); break;
-      case '>': fputs("&gt;", f); break;
-      case '"': fputs("&quot;", f); break;
-      case '\'': fputs("&apos;", f); break;
-      default:
-        if (c >= 0x20 || c == '\t' || c == '\n') fputc(c, f);
-    }
-  }
-}
+ * (not allowed in XML 1.0) dropped. The HTML writer's escaping is valid XML too. */
+static void xml_text(FILE *f, const char *s) { qa_html_text(f, s); }
 
 /* attrs NULL: a standalone file (XML declaration); else an <svg> inline in HTML with
  * these extra attributes (id, data-*). */
@@ -358,8 +346,10 @@ void qa_svg_memory(const qa_analysis *a, FILE *f, const char *attrs) {
                    : "peak MB",
            gp);
   snprintf(sub, sizeof sub,
-           "100 x (1 - %s / %s's), per model and precision; the %s figure is under each model name",
-           weights && !peak ? "weight bytes" : "peak", a->baseline_name, a->baseline_name);
+           "100 x (1 - %s / %s of %s), per model and precision; the %s figure is under each "
+           "model name",
+           weights && !peak ? "weight bytes" : "peak", weights && !peak ? "weight bytes" : "peak",
+           a->baseline_name, a->baseline_name);
   bar_spec sp = {title, sub, "memory reduction (%)", mem_value, 0, mem_label, mem_under};
   write_bars(a, f, attrs, &sp);
 }
@@ -521,24 +511,26 @@ static double batch_metric(const qa_cell *c, int throughput) {
   return isfinite(v) && v > 0 ? v : NAN;
 }
 
-/* An axis over [lo, hi]: log10 where the data spans a decade or more, else linear from
- * zero (y) or from the smallest value (x). */
+/* An axis over [lo, hi]: log10 (whole decades) where the data spans a decade or more,
+ * else linear from zero with a 1-2-5 tick step. */
 typedef struct {
   int log;
-  double lo, hi;
+  double lo, hi, step; /* log: lo and hi are exponents, step 1 */
 } axis;
 
-static axis make_axis(double lo, double hi, int from_zero) {
-  axis x = {hi / lo >= 10, lo, hi};
+static axis make_axis(double lo, double hi) {
+  axis x = {hi / lo >= 10, lo, hi, 1};
   if (x.log) {
     x.lo = floor(log10(lo));
     x.hi = ceil(log10(hi));
     if (x.hi <= x.lo) x.hi = x.lo + 1;
-  } else {
-    if (from_zero) x.lo = 0;
-    if (x.hi <= x.lo) x.hi = x.lo + 1;
-    x.hi = x.hi + (from_zero ? 0.08 * (x.hi - x.lo) : 0);
+    return x;
   }
+  double raw = hi / 4, mag = pow(10.0, floor(log10(raw))), f = raw / mag;
+  x.step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+  x.lo = 0;
+  x.hi = ceil(hi / x.step - 1e-9) * x.step;
+  if (x.hi <= 0) x.hi = x.step;
   return x;
 }
 
@@ -547,10 +539,10 @@ static double axis_pos(const axis *x, double v) {
 }
 
 static void tick_label(double v, char *buf, size_t cap) {
-  if (v != 0 && (fabs(v) >= 1e5 || fabs(v) < 1e-3))
+  if (v != 0 && (fabs(v) >= 1e6 || fabs(v) < 1e-3))
     snprintf(buf, cap, "%.0e", v);
   else
-    snprintf(buf, cap, "%.4g", v);
+    snprintf(buf, cap, "%g", v);
 }
 
 void qa_svg_batch(const qa_analysis *a, FILE *f, int throughput, const char *attrs) {
@@ -599,8 +591,12 @@ void qa_svg_batch(const qa_analysis *a, FILE *f, int throughput, const char *att
       fputs("</g>\n", f);
       continue;
     }
-    axis xa = make_axis(bmin, bmax, 0), ya = make_axis(vmin, vmax, 1);
-    if (ng == 1) xa.lo = bmin - 1, xa.hi = bmin + 1, xa.log = 0;
+    /* x: the batch sizes, log-spaced where they span a decade, else linear between them */
+    axis xa = {bmax / bmin >= 10, bmin, bmax, 1}, ya = make_axis(vmin, vmax);
+    if (xa.log)
+      xa.lo = log10(bmin), xa.hi = log10(bmax);
+    else if (ng == 1)
+      xa.lo = bmin - 1, xa.hi = bmin + 1;
 #define BX(v) (ox + 10 + axis_pos(&xa, (v)) * (pw - 20))
 #define BY(v) (oy + ph - axis_pos(&ya, (v)) * ph)
     for (int k = 0; k < ng; k++) { /* x ticks at the batch sizes */
@@ -611,9 +607,9 @@ void qa_svg_batch(const qa_analysis *a, FILE *f, int throughput, const char *att
     }
     svg_text(f, ox + pw / 2, oy + ph + 30, "middle", "font-size=\"11\" fill=\"#444444\"",
              xa.log ? "batch size (log)" : "batch size");
-    int nt = ya.log ? (int)(ya.hi - ya.lo) : 4;
+    int nt = (int)lround((ya.hi - ya.lo) / ya.step);
     for (int t = 0; t <= nt; t++) {
-      double v = ya.log ? pow(10.0, ya.lo + t) : ya.lo + (ya.hi - ya.lo) * t / nt;
+      double v = ya.log ? pow(10.0, ya.lo + t) : ya.lo + ya.step * t;
       fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eeeeee\"/>\n", ox, BY(v), ox + pw, BY(v));
       tick_label(v, b, sizeof b);
       svg_text(f, ox - 4, BY(v) + 4, "end", "font-size=\"10\" fill=\"#444444\"", b);
