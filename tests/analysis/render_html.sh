@@ -83,6 +83,10 @@ if [ "$mode" = structure ]; then
   echo "$failed" | grep -q 'injected failure' || fail "table-failed lacks the failure's message"
   element "$tmp/compare.html" not-compared-list "</ul>" | grep -q 'tiny-deit int8, batch 4, tp 1: failed in base (injected failure)' ||
     fail "compare.html: the failed cell is not listed as not compared"
+  for f in "$html" "$tmp/compare.html"; do
+    dup=$(grep -o ' id="[^"]*"' "$f" | sort | uniq -d | head -3)
+    [ -z "$dup" ] || fail "$(basename "$f"): ids used twice: $dup"
+  done
   # self-contained: no scripts, stylesheets, images, frames or fetched URLs
   for f in "$html" "$tmp/compare.html"; do
     if grep -Eiq '<script|<link|<img|<iframe|<object|<embed|@import|url\((http|//)|src=' "$f"; then
