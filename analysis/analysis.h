@@ -7,12 +7,14 @@
  * report_html.c the HTML page: those sections plus inline SVG charts;
  * export_csv.c one CSV row per cell;
  * export_json.c {"meta", "summary", "cells"} (and "sources" for several files);
- * svg.c        the charts (speedup heatmap, memory efficiency, latency vs parameters);
+ * svg.c        the charts (speedup heatmap, memory efficiency, fidelity, latency vs
+ *              parameters, latency and throughput vs batch size);
  * compare.c    two runs cell by cell (--compare).
  *
  * Definitions (DESIGN.md, "The report"): speedup(model, P, batch) = median latency of
  * the baseline / median latency of P, same model, batch and tp; memory reduction % =
- * 100 (1 - peak(P) / peak(baseline)); averages are means over models. A number that
+ * 100 (1 - peak(P) / peak(baseline)), or from the weight bytes where neither cell has
+ * a peak (qa_mem_basis); averages are means over models. A number that
  * was not measured (or has no baseline) is NaN and is shown as "—", never as 0. */
 #ifndef QS_ANALYSIS_H
 #define QS_ANALYSIS_H

@@ -1,6 +1,8 @@
-/* report_md.c - the markdown report: run metadata, overview, key insights, category
- * summaries and leaders, method analysis, per-batch tables, architecture summary,
- * failed cells, charts. Every number that was not measured prints as a dash. */
+/* report_md.c - the report's sections, written once through doc.h (markdown here, HTML
+ * in report_html.c): run metadata, overview, key insights, category summaries and
+ * leaders, method analysis, per-batch tables, architecture summary, failed cells,
+ * chart links (markdown) or inline charts (HTML), notes. Every number that was not
+ * measured prints as a dash. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

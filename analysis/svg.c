@@ -1,7 +1,8 @@
-/* svg.c - self-contained SVG charts (no scripts, no external fonts or images):
- * a speedup heatmap (model x precision), memory efficiency (grouped bars of the
- * memory reduction per model and precision) and latency vs parameters (log-log
- * scatter, one colour per precision). All at the summary batch size. */
+/* svg.c - self-contained SVG charts (no scripts, no external fonts or images), as
+ * files (--svg) or inline in the HTML report: a speedup heatmap (model x precision,
+ * per batch size), memory efficiency and fidelity (grouped bars per model and
+ * precision), latency vs parameters (log-log scatter, one colour per precision), and
+ * latency / throughput vs batch size (a panel per model, a line per precision). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>

@@ -575,6 +575,19 @@ static void test_empty_and_tp(void) {
   CHECK(qa_contains(md, "- **Success rate**: " DASH "\n"));
   free(md);
   free(err);
+  /* the HTML page of an empty file: every section still there, charts say so */
+  char extra[600];
+  snprintf(extra, sizeof extra, "--html '%s'", qa_tpath("empty.html"));
+  rc = analyze(h5, extra, &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  char *html = qa_slurp(qa_tpath("empty.html"));
+  CHECK(html && qa_contains(html, "<h2 id=\"overview\">") && qa_contains(html, "<h2 id=\"failed-cells\">"));
+  CHECK(qa_contains(html, "id=\"chart-latency-vs-batch\"") && qa_contains(html, "no cells to show"));
+  CHECK(!qa_contains(html, "chart-speedup-heatmap-"));
+  CHECK(md && md[0] == '\0'); /* --html alone prints nothing */
+  free(html);
+  free(md);
+  free(err);
 
   int n = seed_rows(1, 0);
   for (int i = 0; i < QA_SEED_CELLS; i++) { /* the same cells on two GPUs */
@@ -595,6 +608,19 @@ static void test_empty_and_tp(void) {
   char *lat = qa_section(md, "### Latency (ms, median) - batch size 1, tensor parallel 2");
   CHECK(qa_contains(lat, "| vit-huge-patch14-2020 | 15.35 | 6.14 | 33.68 | 33.92 |"));
   free(lat);
+  free(md);
+  free(err);
+  /* HTML: one heatmap per (batch, tp) group, ids that say the degree; the batch
+   * charts use the summary's degree */
+  snprintf(extra, sizeof extra, "--html '%s'", qa_tpath("tp.html"));
+  rc = analyze(h5, extra, &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  html = qa_slurp(qa_tpath("tp.html"));
+  CHECK(qa_contains(html, "id=\"chart-speedup-heatmap-b1\" class=\"chart\" data-chart=\"speedup-heatmap\" data-batch=\"1\" data-tp=\"1\""));
+  CHECK(qa_contains(html, "id=\"chart-speedup-heatmap-b1-tp2\""));
+  CHECK(qa_contains(html, "id=\"table-latency-b1-tp2\"") && qa_contains(html, "<h2 id=\"results-b1-tp2\">"));
+  CHECK(qa_contains(html, "<td class=\"num\">15.35</td>"));
+  free(html);
   free(md);
   free(err);
   for (int i = 0; i < QA_SEED_CELLS; i++) qs_cell_result_free(&g_rows[i]);
