@@ -145,12 +145,18 @@ int qa_cell_at(const qa_analysis *a, int group, int model, int prec) {
 typedef struct {
   int n;
   double sum;
+  int n_weights; /* memory reductions: of n, values from weight bytes */
 } mean_acc;
 static void acc_add(mean_acc *m, double v) {
   if (isfinite(v)) {
     m->n++;
     m->sum += v;
   }
+}
+/* A memory reduction (or a mean of them) and whether weight bytes went into it. */
+static void acc_add_mem(mean_acc *m, double v, int from_weights) {
+  if (isfinite(v)) m->n_weights += from_weights != 0;
+  acc_add(m, v);
 }
 static double acc_mean(const mean_acc *m) { return m->n ? m->sum / m->n : NAN; }
 
@@ -310,15 +316,38 @@ static void compute_ratios(qa_analysis *a) {
   for (int i = 0; i < a->n_cells; i++) {
     qa_cell *c = &a->cells[i];
     c->speedup = c->mem_reduction_pct = NAN;
+    c->mem_basis = QA_MEM_NONE;
     if (!c->ok || a->baseline < 0) continue;
     int b = qa_cell_at(a, c->group, c->model, a->baseline);
     if (b < 0 || !a->cells[b].ok) continue;
     const qs_cell_result *base = a->cells[b].r;
     if (usable(base->lat_median_ms) && usable(c->r->lat_median_ms))
       c->speedup = base->lat_median_ms / c->r->lat_median_ms;
-    if (usable(base->peak_mb) && isfinite(c->r->peak_mb) && c->r->peak_mb >= 0)
+    if (usable(base->peak_mb) && isfinite(c->r->peak_mb) && c->r->peak_mb >= 0) {
       c->mem_reduction_pct = 100.0 * (1.0 - c->r->peak_mb / base->peak_mb);
+      c->mem_basis = QA_MEM_PEAK;
+    } else if (!isfinite(base->peak_mb) && !isfinite(c->r->peak_mb) && usable(base->weight_mb) &&
+               isfinite(c->r->weight_mb) && c->r->weight_mb >= 0) {
+      /* neither cell has a peak (no counter on this backend): the weights alone */
+      c->mem_reduction_pct = 100.0 * (1.0 - c->r->weight_mb / base->weight_mb);
+      c->mem_basis = QA_MEM_WEIGHTS;
+    }
   }
+}
+
+const char *qa_mem_basis_name(qa_mem_basis b) {
+  return b == QA_MEM_PEAK ? "peak" : b == QA_MEM_WEIGHTS ? "weight_bytes" : NULL;
+}
+
+const char *qa_mem_basis_note(int n, int n_weights) {
+  if (n_weights <= 0) return "";
+  return n_weights >= n ? "from weight bytes" : "partly from weight bytes";
+}
+
+int qa_any_mem_weights(const qa_analysis *a) {
+  for (int i = 0; i < a->n_cells; i++)
+    if (a->cells[i].mem_basis == QA_MEM_WEIGHTS) return 1;
+  return 0;
 }
 
 static void summarize(qa_analysis *a) {
@@ -341,15 +370,17 @@ static void summarize(qa_analysis *a) {
       }
       P->ok_cells++;
       acc_add(&ms, c->speedup);
-      acc_add(&mm, c->mem_reduction_pct);
+      acc_add_mem(&mm, c->mem_reduction_pct, c->mem_basis == QA_MEM_WEIGHTS);
       acc_add(&bits, c->r->qweight_bits);
       acc_add(&cos, c->r->fid_cosine);
       acc_add(&top1, c->r->fid_top1);
       if (c->group == a->summary) { /* one cell per model in a group */
         acc_add(&s, c->speedup);
-        acc_add(&m, c->mem_reduction_pct);
+        acc_add_mem(&m, c->mem_reduction_pct, c->mem_basis == QA_MEM_WEIGHTS);
       }
     }
+    P->n_mem_weights = m.n_weights;
+    P->m_n_mem_weights = mm.n_weights;
     P->n_speedup = s.n;
     P->avg_speedup = acc_mean(&s);
     P->n_mem = m.n;
@@ -379,13 +410,14 @@ static void summarize(qa_analysis *a) {
         if (ci < 0) continue;
         const qa_cell *c = &a->cells[ci];
         acc_add(&ms, c->speedup);
-        acc_add(&mm, c->mem_reduction_pct);
+        acc_add_mem(&mm, c->mem_reduction_pct, c->mem_basis == QA_MEM_WEIGHTS);
         if (isfinite(c->speedup) && (C->leader < 0 || c->speedup > a->cells[C->leader].speedup))
           C->leader = ci;
       }
       acc_add(&s, acc_mean(&ms));
-      acc_add(&m, acc_mean(&mm));
+      acc_add_mem(&m, acc_mean(&mm), mm.n_weights);
     }
+    C->n_mem_weights_models = m.n_weights;
     C->n_speedup_models = s.n;
     C->avg_speedup = acc_mean(&s);
     C->n_mem_models = m.n;

@@ -3,15 +3,18 @@
  * aggregate.c  reads the file, keeps the last row of each cell key (resume retries),
  *              refuses simulated rows, and computes speedups, memory reductions and the
  *              summaries (per precision, per category, leaders, method analysis);
- * report_md.c  the markdown report;
+ * report_md.c  the report's sections, once, for markdown and HTML (doc.c);
+ * report_html.c the HTML page: those sections plus inline SVG charts;
  * export_csv.c one CSV row per cell;
  * export_json.c {"meta", "summary", "cells"} (and "sources" for several files);
- * svg.c        the charts (speedup heatmap, memory efficiency, latency vs parameters);
+ * svg.c        the charts (speedup heatmap, memory efficiency, fidelity, latency vs
+ *              parameters, latency and throughput vs batch size);
  * compare.c    two runs cell by cell (--compare).
  *
  * Definitions (DESIGN.md, "The report"): speedup(model, P, batch) = median latency of
  * the baseline / median latency of P, same model, batch and tp; memory reduction % =
- * 100 (1 - peak(P) / peak(baseline)); averages are means over models. A number that
+ * 100 (1 - peak(P) / peak(baseline)), or from the weight bytes where neither cell has
+ * a peak (qa_mem_basis); averages are means over models. A number that
  * was not measured (or has no baseline) is NaN and is shown as "—", never as 0. */
 #ifndef QS_ANALYSIS_H
 #define QS_ANALYSIS_H
@@ -29,12 +32,18 @@ typedef struct {
 } qa_options;
 
 /* One cell: the row that won its key, plus what the analysis derived from it. */
+/* What a memory reduction is computed from: the peak (weights + workspace high-water
+ * mark) where the backend measures one, else the measured weight bytes (backends
+ * without a peak counter, e.g. the CPU reference backend), labelled so. */
+typedef enum { QA_MEM_NONE = 0, QA_MEM_PEAK, QA_MEM_WEIGHTS } qa_mem_basis;
+
 typedef struct {
   const qs_cell_result *r;
   int model, prec, group;   /* indexes into qa_analysis.models / precs / groups */
   int ok;                   /* status "ok" */
   double speedup;           /* NaN: failed, not measured, or no baseline cell */
   double mem_reduction_pct; /* NaN likewise */
+  qa_mem_basis mem_basis;   /* of mem_reduction_pct; QA_MEM_NONE where it is NaN */
 } qa_cell;
 
 typedef struct {
@@ -54,10 +63,11 @@ typedef struct {
   /* at the summary group, means over models */
   int n_speedup;
   double avg_speedup;
-  int n_mem;
+  int n_mem, n_mem_weights; /* of n_mem, values from weight bytes */
   double avg_mem_reduction_pct;
   /* method analysis, over every group */
   int ok_cells, bad_cells;
+  int m_n_mem_weights;
   int m_n_speedup, m_n_mem, m_n_bits, m_n_cosine, m_n_top1;
   double m_avg_speedup, m_avg_mem_reduction_pct, m_avg_bits, m_avg_cosine, m_avg_top1;
 } qa_prec;
@@ -67,7 +77,7 @@ typedef struct {
   int n_models;         /* models of the category */
   int n_speedup_models; /* of those, models with a speedup at the summary group */
   double avg_speedup;   /* mean over models of the mean speedup over non-baseline precisions */
-  int n_mem_models;
+  int n_mem_models, n_mem_weights_models; /* of those, models with weight-byte values */
   double avg_mem_reduction_pct;
   int leader; /* index into cells: highest non-baseline speedup; -1 if none */
 } qa_category;
@@ -128,6 +138,14 @@ void qa_prec_label(const char *prec, char *buf, size_t cap);
 /* What a precision family is ("half precision", "LLM.int8 (bitsandbytes)", ...). */
 const char *qa_prec_method(const char *prec);
 
+/* "peak", "weight_bytes", or NULL for QA_MEM_NONE (CSV / JSON). */
+const char *qa_mem_basis_name(qa_mem_basis b);
+/* The label of a memory reduction made of n values of which n_weights come from weight
+ * bytes: "" (none), "from weight bytes" (all), "partly from weight bytes". */
+const char *qa_mem_basis_note(int n, int n_weights);
+/* Whether any cell's memory reduction comes from weight bytes. */
+int qa_any_mem_weights(const qa_analysis *a);
+
 /* Number formatting (format.c): NaN gives QA_DASH; each returns buf. */
 const char *qa_fmt(char *buf, size_t cap, const char *fmt, double v);
 const char *qa_fmt_ms(char *buf, size_t cap, double ms);         /* 2 decimals, 3 below 1 ms */
@@ -153,12 +171,25 @@ void qa_csv_dbl(FILE *out, double v);
 
 /* Writers: QS_OK, or QS_EIO with a message naming `what` (the output file). */
 int qa_write_markdown(const qa_analysis *a, FILE *out, const char *what, const char *svg_dir);
+/* One self-contained HTML file (inline CSS and SVG charts, no scripts, nothing fetched):
+ * the markdown report's sections plus a speedup heatmap per batch size, latency and
+ * throughput vs batch size per model, memory, fidelity and latency vs parameters. */
+int qa_write_html(const qa_analysis *a, FILE *out, const char *what);
 int qa_write_csv(const qa_analysis *a, FILE *out, const char *what);
 int qa_write_json(const qa_analysis *a, FILE *out, const char *what);
 /* The three charts into dir (created if missing): speedup_heatmap.svg,
  * memory_efficiency.svg, latency_vs_params.svg. */
 int qa_write_svgs(const qa_analysis *a, const char *dir);
 extern const char *const qa_svg_files[3];
+/* The charts one by one into f (svg.c). attrs NULL: a standalone SVG file; else an
+ * <svg> element for inline use in HTML, with these extra attributes (id, data-*).
+ * heatmap: group g; memory, fidelity (relative L2 error), scatter: the summary group;
+ * batch: median latency (throughput 0) or throughput vs batch size, one panel per model. */
+void qa_svg_heatmap(const qa_analysis *a, FILE *f, int g, const char *attrs);
+void qa_svg_memory(const qa_analysis *a, FILE *f, const char *attrs);
+void qa_svg_fidelity(const qa_analysis *a, FILE *f, const char *attrs);
+void qa_svg_scatter(const qa_analysis *a, FILE *f, const char *attrs);
+void qa_svg_batch(const qa_analysis *a, FILE *f, int throughput, const char *attrs);
 
 /* ---- compare.c: two runs cell by cell (qsweep-analyze --compare BASE NEW) ---------- */
 
@@ -199,5 +230,6 @@ int qa_compare_load(const char *base, const char *new_, qa_compare *c);
 void qa_compare_free(qa_compare *c);
 int qa_write_compare_md(const qa_compare *c, FILE *out, const char *what);
 int qa_write_compare_csv(const qa_compare *c, FILE *out, const char *what);
+int qa_write_compare_html(const qa_compare *c, FILE *out, const char *what);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "doc.h"
 #include "qs_common.h"
 
 #define NB 64
@@ -139,96 +140,152 @@ static const char *verdict_name(qa_cmp_verdict v) {
   }
 }
 
-static void md_cell(FILE *out, const char *s) {
-  fputs(" | ", out);
-  if (s && *s)
-    qa_md_text(out, s);
-  else
-    fputs(QA_DASH, out);
+static void run_row(qa_doc *d, const char *field, const char *a, const char *b) {
+  doc_row_begin(d);
+  doc_cell(d, field);
+  doc_cell(d, a);
+  doc_cell(d, b);
+  doc_row_end(d);
 }
 
-static void run_row(FILE *out, const char *field, const char *a, const char *b) {
-  fputs("| ", out);
-  fputs(field, out);
-  md_cell(out, a);
-  md_cell(out, b);
-  fputs(" |\n", out);
+/* "- **label**: n" */
+static void count_item(qa_doc *d, const char *label, const char *what, int n) {
+  doc_item_begin(d, 0);
+  doc_strong(d, label);
+  doc_textf(d, ": %d%s", n, what);
+  doc_item_end(d);
 }
 
-int qa_write_compare_md(const qa_compare *c, FILE *out, const char *what) {
+void qa_compare_sections(const qa_compare *c, qa_doc *d) {
+  static const char *const run_heads[3] = {"", "Base", "New"};
+  static const char *const prec_heads[7] = {"Precision", "Cells", "Geometric mean speedup", "Faster",
+                                            "Slower", "Within noise", "No CI"};
+  static const char *const cell_heads[10] = {"Model", "Precision", "Batch", "tp", "Base median (ms)",
+                                             "New median (ms)", "Speedup", "Verdict", "Base peak (MB)",
+                                             "New peak (MB)"};
   char b1[NB], b2[NB], b3[NB], b4[NB], b5[NB];
   const qs_run_meta *A = &c->base.meta, *B = &c->new_.meta;
-  errno = 0;
-  fputs("# qsweep comparison\n\n| | Base | New |\n|---|---|---|\n", out);
-  run_row(out, "Results file", c->base.path, c->new_.path);
-  run_row(out, "Backend", A->backend, B->backend);
-  run_row(out, "GPUs", A->gpu_names, B->gpu_names);
-  run_row(out, "qsweep version", A->qsweep_version, B->qsweep_version);
-  run_row(out, "git commit", A->git_commit, B->git_commit);
-  run_row(out, "Started (UTC)", A->started_utc, B->started_utc);
-  run_row(out, "Hosts", A->hostnames, B->hostnames);
-  fputs("\nSpeedup = base median latency / new median latency: above 1 the new run is faster. "
-        "**Faster** / **slower**: the 95% confidence intervals of the two medians do not overlap; "
-        "**within noise**: they overlap.\n\n",
-        out);
-  fprintf(out, "## Summary\n\n- **Cells compared**: %d (ok in both runs)\n- **Only in base**: %d\n"
-               "- **Only in new**: %d\n- **Not ok in one run**: %d\n\n",
-          c->n_compared, c->only_base, c->only_new, c->not_ok);
-  fputs("| Precision | Cells | Geometric mean speedup | Faster | Slower | Within noise | No CI |\n"
-        "|---|---:|---:|---:|---:|---:|---:|\n",
-        out);
+  doc_table_begin(d, "table-runs", 3, run_heads, "lll");
+  run_row(d, "Results file", c->base.path, c->new_.path);
+  run_row(d, "Backend", A->backend, B->backend);
+  run_row(d, "GPUs", A->gpu_names, B->gpu_names);
+  run_row(d, "qsweep version", A->qsweep_version, B->qsweep_version);
+  run_row(d, "git commit", A->git_commit, B->git_commit);
+  run_row(d, "Started (UTC)", A->started_utc, B->started_utc);
+  run_row(d, "Hosts", A->hostnames, B->hostnames);
+  doc_table_end(d);
+  doc_para_begin(d);
+  doc_text(d, "Speedup = base median latency / new median latency: above 1 the new run is faster. ");
+  doc_strong(d, "Faster");
+  doc_text(d, " / ");
+  doc_strong(d, "slower");
+  doc_text(d, ": the 95% confidence intervals of the two medians do not overlap; ");
+  doc_strong(d, "within noise");
+  doc_text(d, ": they overlap.");
+  doc_para_end(d);
+  doc_heading(d, 2, "summary", "Summary");
+  doc_list_begin(d, 0, "summary-list");
+  count_item(d, "Cells compared", " (ok in both runs)", c->n_compared);
+  count_item(d, "Only in base", "", c->only_base);
+  count_item(d, "Only in new", "", c->only_new);
+  count_item(d, "Not ok in one run", "", c->not_ok);
+  doc_list_end(d, 0);
+  doc_table_begin(d, "table-precisions", 7, prec_heads, "lrrrrrr");
   for (int p = 0; p < c->n_precs; p++) {
     const qa_cmp_prec *P = &c->precs[p];
-    fputs("| ", out);
-    qa_md_text(out, P->name);
-    fprintf(out, " | %d | %s | %d | %d | %d | %d |\n", P->n, qa_fmt_speedup(b1, sizeof b1, P->geo_speedup),
-            P->faster, P->slower, P->same, P->no_ci);
+    doc_row_begin(d);
+    doc_cell(d, P->name);
+    doc_cellf(d, "%d", P->n);
+    doc_cell(d, qa_fmt_speedup(b1, sizeof b1, P->geo_speedup));
+    doc_cellf(d, "%d", P->faster);
+    doc_cellf(d, "%d", P->slower);
+    doc_cellf(d, "%d", P->same);
+    doc_cellf(d, "%d", P->no_ci);
+    doc_row_end(d);
   }
-  if (c->n_precs == 0) fputs("| " QA_DASH " | 0 | " QA_DASH " | 0 | 0 | 0 | 0 |\n", out);
-  fputs("\n## Cells\n\n| Model | Precision | Batch | tp | Base median (ms) | New median (ms) | Speedup | Verdict "
-        "| Base peak (MB) | New peak (MB) |\n|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n",
-        out);
+  if (c->n_precs == 0) {
+    static const char *const none[7] = {QA_DASH, "0", QA_DASH, "0", "0", "0", "0"};
+    doc_row_begin(d);
+    for (int k = 0; k < 7; k++) doc_cell(d, none[k]);
+    doc_row_end(d);
+  }
+  doc_table_end(d);
+  doc_heading(d, 2, "cells", "Cells");
+  doc_table_begin(d, "table-cells", 10, cell_heads, "llrrrrrlrr");
   for (int i = 0; i < c->n_cells; i++) {
     const qa_cmp_cell *x = &c->cells[i];
     if (x->verdict == QA_CMP_NONE) continue;
-    fputs("| ", out);
-    qa_md_text(out, x->base->model);
-    fputs(" | ", out);
-    qa_md_text(out, x->base->precision);
-    fprintf(out, " | %d | %d | %s | %s | %s | %s | %s | %s |\n", (int)x->base->batch, (int)x->base->tp,
-            qa_fmt_ms(b1, sizeof b1, x->base->lat_median_ms), qa_fmt_ms(b2, sizeof b2, x->new_->lat_median_ms),
-            qa_fmt_speedup(b3, sizeof b3, x->speedup), verdict_name(x->verdict),
-            qa_fmt(b4, sizeof b4, "%.1f", x->base->peak_mb), qa_fmt(b5, sizeof b5, "%.1f", x->new_->peak_mb));
+    doc_row_begin(d);
+    doc_cell(d, x->base->model);
+    doc_cell(d, x->base->precision);
+    doc_cellf(d, "%d", (int)x->base->batch);
+    doc_cellf(d, "%d", (int)x->base->tp);
+    doc_cell(d, qa_fmt_ms(b1, sizeof b1, x->base->lat_median_ms));
+    doc_cell(d, qa_fmt_ms(b2, sizeof b2, x->new_->lat_median_ms));
+    doc_cell(d, qa_fmt_speedup(b3, sizeof b3, x->speedup));
+    doc_cell(d, verdict_name(x->verdict));
+    doc_cell(d, qa_fmt(b4, sizeof b4, "%.1f", x->base->peak_mb));
+    doc_cell(d, qa_fmt(b5, sizeof b5, "%.1f", x->new_->peak_mb));
+    doc_row_end(d);
   }
-  if (c->only_base + c->only_new + c->not_ok > 0) {
-    fputs("\n## Not compared\n\n", out);
-    for (int i = 0; i < c->n_cells; i++) {
-      const qa_cmp_cell *x = &c->cells[i];
-      if (x->verdict != QA_CMP_NONE) continue;
-      const qs_cell_result *r = x->base ? x->base : x->new_;
-      fputs("- ", out);
-      qa_md_text(out, r->model);
-      fputs(" ", out);
-      qa_md_text(out, r->precision);
-      fprintf(out, ", batch %d, tp %d: ", (int)r->batch, (int)r->tp);
-      if (!x->new_) fputs("only in base", out);
-      else if (!x->base) fputs("only in new", out);
-      else if (is_ok(x->base) && is_ok(x->new_)) {
-        fputs("no median latency in one run", out);
-      } else {
-        const qs_cell_result *bad = !is_ok(x->base) ? x->base : x->new_;
-        fprintf(out, "%s in %s", bad->status, bad == x->base ? "base" : "new");
-        if (bad->message[0]) {
-          fputs(" (", out);
-          qa_md_text(out, bad->message);
-          fputs(")", out);
-        }
+  doc_table_end(d);
+  if (c->only_base + c->only_new + c->not_ok == 0) return;
+  doc_heading(d, 2, "not-compared", "Not compared");
+  doc_list_begin(d, 0, "not-compared-list");
+  for (int i = 0; i < c->n_cells; i++) {
+    const qa_cmp_cell *x = &c->cells[i];
+    if (x->verdict != QA_CMP_NONE) continue;
+    const qs_cell_result *r = x->base ? x->base : x->new_;
+    doc_item_begin(d, 0);
+    doc_text(d, r->model);
+    doc_text(d, " ");
+    doc_text(d, r->precision);
+    doc_textf(d, ", batch %d, tp %d: ", (int)r->batch, (int)r->tp);
+    if (!x->new_) {
+      doc_text(d, "only in base");
+    } else if (!x->base) {
+      doc_text(d, "only in new");
+    } else if (is_ok(x->base) && is_ok(x->new_)) {
+      doc_text(d, "no median latency in one run");
+    } else {
+      const qs_cell_result *bad = !is_ok(x->base) ? x->base : x->new_;
+      doc_textf(d, "%s in %s", bad->status, bad == x->base ? "base" : "new");
+      if (bad->message[0]) {
+        doc_text(d, " (");
+        doc_text(d, bad->message);
+        doc_text(d, ")");
       }
-      fputc('\n', out);
     }
+    doc_item_end(d);
   }
+  doc_list_end(d, 0);
+}
+
+static int finish(FILE *out, const char *what) {
   if (ferror(out)) return qs_fail(QS_EIO, "%s: write failed: %s", what, strerror(errno ? errno : EIO));
   return QS_OK;
+}
+
+int qa_write_compare_md(const qa_compare *c, FILE *out, const char *what) {
+  qa_doc d = {.out = out, .kind = QA_DOC_MD};
+  errno = 0;
+  fputs("# qsweep comparison\n\n", out);
+  qa_compare_sections(c, &d);
+  return finish(out, what);
+}
+
+int qa_write_compare_html(const qa_compare *c, FILE *out, const char *what) {
+  qa_doc d = {.out = out, .kind = QA_DOC_HTML};
+  errno = 0;
+  qa_html_page_begin(out, "qsweep comparison");
+  fputs("<h1 id=\"top\">qsweep comparison</h1>\n<p class=\"sub\">", out);
+  qa_html_text(out, c->base.path);
+  fputs(" (base) vs ", out);
+  qa_html_text(out, c->new_.path);
+  fputs(" (new)</p>\n", out);
+  qa_compare_sections(c, &d);
+  qa_html_page_end(out);
+  return finish(out, what);
 }
 
 int qa_write_compare_csv(const qa_compare *c, FILE *out, const char *what) {

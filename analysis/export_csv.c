@@ -1,5 +1,5 @@
 /* export_csv.c - one row per cell (the last row of each key), every field of
- * qs_cell_result plus the derived speedup and memory reduction. RFC 4180: CRLF line
+ * qs_cell_result plus the derived memory reduction basis, speedup and memory reduction. RFC 4180: CRLF line
  * ends, fields with a comma, quote or line break in double quotes, quotes doubled.
  * Not measured (NaN) is an empty field. The raw latency samples stay in the HDF5 file
  * (/samples/<row>); n_samples says how many there are. */
@@ -32,7 +32,9 @@ void qa_csv_dbl(FILE *out, double v) {
 int qa_write_csv(const qa_analysis *a, FILE *out, const char *what) {
   errno = 0;
   for (int f = 0; f < qa_n_cell_fields; f++) fprintf(out, "%s,", qa_cell_fields[f].name);
-  fputs("speedup,memory_reduction_pct\r\n", out);
+  /* the derived columns; memory_reduction_basis: peak, weight_bytes (no peak counter on
+   * the backend) or empty where there is no memory reduction */
+  fputs("memory_reduction_basis,speedup,memory_reduction_pct\r\n", out);
   for (int i = 0; i < a->n_cells; i++) {
     const qa_cell *c = &a->cells[i];
     const char *base = (const char *)c->r;
@@ -51,6 +53,8 @@ int qa_write_csv(const qa_analysis *a, FILE *out, const char *what) {
       }
       fputc(',', out);
     }
+    const char *basis = qa_mem_basis_name(c->mem_basis);
+    fprintf(out, "%s,", basis ? basis : "");
     qa_csv_dbl(out, c->speedup);
     fputc(',', out);
     qa_csv_dbl(out, c->mem_reduction_pct);

@@ -89,11 +89,13 @@ static cJSON *summary_json(const qa_analysis *a) {
     cJSON_AddNumberToObject(e, "models_with_speedup", P->n_speedup);
     put_num(e, "avg_memory_reduction_pct", P->avg_mem_reduction_pct);
     cJSON_AddNumberToObject(e, "models_with_memory_reduction", P->n_mem);
+    cJSON_AddNumberToObject(e, "models_with_memory_reduction_from_weight_bytes", P->n_mem_weights);
     cJSON *m = cJSON_AddObjectToObject(e, "method_analysis");
     cJSON_AddNumberToObject(m, "successful_cells", P->ok_cells);
     cJSON_AddNumberToObject(m, "failed_cells", P->bad_cells);
     put_num(m, "mean_speedup", P->m_avg_speedup);
     put_num(m, "mean_memory_reduction_pct", P->m_avg_mem_reduction_pct);
+    cJSON_AddNumberToObject(m, "cells_with_memory_reduction_from_weight_bytes", P->m_n_mem_weights);
     put_num(m, "mean_weight_bits", P->m_avg_bits);
     put_num(m, "mean_fid_cosine", P->m_avg_cosine);
     put_num(m, "mean_fid_top1", P->m_avg_top1);
@@ -109,6 +111,7 @@ static cJSON *summary_json(const qa_analysis *a) {
     cJSON_AddNumberToObject(e, "models_with_speedup", C->n_speedup_models);
     put_num(e, "avg_speedup", C->avg_speedup);
     put_num(e, "avg_memory_reduction_pct", C->avg_mem_reduction_pct);
+    cJSON_AddNumberToObject(e, "models_with_memory_reduction_from_weight_bytes", C->n_mem_weights_models);
     if (C->leader >= 0) {
       const qa_cell *c = &a->cells[C->leader];
       cJSON *l = cJSON_AddObjectToObject(e, "leader");
@@ -142,6 +145,9 @@ static cJSON *cell_json(const qa_cell *c) {
   }
   put_num(o, "speedup", c->speedup);
   put_num(o, "memory_reduction_pct", c->mem_reduction_pct);
+  /* "peak", "weight_bytes" (the backend has no peak counter), or null */
+  const char *basis = qa_mem_basis_name(c->mem_basis);
+  cJSON_AddItemToObject(o, "memory_reduction_basis", basis ? cJSON_CreateString(basis) : cJSON_CreateNull());
   return o;
 }
 

@@ -1,4 +1,4 @@
-/* main.c - qsweep-analyze: results.h5 -> markdown report, CSV, JSON, SVG charts. */
+/* main.c - qsweep-analyze: results.h5 -> markdown or HTML report, CSV, JSON, SVG charts. */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <getopt.h>
@@ -19,13 +19,14 @@ typedef struct {
   const char *csv;
   const char *json;
   const char *svg_dir;
+  const char *html;
   const char *baseline;
   int batch; /* 0: the smallest batch size in the file */
   int compare; /* --compare BASE NEW */
   int baseline_set;
 } cli_options;
 
-static const cli_options k_defaults = {NULL, NULL, NULL, NULL, NULL, "fp32", 0, 0, 0};
+static const cli_options k_defaults = {NULL, NULL, NULL, NULL, NULL, NULL, "fp32", 0, 0, 0};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -39,13 +40,16 @@ static void usage(FILE *out) {
           "  --json FILE     write {meta, summary, cells} as JSON to FILE\n"
           "  --svg DIR       write the charts (speedup heatmap, memory efficiency,\n"
           "                  latency vs parameters) as SVG files into DIR\n"
+          "  --html FILE     write the report as one self-contained HTML file (inline\n"
+          "                  SVG charts: speedup heatmap per batch size, latency and\n"
+          "                  throughput vs batch size, memory, fidelity)\n"
           "  --baseline P    precision the speedups are relative to (default: %s)\n"
           "  --batch B       batch size of the summary figures and charts\n"
           "                  (default: the smallest in the file)\n"
           "  --compare       BASE.h5 NEW.h5: the two runs cell by cell (speedup of NEW over\n"
           "                  BASE, faster / slower where the medians' 95%% CIs do not\n"
-          "                  overlap, geometric means per precision); with --report and\n"
-          "                  --csv only\n"
+          "                  overlap, geometric means per precision); with --report,\n"
+          "                  --csv and --html only\n"
           "  --version       print the version\n"
           "  -h, --help      this text\n",
           k_defaults.baseline);
@@ -127,14 +131,16 @@ static int run_compare(const cli_options *o, int n_files, char **files) {
     return 2;
   }
   if (o->json || o->svg_dir || o->baseline_set || o->batch) {
-    fprintf(stderr, PROG ": --compare: writes --report and --csv only (not --json, --svg, --baseline, --batch)\n");
+    fprintf(stderr, PROG ": --compare: writes --report, --csv and --html only (not --json, --svg, --baseline, --batch)\n");
     return 2;
   }
   qa_compare c;
   int rc = qa_compare_load(files[0], files[1], &c);
   if (rc == QS_OK) {
-    if (o->report || !o->csv) rc = write_compare_to(o->report ? o->report : "-", qa_write_compare_md, &c);
+    if (o->report || (!o->csv && !o->html))
+      rc = write_compare_to(o->report ? o->report : "-", qa_write_compare_md, &c);
     if (rc == QS_OK && o->csv) rc = write_compare_to(o->csv, qa_write_compare_csv, &c);
+    if (rc == QS_OK && o->html) rc = write_compare_to(o->html, qa_write_compare_html, &c);
     qa_compare_free(&c);
   }
   if (rc != QS_OK) {
@@ -151,7 +157,7 @@ int main(int argc, char **argv) {
       {"json", required_argument, NULL, 'j'},   {"svg", required_argument, NULL, 's'},
       {"baseline", required_argument, NULL, 'b'}, {"batch", required_argument, NULL, 'B'},
       {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
-      {"compare", no_argument, NULL, 'C'},
+      {"compare", no_argument, NULL, 'C'},      {"html", required_argument, NULL, 'H'},
       {NULL, 0, NULL, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -160,6 +166,7 @@ int main(int argc, char **argv) {
       case 'c': o.csv = optarg; break;
       case 'j': o.json = optarg; break;
       case 's': o.svg_dir = optarg; break;
+      case 'H': o.html = optarg; break;
       case 'b': o.baseline = optarg; o.baseline_set = 1; break;
       case 'C': o.compare = 1; break;
       case 'B':
@@ -184,7 +191,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, PROG ": --baseline: empty\n");
     return 2;
   }
-  int to_stdout = !o.report && !o.csv && !o.json && !o.svg_dir;
+  int to_stdout = !o.report && !o.csv && !o.json && !o.svg_dir && !o.html;
 
   qa_options qo = {o.baseline, o.batch};
   qa_analysis a;
@@ -211,6 +218,7 @@ int main(int argc, char **argv) {
   }
   if (rc == QS_OK && o.csv) rc = write_to(o.csv, qa_write_csv, &a);
   if (rc == QS_OK && o.json) rc = write_to(o.json, qa_write_json, &a);
+  if (rc == QS_OK && o.html) rc = write_to(o.html, qa_write_html, &a);
   qa_free(&a);
   if (rc != QS_OK) {
     fprintf(stderr, PROG ": %s\n", qs_last_error());

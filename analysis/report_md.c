@@ -1,12 +1,16 @@
-/* report_md.c - the markdown report: run metadata, overview, key insights, category
- * summaries and leaders, method analysis, per-batch tables, architecture summary,
- * failed cells, charts. Every number that was not measured prints as a dash. */
+/* report_md.c - the report's sections, written once through doc.h (markdown here, HTML
+ * in report_html.c): run metadata, overview, key insights, category summaries and
+ * leaders, method analysis, per-batch tables, architecture summary, failed cells,
+ * chart links (markdown) or inline charts (HTML), notes. Every number that was not
+ * measured prints as a dash. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "analysis.h"
+#include "doc.h"
 #include "qs_common.h"
 
 #define NB 64 /* scratch size for one formatted number */
@@ -28,30 +32,6 @@ void qa_md_text(FILE *out, const char *s) {
   }
 }
 
-static void md_value(FILE *out, const char *s) {
-  if (s && *s)
-    qa_md_text(out, s);
-  else
-    fputs(QA_DASH, out);
-}
-
-/* `text` as inline code, or the dash where it is empty */
-static void md_code(FILE *out, const char *s) {
-  if (s && *s) {
-    fputc('`', out);
-    qa_md_text(out, s);
-    fputc('`', out);
-  } else {
-    fputs(QA_DASH, out);
-  }
-}
-
-static void meta_row(FILE *out, const char *field, const char *value) {
-  fprintf(out, "| %s | ", field);
-  md_value(out, value);
-  fputs(" |\n", out);
-}
-
 static const char *baseline_label(const qa_analysis *a) { return a->baseline_name; }
 
 /* "batch size 8" or "batch size 8, tp 2" when the sweep has tensor-parallel cells. */
@@ -64,111 +44,157 @@ static void group_title(const qa_analysis *a, int g, char *buf, size_t cap) {
     snprintf(buf, cap, "batch size %d", a->groups[g].batch);
 }
 
-/* Several files: the machine once (they share backend and GPUs), then one row per file. */
-static void write_sources(const qa_analysis *a, FILE *out) {
-  const qs_run_meta *m0 = &a->meta;
-  fprintf(out, "## Runs\n\n%d results files of one machine make this report; a cell in a later file "
-               "replaces the same cell of an earlier one.\n\n| Field | Value |\n|---|---|\n",
-          a->n_sources);
-  meta_row(out, "Backend", m0->backend);
-  meta_row(out, "GPUs", m0->gpu_names);
-  fputs("\n| # | Results file | Rows | Started (UTC) | Finished (UTC) | qsweep | git commit | World size "
-        "| Hosts | Sweep hash |\n|---:|---|---:|---|---|---|---|---:|---|---|\n", out);
-  for (int i = 0; i < a->n_sources; i++) {
-    const qs_run_meta *m = qa_source_meta(a, i);
-    fprintf(out, "| %d | ", i + 1);
-    md_value(out, a->sources[i].path);
-    fprintf(out, " | %d | ", a->sources[i].n_rows);
-    md_value(out, m->started_utc);
-    fputs(" | ", out);
-    md_value(out, m->finished_utc);
-    fputs(" | ", out);
-    md_value(out, m->qsweep_version);
-    fputs(" | ", out);
-    md_value(out, m->git_commit);
-    if (m->world_size > 0)
-      fprintf(out, " | %d | ", (int)m->world_size);
-    else
-      fputs(" | " QA_DASH " | ", out);
-    md_value(out, m->hostnames);
-    fputs(" | ", out);
-    md_value(out, m->sweep_hash);
-    fputs(" |\n", out);
-  }
-  fputs("\nCommand lines:\n\n", out);
-  for (int i = 0; i < a->n_sources; i++) {
-    const qs_run_meta *m = qa_source_meta(a, i);
-    fprintf(out, "%d. ", i + 1);
-    md_code(out, m->command_line);
-    fputc('\n', out);
-  }
-  fputc('\n', out);
+/* "table-latency-b8": the id of a per-group element */
+static const char *group_elem_id(const qa_analysis *a, const char *what, int g, char *buf, size_t cap) {
+  char gid[48];
+  doc_group_id(a, g, gid, sizeof gid);
+  snprintf(buf, cap, "%s-%s", what, gid);
+  return buf;
 }
 
-static void write_run(const qa_analysis *a, FILE *out) {
+static void meta_row(qa_doc *d, const char *field, const char *value) {
+  doc_row_begin(d);
+  doc_cell(d, field);
+  doc_cell(d, value);
+  doc_row_end(d);
+}
+
+static const char *const k_field_value[2] = {"Field", "Value"};
+
+/* Several files: the machine once (they share backend and GPUs), then one row per file. */
+static void write_sources(const qa_analysis *a, qa_doc *d) {
+  static const char *const heads[10] = {"#", "Results file", "Rows", "Started (UTC)", "Finished (UTC)",
+                                        "qsweep", "git commit", "World size", "Hosts", "Sweep hash"};
+  const qs_run_meta *m0 = &a->meta;
+  doc_heading(d, 2, "runs", "Runs");
+  doc_para(d, "%d results files of one machine make this report; a cell in a later file replaces the "
+              "same cell of an earlier one.", a->n_sources);
+  doc_table_begin(d, "table-run", 2, k_field_value, "ll");
+  meta_row(d, "Backend", m0->backend);
+  meta_row(d, "GPUs", m0->gpu_names);
+  doc_table_end(d);
+  doc_table_begin(d, "table-sources", 10, heads, "rlrllllrll");
+  for (int i = 0; i < a->n_sources; i++) {
+    const qs_run_meta *m = qa_source_meta(a, i);
+    doc_row_begin(d);
+    doc_cellf(d, "%d", i + 1);
+    doc_cell(d, a->sources[i].path);
+    doc_cellf(d, "%d", a->sources[i].n_rows);
+    doc_cell(d, m->started_utc);
+    doc_cell(d, m->finished_utc);
+    doc_cell(d, m->qsweep_version);
+    doc_cell(d, m->git_commit);
+    if (m->world_size > 0)
+      doc_cellf(d, "%d", (int)m->world_size);
+    else
+      doc_cell(d, QA_DASH);
+    doc_cell(d, m->hostnames);
+    doc_cell(d, m->sweep_hash);
+    doc_row_end(d);
+  }
+  doc_table_end(d);
+  doc_para(d, "Command lines:");
+  doc_list_begin(d, 1, "command-lines");
+  for (int i = 0; i < a->n_sources; i++) {
+    doc_item_begin(d, 1);
+    doc_code(d, qa_source_meta(a, i)->command_line);
+    doc_item_end(d);
+  }
+  doc_list_end(d, 1);
+}
+
+static void write_run(const qa_analysis *a, qa_doc *d) {
   if (a->n_sources > 1) {
-    write_sources(a, out);
+    write_sources(a, d);
     return;
   }
   const qs_run_meta *m = &a->meta;
   char ws[32] = "";
   if (m->world_size > 0) snprintf(ws, sizeof ws, "%d", (int)m->world_size);
-  fputs("## Run\n\n| Field | Value |\n|---|---|\n", out);
-  meta_row(out, "Results file", a->path);
-  meta_row(out, "qsweep version", m->qsweep_version);
-  meta_row(out, "git commit", m->git_commit);
-  meta_row(out, "Started (UTC)", m->started_utc);
-  meta_row(out, "Finished (UTC)", m->finished_utc);
-  meta_row(out, "Backend", m->backend);
-  meta_row(out, "GPUs", m->gpu_names);
-  meta_row(out, "Driver", m->driver_version);
-  meta_row(out, "CUDA", m->cuda_version);
-  meta_row(out, "NCCL", m->nccl_version);
-  meta_row(out, "MPI library", m->mpi_library);
-  meta_row(out, "World size", ws);
-  meta_row(out, "Hosts", m->hostnames);
-  meta_row(out, "Sweep hash", m->sweep_hash);
-  fputs("| Command line | ", out);
-  md_code(out, m->command_line);
-  fputs(" |\n\n", out);
+  doc_heading(d, 2, "run", "Run");
+  doc_table_begin(d, "table-run", 2, k_field_value, "ll");
+  meta_row(d, "Results file", a->path);
+  meta_row(d, "qsweep version", m->qsweep_version);
+  meta_row(d, "git commit", m->git_commit);
+  meta_row(d, "Started (UTC)", m->started_utc);
+  meta_row(d, "Finished (UTC)", m->finished_utc);
+  meta_row(d, "Backend", m->backend);
+  meta_row(d, "GPUs", m->gpu_names);
+  meta_row(d, "Driver", m->driver_version);
+  meta_row(d, "CUDA", m->cuda_version);
+  meta_row(d, "NCCL", m->nccl_version);
+  meta_row(d, "MPI library", m->mpi_library);
+  meta_row(d, "World size", ws);
+  meta_row(d, "Hosts", m->hostnames);
+  meta_row(d, "Sweep hash", m->sweep_hash);
+  doc_row_begin(d);
+  doc_cell(d, "Command line");
+  doc_cell_begin(d);
+  doc_code(d, m->command_line);
+  doc_cell_end(d);
+  doc_row_end(d);
+  doc_table_end(d);
 }
 
-static void write_overview(const qa_analysis *a, FILE *out) {
-  fputs("## Experiment overview\n\n", out);
-  fprintf(out, "- **Models tested**: %d\n", a->n_models);
-  fprintf(out, "- **Precisions**: %d (", a->n_precs);
+/* "- **label**: " */
+static void item_label(qa_doc *d, const char *label) {
+  doc_item_begin(d, 0);
+  doc_strong(d, label);
+  doc_text(d, ": ");
+}
+
+static void write_overview(const qa_analysis *a, qa_doc *d) {
+  doc_heading(d, 2, "overview", "Experiment overview");
+  doc_list_begin(d, 0, "overview-list");
+  item_label(d, "Models tested");
+  doc_textf(d, "%d", a->n_models);
+  doc_item_end(d);
+  item_label(d, "Precisions");
+  doc_textf(d, "%d (", a->n_precs);
   for (int p = 0; p < a->n_precs; p++) {
-    fputs(p ? ", " : "", out);
-    qa_md_text(out, a->precs[p].name);
+    doc_text(d, p ? ", " : "");
+    doc_text(d, a->precs[p].name);
   }
-  fputs(")\n- **Batch sizes**: ", out);
+  doc_text(d, ")");
+  doc_item_end(d);
+  item_label(d, "Batch sizes");
   for (int g = 0; g < a->n_groups; g++) {
     if (g > 0 && a->groups[g].batch == a->groups[g - 1].batch) continue;
-    fprintf(out, "%s%d", g ? ", " : "", a->groups[g].batch);
+    doc_textf(d, "%s%d", g ? ", " : "", a->groups[g].batch);
   }
-  if (a->n_groups == 0) fputs(QA_DASH, out);
-  fputs("\n", out);
-  fprintf(out, "- **Cells**: %d\n", a->n_cells);
-  fprintf(out, "- **Successful cells**: %d\n", a->n_ok);
-  fprintf(out, "- **Failed cells**: %d\n", a->n_bad);
-  if (a->n_cells > 0)
-    fprintf(out, "- **Success rate**: %.1f%%\n", 100.0 * a->n_ok / a->n_cells);
-  else
-    fprintf(out, "- **Success rate**: %s\n", QA_DASH);
-  fprintf(out, "- **Baseline**: %s", baseline_label(a));
-  if (a->baseline < 0) fputs(" (no cell of this precision: no speedups)", out);
-  fputs("\n", out);
-  if (a->n_superseded > 0)
-    fprintf(out,
-            "- **Superseded rows**: %d (earlier attempts of cells that were retried%s; the last "
-            "attempt of each cell counts)\n",
-            a->n_superseded, a->n_sources > 1 ? ", or measured again in a later file" : "");
-  fputs("\n", out);
+  if (a->n_groups == 0) doc_text(d, QA_DASH);
+  doc_item_end(d);
+  item_label(d, "Cells");
+  doc_textf(d, "%d", a->n_cells);
+  doc_item_end(d);
+  item_label(d, "Successful cells");
+  doc_textf(d, "%d", a->n_ok);
+  doc_item_end(d);
+  item_label(d, "Failed cells");
+  doc_textf(d, "%d", a->n_bad);
+  doc_item_end(d);
+  item_label(d, "Success rate");
+  char b[NB];
+  doc_text(d, qa_fmt_pct(b, NB, a->n_cells > 0 ? 100.0 * a->n_ok / a->n_cells : NAN));
+  doc_item_end(d);
+  item_label(d, "Baseline");
+  doc_text(d, baseline_label(a));
+  if (a->baseline < 0) doc_text(d, " (no cell of this precision: no speedups)");
+  doc_item_end(d);
+  if (a->n_superseded > 0) {
+    item_label(d, "Superseded rows");
+    doc_textf(d,
+              "%d (earlier attempts of cells that were retried%s; the last attempt of each cell "
+              "counts)",
+              a->n_superseded, a->n_sources > 1 ? ", or measured again in a later file" : "");
+    doc_item_end(d);
+  }
+  doc_list_end(d, 0);
 }
 
 /* Models with no speedup at the summary group for any non-baseline precision although
- * they have successful cells there. */
-static int models_without_baseline(const qa_analysis *a, FILE *out) {
+ * they have successful cells there; their names into d when it is not NULL. */
+static int models_without_baseline(const qa_analysis *a, qa_doc *d) {
   int n = 0;
   for (int m = 0; m < a->n_models && a->summary >= 0; m++) {
     int b = qa_cell_at(a, a->summary, m, a->baseline);
@@ -179,44 +205,72 @@ static int models_without_baseline(const qa_analysis *a, FILE *out) {
       any_ok |= c >= 0 && a->cells[c].ok;
     }
     if (!any_ok) continue;
-    if (out) {
-      fputs(n ? ", " : "", out);
-      qa_md_text(out, a->models[m].name);
+    if (d) {
+      doc_text(d, n ? ", " : "");
+      doc_text(d, a->models[m].name);
     }
     n++;
   }
   return n;
 }
 
-static void write_insights(const qa_analysis *a, FILE *out) {
-  char b1[NB], b2[NB], gt[96] = "";
+/* "44.5%" or "50.0% (from weight bytes)" */
+static const char *fmt_mem(char *buf, size_t cap, double pct, int n, int n_weights) {
+  char v[NB];
+  const char *note = qa_mem_basis_note(n, n_weights);
+  qa_fmt_pct(v, sizeof v, pct);
+  if (*note && isfinite(pct))
+    snprintf(buf, cap, "%s (%s)", v, note);
+  else
+    snprintf(buf, cap, "%s", v);
+  return buf;
+}
+
+static void write_insights(const qa_analysis *a, qa_doc *d) {
+  char b1[NB], b2[2 * NB], gt[96] = "";
   if (a->summary >= 0) group_title(a, a->summary, gt, sizeof gt);
-  fputs("## Key insights\n\n", out);
-  fprintf(out,
-          "Speedup = median latency of %s / median latency of the precision (same model and "
-          "batch size); memory reduction = 100 x (1 - peak / peak of %s). Averages are means "
-          "over models at %s; failed cells and models without a successful %s cell are left "
-          "out.\n\n",
-          baseline_label(a), baseline_label(a), a->summary >= 0 ? gt : QA_DASH,
-          baseline_label(a));
-  fputs("### Performance summary\n\n", out);
+  doc_heading(d, 2, "key-insights", "Key insights");
+  doc_para_begin(d);
+  doc_textf(d,
+            "Speedup = median latency of %s / median latency of the precision (same model and "
+            "batch size); memory reduction = 100 x (1 - peak / peak of %s). Averages are means "
+            "over models at %s; failed cells and models without a successful %s cell are left "
+            "out.",
+            baseline_label(a), baseline_label(a), a->summary >= 0 ? gt : QA_DASH,
+            baseline_label(a));
+  if (qa_any_mem_weights(a))
+    doc_textf(d,
+              " Where neither cell records a peak (a backend without a peak-memory counter, such "
+              "as the CPU backend), memory reduction = 100 x (1 - weight bytes / weight bytes of "
+              "%s), from the measured weight bytes, and marked \"from weight bytes\".",
+              baseline_label(a));
+  doc_para_end(d);
+  doc_heading(d, 3, "performance-summary", "Performance summary");
+  doc_list_begin(d, 0, "performance-list");
   int any = 0;
   for (int p = 0; p < a->n_precs; p++) {
     if (p == a->baseline) continue;
     const qa_prec *P = &a->precs[p];
-    char label[32];
+    char label[32], head[64];
     qa_prec_label(P->name, label, sizeof label);
-    fputs("- **", out);
-    qa_md_text(out, label);
-    fprintf(out, " average speedup**: %s (%d model%s)\n", qa_fmt_speedup(b1, NB, P->avg_speedup),
-            P->n_speedup, P->n_speedup == 1 ? "" : "s");
-    fputs("- **", out);
-    qa_md_text(out, label);
-    fprintf(out, " average memory reduction**: %s (%d model%s)\n",
-            qa_fmt_pct(b2, NB, P->avg_mem_reduction_pct), P->n_mem, P->n_mem == 1 ? "" : "s");
+    snprintf(head, sizeof head, "%s average speedup", label);
+    item_label(d, head);
+    doc_textf(d, "%s (%d model%s)", qa_fmt_speedup(b1, NB, P->avg_speedup), P->n_speedup,
+              P->n_speedup == 1 ? "" : "s");
+    doc_item_end(d);
+    snprintf(head, sizeof head, "%s average memory reduction", label);
+    item_label(d, head);
+    const char *note = qa_mem_basis_note(P->n_mem, P->n_mem_weights);
+    doc_textf(d, "%s (%d model%s%s%s)", qa_fmt_pct(b2, NB, P->avg_mem_reduction_pct), P->n_mem,
+              P->n_mem == 1 ? "" : "s", *note ? ", " : "", note);
+    doc_item_end(d);
     any = 1;
   }
-  if (!any) fputs("- No precision other than the baseline was measured.\n", out);
+  if (!any) {
+    doc_item_begin(d, 0);
+    doc_text(d, "No precision other than the baseline was measured.");
+    doc_item_end(d);
+  }
   /* plain statements of what the averages say */
   for (int faster = 1; faster >= 0; faster--) {
     int n = 0;
@@ -226,127 +280,160 @@ static void write_insights(const qa_analysis *a, FILE *out) {
       if ((P->avg_speedup > 1.0) != faster) continue;
       char label[32];
       qa_prec_label(P->name, label, sizeof label);
-      fprintf(out, "%s", n ? ", " : (faster ? "- Faster than " : "- Slower than "));
-      if (n == 0) fprintf(out, "%s on average: ", baseline_label(a));
-      qa_md_text(out, label);
-      fprintf(out, " (%s)", qa_fmt_speedup(b1, NB, P->avg_speedup));
+      if (n == 0) {
+        doc_item_begin(d, 0);
+        doc_textf(d, "%s than %s on average: ", faster ? "Faster" : "Slower", baseline_label(a));
+      } else {
+        doc_text(d, ", ");
+      }
+      doc_textf(d, "%s (%s)", label, qa_fmt_speedup(b1, NB, P->avg_speedup));
       n++;
     }
-    if (n) fputs("\n", out);
+    if (n) doc_item_end(d);
   }
   if (models_without_baseline(a, NULL) > 0) {
-    fprintf(out, "- No successful %s cell at %s (no speedup, left out of the averages): ",
-            baseline_label(a), gt);
-    models_without_baseline(a, out);
-    fputs("\n", out);
+    doc_item_begin(d, 0);
+    doc_textf(d, "No successful %s cell at %s (no speedup, left out of the averages): ",
+              baseline_label(a), gt);
+    models_without_baseline(a, d);
+    doc_item_end(d);
   }
-  if (a->n_bad > 0)
-    fprintf(out, "- %d failed cell%s left out of every average (see Failed cells).\n", a->n_bad,
-            a->n_bad == 1 ? " is" : "s are");
-  fputs("\n", out);
+  if (a->n_bad > 0) {
+    doc_item_begin(d, 0);
+    doc_textf(d, "%d failed cell%s left out of every average (see Failed cells).", a->n_bad,
+              a->n_bad == 1 ? " is" : "s are");
+    doc_item_end(d);
+  }
+  doc_list_end(d, 0);
 
-  fputs("### Category summary\n\n", out);
-  fprintf(out,
-          "Avg speedup: mean over the category's models of the mean speedup over the "
-          "precisions other than %s.\n\n",
-          baseline_label(a));
-  fputs("| Category | Models | Avg speedup | Avg memory reduction |\n|---|---:|---:|---:|\n", out);
+  static const char *const cat_heads[4] = {"Category", "Models", "Avg speedup",
+                                           "Avg memory reduction"};
+  doc_heading(d, 3, "category-summary", "Category summary");
+  doc_para(d,
+           "Avg speedup: mean over the category's models of the mean speedup over the "
+           "precisions other than %s.",
+           baseline_label(a));
+  doc_table_begin(d, "table-categories", 4, cat_heads, "lrrr");
   for (int k = 0; k < a->n_cats; k++) {
     const qa_category *C = &a->cats[k];
-    fputs("| ", out);
-    qa_md_text(out, C->name);
-    fprintf(out, " | %d | %s | %s |\n", C->n_models, qa_fmt_speedup(b1, NB, C->avg_speedup),
-            qa_fmt_pct(b2, NB, C->avg_mem_reduction_pct));
+    doc_row_begin(d);
+    doc_cell(d, C->name);
+    doc_cellf(d, "%d", C->n_models);
+    doc_cell(d, qa_fmt_speedup(b1, NB, C->avg_speedup));
+    doc_cell(d, fmt_mem(b2, sizeof b2, C->avg_mem_reduction_pct, C->n_mem_models,
+                        C->n_mem_weights_models));
+    doc_row_end(d);
   }
-  fputs("\n### Category leaders\n\n", out);
-  fprintf(out, "The highest speedup in each category among the precisions other than %s.\n\n",
-          baseline_label(a));
-  fputs("| Category | Leader | Precision | Speedup |\n|---|---|---|---:|\n", out);
+  doc_table_end(d);
+  static const char *const lead_heads[4] = {"Category", "Leader", "Precision", "Speedup"};
+  doc_heading(d, 3, "category-leaders", "Category leaders");
+  doc_para(d, "The highest speedup in each category among the precisions other than %s.",
+           baseline_label(a));
+  doc_table_begin(d, "table-leaders", 4, lead_heads, "lllr");
   for (int k = 0; k < a->n_cats; k++) {
     const qa_category *C = &a->cats[k];
-    fputs("| ", out);
-    qa_md_text(out, C->name);
-    fputs(" | ", out);
-    if (C->leader >= 0) {
-      const qa_cell *c = &a->cells[C->leader];
-      qa_md_text(out, c->r->model);
-      fputs(" | ", out);
-      qa_md_text(out, c->r->precision);
-      fprintf(out, " | %s |\n", qa_fmt_speedup(b1, NB, c->speedup));
-    } else {
-      fprintf(out, "%s | %s | %s |\n", QA_DASH, QA_DASH, QA_DASH);
-    }
+    const qa_cell *c = C->leader >= 0 ? &a->cells[C->leader] : NULL;
+    doc_row_begin(d);
+    doc_cell(d, C->name);
+    doc_cell(d, c ? c->r->model : QA_DASH);
+    doc_cell(d, c ? c->r->precision : QA_DASH);
+    doc_cell(d, c ? qa_fmt_speedup(b1, NB, c->speedup) : QA_DASH);
+    doc_row_end(d);
   }
-  fputs("\n", out);
+  doc_table_end(d);
 }
 
-static void write_methods(const qa_analysis *a, FILE *out) {
-  char b[5][NB];
-  fputs("## Method analysis\n\n", out);
-  fputs("Per precision over every batch size; means over successful cells.\n\n", out);
-  fputs("| Precision | Method | Successful cells | Failed cells | Mean speedup | Mean memory "
-        "reduction | Weight bits | Cosine vs fp32 | Top-1 agreement |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
-        out);
+static void write_methods(const qa_analysis *a, qa_doc *d) {
+  static const char *const heads[9] = {
+      "Precision",    "Method",      "Successful cells", "Failed cells",   "Mean speedup",
+      "Mean memory reduction", "Weight bits", "Cosine vs fp32", "Top-1 agreement"};
+  char b[5][2 * NB];
+  doc_heading(d, 2, "method-analysis", "Method analysis");
+  doc_para(d, "Per precision over every batch size; means over successful cells.");
+  doc_table_begin(d, "table-methods", 9, heads, "llrrrrrrr");
   for (int p = 0; p < a->n_precs; p++) {
     const qa_prec *P = &a->precs[p];
-    fputs("| ", out);
-    qa_md_text(out, P->name);
-    fprintf(out, " | %s%s | %d | %d | %s | %s | %s | %s | %s |\n", qa_prec_method(P->name),
-            p == a->baseline ? " (baseline)" : "", P->ok_cells, P->bad_cells,
-            qa_fmt_speedup(b[0], NB, P->m_avg_speedup),
-            qa_fmt_pct(b[1], NB, P->m_avg_mem_reduction_pct),
-            qa_fmt(b[2], NB, "%.2f", P->m_avg_bits), qa_fmt(b[3], NB, "%.5f", P->m_avg_cosine),
-            qa_fmt_pct(b[4], NB, 100.0 * P->m_avg_top1));
+    doc_row_begin(d);
+    doc_cell(d, P->name);
+    doc_cellf(d, "%s%s", qa_prec_method(P->name), p == a->baseline ? " (baseline)" : "");
+    doc_cellf(d, "%d", P->ok_cells);
+    doc_cellf(d, "%d", P->bad_cells);
+    doc_cell(d, qa_fmt_speedup(b[0], NB, P->m_avg_speedup));
+    doc_cell(d, fmt_mem(b[1], sizeof b[1], P->m_avg_mem_reduction_pct, P->m_n_mem,
+                        P->m_n_mem_weights));
+    doc_cell(d, qa_fmt(b[2], NB, "%.2f", P->m_avg_bits));
+    doc_cell(d, qa_fmt(b[3], NB, "%.5f", P->m_avg_cosine));
+    doc_cell(d, qa_fmt_pct(b[4], NB, 100.0 * P->m_avg_top1));
+    doc_row_end(d);
   }
-  fputs("\n", out);
+  doc_table_end(d);
 }
 
-typedef enum { T_LATENCY, T_SPEEDUP, T_PEAK } table_kind;
+typedef enum { T_LATENCY, T_SPEEDUP, T_PEAK, T_WEIGHTS } table_kind;
 
 /* Model x precision matrix for one group. A failed cell shows its status. */
-static void write_matrix(const qa_analysis *a, FILE *out, int g, table_kind kind) {
+static void write_matrix(const qa_analysis *a, qa_doc *d, int g, table_kind kind, const char *id) {
   char b[NB];
-  fputs("| Model |", out);
-  for (int p = 0; p < a->n_precs; p++) {
-    fputc(' ', out);
-    qa_md_text(out, a->precs[p].name);
-    fputs(" |", out);
+  int n = a->n_precs + 1;
+  const char **heads = qs_malloc(sizeof *heads * (size_t)n);
+  char *align = qs_malloc((size_t)n + 1);
+  if (!heads || !align) {
+    free(heads);
+    free(align);
+    doc_para(d, "(out of host memory)");
+    return;
   }
-  fputs("\n|---|", out);
-  for (int p = 0; p < a->n_precs; p++) fputs("---:|", out);
-  fputs("\n", out);
+  heads[0] = "Model";
+  align[0] = 'l';
+  for (int p = 0; p < a->n_precs; p++) {
+    heads[p + 1] = a->precs[p].name;
+    align[p + 1] = 'r';
+  }
+  align[n] = '\0';
+  doc_table_begin(d, id, n, heads, align);
+  free(heads);
+  free(align);
   for (int m = 0; m < a->n_models; m++) {
     int any = 0;
     for (int p = 0; p < a->n_precs; p++) any |= qa_cell_at(a, g, m, p) >= 0;
     if (!any) continue;
-    fputs("| ", out);
-    qa_md_text(out, a->models[m].name);
-    fputs(" |", out);
+    doc_row_begin(d);
+    doc_cell(d, a->models[m].name);
     for (int p = 0; p < a->n_precs; p++) {
       int ci = qa_cell_at(a, g, m, p);
-      fputc(' ', out);
-      if (ci < 0) {
-        fputs(QA_DASH, out);
-      } else if (!a->cells[ci].ok) {
-        qa_md_text(out, a->cells[ci].r->status);
-      } else {
-        const qa_cell *c = &a->cells[ci];
-        if (kind == T_LATENCY)
-          fputs(qa_fmt_ms(b, NB, c->r->lat_median_ms), out);
-        else if (kind == T_SPEEDUP)
-          fputs(qa_fmt_speedup(b, NB, c->speedup), out);
-        else
-          fputs(qa_fmt(b, NB, "%.1f", c->r->peak_mb), out);
-      }
-      fputs(" |", out);
+      const qa_cell *c = ci >= 0 ? &a->cells[ci] : NULL;
+      if (!c)
+        doc_cell(d, QA_DASH);
+      else if (!c->ok)
+        doc_cell_status(d, c->r->status);
+      else if (kind == T_LATENCY)
+        doc_cell(d, qa_fmt_ms(b, NB, c->r->lat_median_ms));
+      else if (kind == T_SPEEDUP)
+        doc_cell(d, qa_fmt_speedup(b, NB, c->speedup));
+      else if (kind == T_PEAK)
+        doc_cell(d, qa_fmt(b, NB, "%.1f", c->r->peak_mb));
+      else /* weights of small models are fractions of a MB */
+        doc_cell(d, qa_fmt(b, NB, fabs(c->r->weight_mb) < 1 ? "%.3f" : "%.1f", c->r->weight_mb));
     }
-    fputs("\n", out);
+    doc_row_end(d);
   }
-  fputs("\n", out);
+  doc_table_end(d);
 }
 
-static void write_percentiles(const qa_analysis *a, FILE *out, int g, const char *gt) {
+/* Whether a group has successful cells with weight bytes but no peak (no counter). */
+static int group_lacks_peak(const qa_analysis *a, int g) {
+  for (int i = 0; i < a->n_cells; i++) {
+    const qa_cell *c = &a->cells[i];
+    if (c->group == g && c->ok && !isfinite(c->r->peak_mb) && isfinite(c->r->weight_mb)) return 1;
+  }
+  return 0;
+}
+
+static void write_percentiles(const qa_analysis *a, qa_doc *d, int g, const char *gt) {
+  static const char *const heads[7] = {"Model",    "Precision",
+                                       "Median (ms)", "p90 (ms)",
+                                       "p99 (ms)", "95% CI of median (ms)",
+                                       "Throughput (images/s)"};
   int any = 0;
   for (int i = 0; i < a->n_cells; i++) {
     const qa_cell *c = &a->cells[i];
@@ -355,109 +442,167 @@ static void write_percentiles(const qa_analysis *a, FILE *out, int g, const char
            isfinite(c->r->throughput_ips) || isfinite(c->r->lat_ci_lo_ms);
   }
   if (!any) return;
-  char b[6][NB];
-  fprintf(out, "### Latency percentiles and throughput - %s\n\n", gt);
-  fputs("| Model | Precision | Median (ms) | p90 (ms) | p99 (ms) | 95% CI of median (ms) | "
-        "Throughput (images/s) |\n|---|---|---:|---:|---:|---:|---:|\n",
-        out);
+  char b[6][NB], id[80];
+  doc_heading(d, 3, group_elem_id(a, "percentiles", g, id, sizeof id),
+              "Latency percentiles and throughput - %s", gt);
+  doc_table_begin(d, group_elem_id(a, "table-percentiles", g, id, sizeof id), 7, heads, "llrrrrr");
   for (int i = 0; i < a->n_cells; i++) {
     const qa_cell *c = &a->cells[i];
     if (c->group != g || !c->ok) continue;
-    fputs("| ", out);
-    qa_md_text(out, c->r->model);
-    fputs(" | ", out);
-    qa_md_text(out, c->r->precision);
-    const char *ci = QA_DASH;
-    char ci_buf[2 * NB + 8];
-    if (isfinite(c->r->lat_ci_lo_ms) && isfinite(c->r->lat_ci_hi_ms)) {
-      snprintf(ci_buf, sizeof ci_buf, "%s - %s", qa_fmt_ms(b[3], NB, c->r->lat_ci_lo_ms),
-               qa_fmt_ms(b[4], NB, c->r->lat_ci_hi_ms));
-      ci = ci_buf;
-    }
-    fprintf(out, " | %s | %s | %s | %s | %s |\n", qa_fmt_ms(b[0], NB, c->r->lat_median_ms),
-            qa_fmt_ms(b[1], NB, c->r->lat_p90_ms), qa_fmt_ms(b[2], NB, c->r->lat_p99_ms), ci,
-            qa_fmt(b[5], NB, "%.1f", c->r->throughput_ips));
+    doc_row_begin(d);
+    doc_cell(d, c->r->model);
+    doc_cell(d, c->r->precision);
+    doc_cell(d, qa_fmt_ms(b[0], NB, c->r->lat_median_ms));
+    doc_cell(d, qa_fmt_ms(b[1], NB, c->r->lat_p90_ms));
+    doc_cell(d, qa_fmt_ms(b[2], NB, c->r->lat_p99_ms));
+    if (isfinite(c->r->lat_ci_lo_ms) && isfinite(c->r->lat_ci_hi_ms))
+      doc_cellf(d, "%s - %s", qa_fmt_ms(b[3], NB, c->r->lat_ci_lo_ms),
+                qa_fmt_ms(b[4], NB, c->r->lat_ci_hi_ms));
+    else
+      doc_cell(d, QA_DASH);
+    doc_cell(d, qa_fmt(b[5], NB, "%.1f", c->r->throughput_ips));
+    doc_row_end(d);
   }
-  fputs("\n", out);
+  doc_table_end(d);
 }
 
-static void write_groups(const qa_analysis *a, FILE *out) {
+static void figures(qa_doc *d, const qa_analysis *a, qa_fig_place place, int g) {
+  if (d->figures) d->figures(d, a, place, g);
+}
+
+static void write_groups(const qa_analysis *a, qa_doc *d) {
   for (int g = 0; g < a->n_groups; g++) {
-    char gt[96];
+    char gt[96], id[80];
     group_title(a, g, gt, sizeof gt);
-    fprintf(out, "## Detailed results - %s\n\n", gt);
-    fprintf(out, "### Latency (ms, median) - %s\n\n", gt);
-    write_matrix(a, out, g, T_LATENCY);
-    fprintf(out, "### Speedup vs %s - %s\n\n", baseline_label(a), gt);
-    write_matrix(a, out, g, T_SPEEDUP);
-    fprintf(out, "### Peak memory (MB) - %s\n\n", gt);
-    write_matrix(a, out, g, T_PEAK);
-    write_percentiles(a, out, g, gt);
+    doc_heading(d, 2, group_elem_id(a, "results", g, id, sizeof id), "Detailed results - %s", gt);
+    doc_heading(d, 3, group_elem_id(a, "latency", g, id, sizeof id), "Latency (ms, median) - %s", gt);
+    write_matrix(a, d, g, T_LATENCY, group_elem_id(a, "table-latency", g, id, sizeof id));
+    doc_heading(d, 3, group_elem_id(a, "speedup", g, id, sizeof id), "Speedup vs %s - %s",
+                baseline_label(a), gt);
+    write_matrix(a, d, g, T_SPEEDUP, group_elem_id(a, "table-speedup", g, id, sizeof id));
+    figures(d, a, QA_FIG_GROUP, g);
+    doc_heading(d, 3, group_elem_id(a, "memory", g, id, sizeof id), "Peak memory (MB) - %s", gt);
+    write_matrix(a, d, g, T_PEAK, group_elem_id(a, "table-memory", g, id, sizeof id));
+    if (group_lacks_peak(a, g)) {
+      doc_heading(d, 3, group_elem_id(a, "weights", g, id, sizeof id),
+                  "Weight memory (MB, measured weight bytes) - %s", gt);
+      doc_para(d,
+               "The backend records no peak memory here; these are the bytes the weights "
+               "occupy, the basis of the memory reductions marked \"from weight bytes\".");
+      write_matrix(a, d, g, T_WEIGHTS, group_elem_id(a, "table-weights", g, id, sizeof id));
+    }
+    write_percentiles(a, d, g, gt);
   }
 }
 
-static void write_architecture(const qa_analysis *a, FILE *out) {
+static void write_architecture(const qa_analysis *a, qa_doc *d) {
+  static const char *const heads[11] = {
+      "Model",           "Precision",      "Latency (ms)", "Speedup",
+      "Peak (MB)",       "Memory reduction", "Cosine vs fp32", "Top-1 agreement",
+      "Params",          "Energy (mJ/image)", "Weight bits"};
   if (a->summary < 0) return;
-  char gt[96], b[9][NB];
+  char gt[96], b[9][2 * NB];
   group_title(a, a->summary, gt, sizeof gt);
-  fprintf(out, "## Architecture summary - %s\n\n", gt);
-  fputs("Successful cells. Fidelity is measured against the fp32 output of the same model on "
-        "the same input (cosine similarity, top-1 agreement).\n\n",
-        out);
-  fputs("| Model | Precision | Latency (ms) | Speedup | Peak (MB) | Memory reduction | Cosine "
-        "vs fp32 | Top-1 agreement | Params | Energy (mJ/image) | Weight bits |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        out);
+  doc_heading(d, 2, "architecture", "Architecture summary - %s", gt);
+  doc_para(d, "Successful cells. Fidelity is measured against the fp32 output of the same model on "
+              "the same input (cosine similarity, top-1 agreement).");
+  doc_table_begin(d, "table-architecture", 11, heads, "llrrrrrrrrr");
   for (int i = 0; i < a->n_cells; i++) {
     const qa_cell *c = &a->cells[i];
     if (c->group != a->summary || !c->ok) continue;
-    fputs("| ", out);
-    qa_md_text(out, c->r->model);
-    fputs(" | ", out);
-    qa_md_text(out, c->r->precision);
-    fprintf(out, " | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-            qa_fmt_ms(b[0], NB, c->r->lat_median_ms), qa_fmt_speedup(b[1], NB, c->speedup),
-            qa_fmt(b[2], NB, "%.1f", c->r->peak_mb), qa_fmt_pct(b[3], NB, c->mem_reduction_pct),
-            qa_fmt(b[4], NB, "%.5f", c->r->fid_cosine),
-            qa_fmt_pct(b[5], NB, 100.0 * c->r->fid_top1), qa_fmt_params(b[6], NB, c->r->params),
-            qa_fmt(b[7], NB, "%.2f", c->r->energy_mj_per_image),
-            qa_fmt(b[8], NB, "%.2f", c->r->qweight_bits));
+    doc_row_begin(d);
+    doc_cell(d, c->r->model);
+    doc_cell(d, c->r->precision);
+    doc_cell(d, qa_fmt_ms(b[0], NB, c->r->lat_median_ms));
+    doc_cell(d, qa_fmt_speedup(b[1], NB, c->speedup));
+    doc_cell(d, qa_fmt(b[2], NB, "%.1f", c->r->peak_mb));
+    doc_cell(d, fmt_mem(b[3], sizeof b[3], c->mem_reduction_pct, 1, c->mem_basis == QA_MEM_WEIGHTS));
+    doc_cell(d, qa_fmt(b[4], NB, "%.5f", c->r->fid_cosine));
+    doc_cell(d, qa_fmt_pct(b[5], NB, 100.0 * c->r->fid_top1));
+    doc_cell(d, qa_fmt_params(b[6], NB, c->r->params));
+    doc_cell(d, qa_fmt(b[7], NB, "%.2f", c->r->energy_mj_per_image));
+    doc_cell(d, qa_fmt(b[8], NB, "%.2f", c->r->qweight_bits));
+    doc_row_end(d);
   }
-  fputs("\n", out);
+  doc_table_end(d);
 }
 
-static void write_failed(const qa_analysis *a, FILE *out) {
-  fputs("## Failed cells\n\n", out);
+static void write_failed(const qa_analysis *a, qa_doc *d) {
+  static const char *const heads[7] = {"Model", "Precision", "Batch", "TP",
+                                       "Status", "Host", "Message"};
+  doc_heading(d, 2, "failed-cells", "Failed cells");
   if (a->n_bad == 0) {
-    fputs(a->n_cells ? "None: every cell succeeded.\n\n" : "None.\n\n", out);
+    doc_para(d, "%s", a->n_cells ? "None: every cell succeeded." : "None.");
     return;
   }
-  fprintf(out, "%d cell%s did not succeed; %s left out of every average.\n\n", a->n_bad,
-          a->n_bad == 1 ? "" : "s", a->n_bad == 1 ? "it is" : "they are");
-  fputs("| Model | Precision | Batch | TP | Status | Host | Message |\n"
-        "|---|---|---:|---:|---|---|---|\n",
-        out);
+  doc_para(d, "%d cell%s did not succeed; %s left out of every average.", a->n_bad,
+           a->n_bad == 1 ? "" : "s", a->n_bad == 1 ? "it is" : "they are");
+  doc_table_begin(d, "table-failed", 7, heads, "llrrlll");
   for (int i = 0; i < a->n_cells; i++) {
     const qa_cell *c = &a->cells[i];
     if (c->ok) continue;
-    fputs("| ", out);
-    qa_md_text(out, c->r->model);
-    fputs(" | ", out);
-    qa_md_text(out, c->r->precision);
-    fprintf(out, " | %d | %d | ", (int)c->r->batch, (int)c->r->tp);
-    qa_md_text(out, c->r->status);
-    fputs(" | ", out);
-    md_value(out, c->r->host);
-    fputs(" | ", out);
-    md_value(out, c->r->message);
-    fputs(" |\n", out);
+    doc_row_begin(d);
+    doc_cell(d, c->r->model);
+    doc_cell(d, c->r->precision);
+    doc_cellf(d, "%d", (int)c->r->batch);
+    doc_cellf(d, "%d", (int)c->r->tp);
+    doc_cell_status(d, c->r->status);
+    doc_cell(d, c->r->host);
+    doc_cell(d, c->r->message);
+    doc_row_end(d);
   }
-  fputs("\n", out);
+  doc_table_end(d);
 }
 
-static void write_charts(const qa_analysis *a, FILE *out, const char *svg_dir) {
+static void write_notes(const qa_analysis *a, qa_doc *d) {
+  doc_heading(d, 2, "notes", "Notes");
+  doc_list_begin(d, 0, "notes-list");
+  doc_item_begin(d, 0);
+  doc_textf(d,
+            "%s marks a value that was not measured, or a speedup / memory reduction without a "
+            "successful %s cell of the same model and batch size; it is never a zero.",
+            QA_DASH, baseline_label(a));
+  doc_item_end(d);
+  doc_item_begin(d, 0);
+  doc_text(d, "Latency is the median over the timed iterations; peak memory is the weights plus the "
+              "backend's workspace high-water mark (MB = 10^6 bytes).");
+  doc_item_end(d);
+  if (qa_any_mem_weights(a)) {
+    doc_item_begin(d, 0);
+    doc_text(d, "A memory reduction marked \"from weight bytes\" compares the measured weight bytes "
+                "only (the backend has no peak-memory counter): it leaves out activations and "
+                "workspace, which the peak-based figure includes.");
+    doc_item_end(d);
+  }
+  doc_item_begin(d, 0);
+  doc_text(d, "Memory reduction can be negative: a precision that needs more memory than the "
+              "baseline.");
+  doc_item_end(d);
+  doc_list_end(d, 0);
+}
+
+void qa_report_sections(const qa_analysis *a, qa_doc *d) {
+  write_run(a, d);
+  write_overview(a, d);
+  write_insights(a, d);
+  write_methods(a, d);
+  figures(d, a, QA_FIG_BATCH_SCALING, -1);
+  write_groups(a, d);
+  write_architecture(a, d);
+  figures(d, a, QA_FIG_SUMMARY, -1);
+  write_failed(a, d);
+  figures(d, a, QA_FIG_END, -1);
+  write_notes(a, d);
+}
+
+/* Markdown figures: links to the SVG files, at the end (when --svg is given). */
+static void md_chart_links(qa_doc *d, const qa_analysis *a, qa_fig_place place, int g) {
   static const char *const titles[3] = {"Speedup heatmap", "Memory efficiency",
                                         "Latency vs parameters"};
+  (void)g;
+  if (place != QA_FIG_END) return;
+  const char *svg_dir = d->ctx;
+  FILE *out = d->out;
   char gt[96] = "";
   if (a->summary >= 0) group_title(a, a->summary, gt, sizeof gt);
   fprintf(out, "## Charts (%s)\n\n", gt[0] ? gt : QA_DASH);
@@ -475,32 +620,11 @@ static void write_charts(const qa_analysis *a, FILE *out, const char *svg_dir) {
   }
 }
 
-static void write_notes(const qa_analysis *a, FILE *out) {
-  fputs("## Notes\n\n", out);
-  fprintf(out,
-          "- %s marks a value that was not measured, or a speedup / memory reduction without a "
-          "successful %s cell of the same model and batch size; it is never a zero.\n",
-          QA_DASH, baseline_label(a));
-  fputs("- Latency is the median over the timed iterations; peak memory is the weights plus the "
-        "backend's workspace high-water mark (MB = 10^6 bytes).\n",
-        out);
-  fputs("- Memory reduction can be negative: a precision that needs more memory than the "
-        "baseline.\n\n",
-        out);
-}
-
 int qa_write_markdown(const qa_analysis *a, FILE *out, const char *what, const char *svg_dir) {
+  qa_doc d = {.out = out, .kind = QA_DOC_MD, .figures = svg_dir ? md_chart_links : NULL, .ctx = svg_dir};
   errno = 0;
   fputs("# qsweep report\n\n", out);
-  write_run(a, out);
-  write_overview(a, out);
-  write_insights(a, out);
-  write_methods(a, out);
-  write_groups(a, out);
-  write_architecture(a, out);
-  write_failed(a, out);
-  if (svg_dir) write_charts(a, out, svg_dir);
-  write_notes(a, out);
+  qa_report_sections(a, &d);
   if (fflush(out) != 0 || ferror(out))
     return qs_fail(QS_EIO, "%s: write: %s", what, errno ? strerror(errno) : "error");
   return QS_OK;

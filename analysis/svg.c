@@ -1,16 +1,19 @@
-/* svg.c - self-contained SVG charts (no scripts, no external fonts or images):
- * a speedup heatmap (model x precision), memory efficiency (grouped bars of the
- * memory reduction per model and precision) and latency vs parameters (log-log
- * scatter, one colour per precision). All at the summary batch size. */
+/* svg.c - self-contained SVG charts (no scripts, no external fonts or images), as
+ * files (--svg) or inline in the HTML report: a speedup heatmap (model x precision,
+ * per batch size), memory efficiency and fidelity (grouped bars per model and
+ * precision), latency vs parameters (log-log scatter, one colour per precision), and
+ * latency / throughput vs batch size (a panel per model, a line per precision). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include "analysis.h"
+#include "doc.h"
 #include "qs_common.h"
 
 const char *const qa_svg_files[3] = {"speedup_heatmap.svg", "memory_efficiency.svg",
@@ -22,28 +25,17 @@ const char *const qa_svg_files[3] = {"speedup_heatmap.svg", "memory_efficiency.s
 /* ---- primitives ------------------------------------------------------------------ */
 
 /* Text content or attribute value: markup characters as entities; control characters
- * (not allowed in XML 1.0) dropped. */
-static void xml_text(FILE *f, const char *s) {
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    switch (c) {
-      case '&': fputs("&amp;", f); break;
-      case '<': fputs("&lt;", f); break;
-      case '>': fputs("&gt;", f); break;
-      case '"': fputs("&quot;", f); break;
-      case '\'': fputs("&apos;", f); break;
-      default:
-        if (c >= 0x20 || c == '\t' || c == '\n') fputc(c, f);
-    }
-  }
-}
+ * (not allowed in XML 1.0) dropped. The HTML writer's escaping is valid XML too. */
+static void xml_text(FILE *f, const char *s) { qa_html_text(f, s); }
 
-static void svg_begin(FILE *f, int w, int h, const char *title) {
+/* attrs NULL: a standalone file (XML declaration); else an <svg> inline in HTML with
+ * these extra attributes (id, data-*). */
+static void svg_begin(FILE *f, int w, int h, const char *title, const char *attrs) {
+  if (!attrs) fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
   fprintf(f,
-          "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-          "viewBox=\"0 0 %d %d\" font-family=\"%s\" font-size=\"12\">\n<title>",
-          w, h, w, h, FONT);
+          "viewBox=\"0 0 %d %d\" font-family=\"%s\" font-size=\"12\"%s%s role=\"img\">\n<title>",
+          w, h, w, h, FONT, attrs ? " " : "", attrs ? attrs : "");
   xml_text(f, title);
   fprintf(f, "</title>\n<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", w,
           h);
@@ -76,9 +68,9 @@ static const char *prec_colour(const qa_analysis *a, int p) {
   return other[k % (int)QS_ARRAY_LEN(other)];
 }
 
-static int model_in_summary(const qa_analysis *a, int m) {
+static int model_in_group(const qa_analysis *a, int g, int m) {
   for (int p = 0; p < a->n_precs; p++)
-    if (qa_cell_at(a, a->summary, m, p) >= 0) return 1;
+    if (qa_cell_at(a, g, m, p) >= 0) return 1;
   return 0;
 }
 
@@ -89,14 +81,13 @@ static double longest_model_name(const qa_analysis *a) {
   return (double)n;
 }
 
-static void group_phrase(const qa_analysis *a, char *buf, size_t cap) {
-  if (a->summary < 0) {
+static void group_phrase(const qa_analysis *a, int g, char *buf, size_t cap) {
+  if (g < 0) {
     snprintf(buf, cap, "no cells");
-  } else if (a->groups[a->summary].tp != 1) {
-    snprintf(buf, cap, "batch size %d, tensor parallel %d", a->groups[a->summary].batch,
-             a->groups[a->summary].tp);
+  } else if (a->groups[g].tp != 1) {
+    snprintf(buf, cap, "batch size %d, tensor parallel %d", a->groups[g].batch, a->groups[g].tp);
   } else {
-    snprintf(buf, cap, "batch size %d", a->groups[a->summary].batch);
+    snprintf(buf, cap, "batch size %d", a->groups[g].batch);
   }
 }
 
@@ -118,16 +109,16 @@ static void speedup_colour(double s, double L, char *buf, size_t cap, int *dark)
   *dark = fabs(t) > 0.55;
 }
 
-static void write_heatmap(const qa_analysis *a, FILE *f) {
+void qa_svg_heatmap(const qa_analysis *a, FILE *f, int g, const char *attrs) {
   const double cw = 92, ch = 26, top = 84;
   const double left = 24 + longest_model_name(a) * CHAR_W;
   int rows = 0;
   double maxlog = 1;
-  for (int m = 0; m < a->n_models && a->summary >= 0; m++) {
-    if (!model_in_summary(a, m)) continue;
+  for (int m = 0; m < a->n_models && g >= 0; m++) {
+    if (!model_in_group(a, g, m)) continue;
     rows++;
     for (int p = 0; p < a->n_precs; p++) {
-      int ci = qa_cell_at(a, a->summary, m, p);
+      int ci = qa_cell_at(a, g, m, p);
       if (ci >= 0 && isfinite(a->cells[ci].speedup) && a->cells[ci].speedup > 0)
         maxlog = fmax(maxlog, fabs(log2(a->cells[ci].speedup)));
     }
@@ -137,26 +128,26 @@ static void write_heatmap(const qa_analysis *a, FILE *f) {
   double legend_x = left + a->n_precs * cw + 36;
   int w = (int)(legend_x + 110), h = (int)(top + fmax(grid_h, 220) + 56);
   char gp[96], title[160], sub[200];
-  group_phrase(a, gp, sizeof gp);
+  group_phrase(a, g, gp, sizeof gp);
   snprintf(title, sizeof title, "Speedup vs %s (median latency), %s", a->baseline_name, gp);
   snprintf(sub, sizeof sub,
            "baseline median / precision median; blue: faster, red: slower; grey: not measured "
            "or no %s cell",
            a->baseline_name);
   if (w < 640) w = 640;
-  svg_begin(f, w, h, title);
+  svg_begin(f, w, h, title, attrs);
   svg_title_block(f, 16, title, sub);
   for (int p = 0; p < a->n_precs; p++)
     svg_text(f, left + p * cw + cw / 2, top - 10, "middle", "font-weight=\"bold\"",
              a->precs[p].name);
   int row = 0;
   char fill[16], b[64];
-  for (int m = 0; m < a->n_models && a->summary >= 0; m++) {
-    if (!model_in_summary(a, m)) continue;
+  for (int m = 0; m < a->n_models && g >= 0; m++) {
+    if (!model_in_group(a, g, m)) continue;
     double y = top + row * ch;
     svg_text(f, left - 8, y + ch / 2 + 4, "end", NULL, a->models[m].name);
     for (int p = 0; p < a->n_precs; p++) {
-      int ci = qa_cell_at(a, a->summary, m, p);
+      int ci = qa_cell_at(a, g, m, p);
       const qa_cell *c = ci >= 0 ? &a->cells[ci] : NULL;
       int dark = 0;
       const char *label = QA_DASH;
@@ -180,15 +171,17 @@ static void write_heatmap(const qa_analysis *a, FILE *f) {
   if (rows == 0) svg_text(f, left, top + 20, "start", NULL, "no cells to show");
   /* legend: a vertical colour bar, faster at the top */
   double lh = 200, ly = top + 12;
-  fputs("<defs><linearGradient id=\"speedup-scale\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"1\">"
-        "<stop offset=\"0\" stop-color=\"#2166ac\"/><stop offset=\"0.5\" stop-color=\"#f7f7f7\"/>"
-        "<stop offset=\"1\" stop-color=\"#b2182b\"/></linearGradient></defs>\n",
-        f);
+  /* one gradient id per group: several heatmaps share one HTML page */
+  fprintf(f,
+          "<defs><linearGradient id=\"speedup-scale-%d\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"1\">"
+          "<stop offset=\"0\" stop-color=\"#2166ac\"/><stop offset=\"0.5\" stop-color=\"#f7f7f7\"/>"
+          "<stop offset=\"1\" stop-color=\"#b2182b\"/></linearGradient></defs>\n",
+          g);
   svg_text(f, legend_x, top - 10, "start", "font-weight=\"bold\"", "speedup");
   fprintf(f,
-          "<rect x=\"%.1f\" y=\"%.1f\" width=\"18\" height=\"%.1f\" fill=\"url(#speedup-scale)\" "
+          "<rect x=\"%.1f\" y=\"%.1f\" width=\"18\" height=\"%.1f\" fill=\"url(#speedup-scale-%d)\" "
           "stroke=\"#888888\"/>\n",
-          legend_x, ly, lh);
+          legend_x, ly, lh, g);
   for (int k = (int)L; k >= -(int)L; k--) {
     double ty = ly + lh * (L - k) / (2 * L);
     fprintf(f,
@@ -200,40 +193,59 @@ static void write_heatmap(const qa_analysis *a, FILE *f) {
   svg_end(f);
 }
 
-/* ---- memory efficiency ------------------------------------------------------------ */
+/* ---- grouped bars: memory efficiency, fidelity ----------------------------------- */
 
-static void write_memory(const qa_analysis *a, FILE *f) {
+/* One horizontal bar per model and non-baseline precision at the summary group. */
+typedef struct {
+  const char *title, *subtitle, *axis_label;
+  double (*value)(const qa_cell *c); /* NaN: no bar */
+  int log_axis;                      /* log10 axis (values > 0) instead of linear percent */
+  void (*label)(double v, char *buf, size_t cap);
+  /* grey text under the model's name (or NULL) */
+  void (*under)(const qa_analysis *a, int m, char *buf, size_t cap);
+} bar_spec;
+
+static double bar_value(const qa_analysis *a, const bar_spec *sp, int m, int p) {
+  int ci = qa_cell_at(a, a->summary, m, p);
+  if (p == a->baseline || ci < 0 || !a->cells[ci].ok) return NAN;
+  double v = sp->value(&a->cells[ci]);
+  return sp->log_axis && !(v > 0) ? NAN : v;
+}
+
+static void write_bars(const qa_analysis *a, FILE *f, const char *attrs, const bar_spec *sp) {
   const double bar_h = 11, bar_gap = 2, group_gap = 14, top = 92, plot_w = 560;
   const double left = 24 + longest_model_name(a) * CHAR_W;
-  char gp[96], title[160], sub[200], b[64];
-  group_phrase(a, gp, sizeof gp);
-  snprintf(title, sizeof title, "Memory reduction vs %s (peak MB), %s", a->baseline_name, gp);
-  snprintf(sub, sizeof sub,
-           "100 x (1 - peak / %s peak), per model and precision; the %s peak is under each "
-           "model name",
-           a->baseline_name, a->baseline_name);
+  char b[96];
   /* which models and precisions have a bar, and the value range */
   int n_bar_precs = 0, n_models = 0;
-  double vmin = 0, vmax = 100;
+  double vmin = sp->log_axis ? INFINITY : 0, vmax = sp->log_axis ? -INFINITY : 100;
   for (int p = 0; p < a->n_precs; p++) n_bar_precs += p != a->baseline;
   for (int m = 0; m < a->n_models && a->summary >= 0; m++) {
     int any = 0;
     for (int p = 0; p < a->n_precs; p++) {
-      int ci = qa_cell_at(a, a->summary, m, p);
-      if (p == a->baseline || ci < 0 || !isfinite(a->cells[ci].mem_reduction_pct)) continue;
+      double v = bar_value(a, sp, m, p);
+      if (!isfinite(v)) continue;
       any = 1;
-      vmin = fmin(vmin, a->cells[ci].mem_reduction_pct);
-      vmax = fmax(vmax, a->cells[ci].mem_reduction_pct);
+      vmin = fmin(vmin, v);
+      vmax = fmax(vmax, v);
     }
     n_models += any;
   }
-  vmin = floor(vmin / 20) * 20;
-  vmax = ceil(vmax / 20) * 20;
+  double step = 20; /* linear: ticks every 20 %; log: every decade */
+  if (sp->log_axis && n_models > 0) {
+    vmin = floor(log10(vmin));
+    vmax = ceil(log10(vmax));
+    if (vmax <= vmin) vmax = vmin + 1;
+    step = 1;
+  } else {
+    vmin = floor(vmin / 20) * 20;
+    vmax = ceil(vmax / 20) * 20;
+  }
   double group_h = fmax(n_bar_precs * (bar_h + bar_gap), 30) + group_gap;
   int w = (int)(left + plot_w + 80), h = (int)(top + n_models * group_h + 50);
   if (n_models == 0) h = (int)top + 80;
-  svg_begin(f, w, h, title);
-  svg_title_block(f, 16, title, sub);
+  svg_begin(f, w, h, sp->title, attrs);
+  svg_title_block(f, 16, sp->title, sp->subtitle);
   /* legend row */
   double lx = left;
   for (int p = 0; p < a->n_precs; p++) {
@@ -244,37 +256,34 @@ static void write_memory(const qa_analysis *a, FILE *f) {
     lx += 30 + strlen(a->precs[p].name) * CHAR_W;
   }
   if (n_models == 0) {
-    svg_text(f, 16, top + 20, "start", NULL,
-             "no memory reduction to show (no successful baseline cells with peak memory)");
+    svg_text(f, 16, top + 20, "start", NULL, "nothing to show: not measured, or no successful baseline cells");
     svg_end(f);
     return;
   }
   double plot_h = n_models * group_h;
-#define XPOS(v) (left + ((v) - vmin) / (vmax - vmin) * plot_w)
-  for (double t = vmin; t <= vmax + 1e-9; t += 20) {
+#define XPOS(v) (left + ((sp->log_axis ? log10(v) : (v)) - vmin) / (vmax - vmin) * plot_w)
+  for (double t = vmin; t <= vmax + 1e-9; t += step) {
+    double v = sp->log_axis ? pow(10.0, t) : t;
     fprintf(f,
-            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", XPOS(t),
-            top - 6, XPOS(t), top + plot_h, t == 0 ? "#555555" : "#e5e5e5");
-    snprintf(b, sizeof b, "%g%%", t);
-    svg_text(f, XPOS(t), top + plot_h + 16, "middle", "fill=\"#444444\"", b);
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", XPOS(v),
+            top - 6, XPOS(v), top + plot_h, t == 0 && !sp->log_axis ? "#555555" : "#e5e5e5");
+    snprintf(b, sizeof b, sp->log_axis ? "%g" : "%g%%", v);
+    svg_text(f, XPOS(v), top + plot_h + 16, "middle", "fill=\"#444444\"", b);
   }
-  svg_text(f, left + plot_w / 2, top + plot_h + 36, "middle", NULL, "memory reduction (%)");
+  svg_text(f, left + plot_w / 2, top + plot_h + 36, "middle", NULL, sp->axis_label);
+  double origin = sp->log_axis ? pow(10.0, vmin) : 0; /* where bars start */
   int row = 0;
   for (int m = 0; m < a->n_models; m++) {
     int any = 0;
-    for (int p = 0; p < a->n_precs; p++) {
-      int ci = qa_cell_at(a, a->summary, m, p);
-      any |= p != a->baseline && ci >= 0 && isfinite(a->cells[ci].mem_reduction_pct);
-    }
+    for (int p = 0; p < a->n_precs; p++) any |= isfinite(bar_value(a, sp, m, p));
     if (!any) continue;
     double y0 = top + row * group_h;
     double mid = y0 + (group_h - group_gap) / 2;
     svg_text(f, left - 8, mid, "end", "fill=\"#222222\"", a->models[m].name);
-    int bi = qa_cell_at(a, a->summary, m, a->baseline);
-    char peak[96];
-    snprintf(peak, sizeof peak, "%s %s MB", a->baseline_name,
-             qa_fmt(b, sizeof b, "%.1f", bi >= 0 ? a->cells[bi].r->peak_mb : NAN));
-    svg_text(f, left - 8, mid + 13, "end", "font-size=\"10\" fill=\"#777777\"", peak);
+    if (sp->under) {
+      sp->under(a, m, b, sizeof b);
+      svg_text(f, left - 8, mid + 13, "end", "font-size=\"10\" fill=\"#777777\"", b);
+    }
     int k = 0;
     for (int p = 0; p < a->n_precs; p++) {
       if (p == a->baseline) continue;
@@ -282,23 +291,80 @@ static void write_memory(const qa_analysis *a, FILE *f) {
       k++;
       int ci = qa_cell_at(a, a->summary, m, p);
       if (ci >= 0 && !a->cells[ci].ok) /* say why the bar is missing */
-        svg_text(f, XPOS(0) + 4, y + bar_h - 1.5, "start", "font-size=\"10\" fill=\"#b2182b\"",
+        svg_text(f, XPOS(origin) + 4, y + bar_h - 1.5, "start", "font-size=\"10\" fill=\"#b2182b\"",
                  a->cells[ci].r->status);
-      if (ci < 0 || !isfinite(a->cells[ci].mem_reduction_pct)) continue;
-      double v = a->cells[ci].mem_reduction_pct;
-      double x0 = XPOS(fmin(0, v)), x1 = XPOS(fmax(0, v));
+      double v = bar_value(a, sp, m, p);
+      if (!isfinite(v)) continue;
+      double x0 = XPOS(sp->log_axis ? origin : fmin(0, v)), x1 = XPOS(sp->log_axis ? v : fmax(0, v));
       fprintf(f,
               "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
               x0, y, fmax(x1 - x0, 0.5), bar_h, prec_colour(a, p));
       xml_text(f, a->models[m].name);
-      fprintf(f, " %s: %.1f MB</title></rect>\n", a->precs[p].name, a->cells[ci].r->peak_mb);
-      svg_text(f, (v >= 0 ? x1 + 4 : x0 - 4), y + bar_h - 1.5, v >= 0 ? "start" : "end",
-               "font-size=\"10\" fill=\"#333333\"", qa_fmt_pct(b, sizeof b, v));
+      sp->label(v, b, sizeof b);
+      fprintf(f, " %s: ", a->precs[p].name);
+      xml_text(f, b);
+      fputs("</title></rect>\n", f);
+      int neg = !sp->log_axis && v < 0;
+      svg_text(f, neg ? x0 - 4 : x1 + 4, y + bar_h - 1.5, neg ? "end" : "start",
+               "font-size=\"10\" fill=\"#333333\"", b);
     }
     row++;
   }
 #undef XPOS
   svg_end(f);
+}
+
+static double mem_value(const qa_cell *c) { return c->mem_reduction_pct; }
+static void mem_label(double v, char *buf, size_t cap) { qa_fmt_pct(buf, cap, v); }
+
+/* "fp32 1214.3 MB" (peak) or "fp32 weights 0.098 MB" */
+static void mem_under(const qa_analysis *a, int m, char *buf, size_t cap) {
+  char v[64];
+  int bi = qa_cell_at(a, a->summary, m, a->baseline);
+  const qs_cell_result *r = bi >= 0 ? a->cells[bi].r : NULL;
+  int weights = 0;
+  for (int p = 0; p < a->n_precs; p++) {
+    int ci = qa_cell_at(a, a->summary, m, p);
+    weights |= ci >= 0 && a->cells[ci].mem_basis == QA_MEM_WEIGHTS;
+  }
+  double mb = r ? (weights ? r->weight_mb : r->peak_mb) : NAN;
+  qa_fmt(v, sizeof v, isfinite(mb) && mb < 1 ? "%.3f" : "%.1f", mb);
+  snprintf(buf, cap, "%s %s%s MB", a->baseline_name, weights ? "weights " : "", v);
+}
+
+void qa_svg_memory(const qa_analysis *a, FILE *f, const char *attrs) {
+  char gp[96], title[200], sub[240];
+  group_phrase(a, a->summary, gp, sizeof gp);
+  int weights = 0, peak = 0;
+  for (int i = 0; i < a->n_cells; i++) {
+    if (a->cells[i].group != a->summary) continue;
+    weights |= a->cells[i].mem_basis == QA_MEM_WEIGHTS;
+    peak |= a->cells[i].mem_basis == QA_MEM_PEAK;
+  }
+  snprintf(title, sizeof title, "Memory reduction vs %s (%s), %s", a->baseline_name,
+           weights ? (peak ? "peak MB, or weight bytes where no peak was measured"
+                           : "from weight bytes: no peak counter")
+                   : "peak MB",
+           gp);
+  snprintf(sub, sizeof sub,
+           "100 x (1 - %s / %s of %s), per model and precision; the %s figure is under each "
+           "model name",
+           weights && !peak ? "weight bytes" : "peak", weights && !peak ? "weight bytes" : "peak",
+           a->baseline_name, a->baseline_name);
+  bar_spec sp = {title, sub, "memory reduction (%)", mem_value, 0, mem_label, mem_under};
+  write_bars(a, f, attrs, &sp);
+}
+
+static double fid_value(const qa_cell *c) { return c->r->fid_rel_l2; }
+static void fid_label(double v, char *buf, size_t cap) { qa_fmt(buf, cap, "%.2e", v); }
+
+void qa_svg_fidelity(const qa_analysis *a, FILE *f, const char *attrs) {
+  char gp[96], title[200];
+  group_phrase(a, a->summary, gp, sizeof gp);
+  snprintf(title, sizeof title, "Fidelity: relative L2 error vs the fp32 output, %s", gp);
+  bar_spec sp = {title, "||y - y_fp32|| / ||y_fp32|| on the fixed input, log scale; shorter is closer to fp32",
+                 "relative L2 error (log)", fid_value, 1, fid_label, NULL};
+  write_bars(a, f, attrs, &sp);
 }
 
 /* ---- latency vs parameters ------------------------------------------------------ */
@@ -343,10 +409,10 @@ static void fmt_params_tick(double v, char *buf, size_t cap) {
     snprintf(buf, cap, "%g", v);
 }
 
-static void write_scatter(const qa_analysis *a, FILE *f) {
+void qa_svg_scatter(const qa_analysis *a, FILE *f, const char *attrs) {
   const double left = 84, top = 64, plot_w = 760, plot_h = 500, legend_w = 150;
   char gp[96], title[160], b[64];
-  group_phrase(a, gp, sizeof gp);
+  group_phrase(a, a->summary, gp, sizeof gp);
   snprintf(title, sizeof title, "Median latency vs parameters, %s", gp);
   double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
   int n = 0;
@@ -359,7 +425,7 @@ static void write_scatter(const qa_analysis *a, FILE *f) {
     n++;
   }
   int w = (int)(left + plot_w + legend_w + 20), h = (int)(top + plot_h + 64);
-  svg_begin(f, w, h, title);
+  svg_begin(f, w, h, title, attrs);
   svg_title_block(f, 16, title, "log-log; one point per model and precision (successful cells); hover for names");
   if (n == 0) {
     svg_text(f, left, top + 30, "start", NULL,
@@ -431,13 +497,163 @@ static void write_scatter(const qa_analysis *a, FILE *f) {
   svg_end(f);
 }
 
+/* ---- latency / throughput vs batch size ----------------------------------------- */
+
+/* The groups of one tensor-parallel degree (the summary's), in batch order. */
+static int batch_groups(const qa_analysis *a, int *out) {
+  int tp = a->summary >= 0 ? a->groups[a->summary].tp : 1, n = 0;
+  for (int g = 0; g < a->n_groups; g++)
+    if (a->groups[g].tp == tp) out[n++] = g;
+  return n;
+}
+
+static double batch_metric(const qa_cell *c, int throughput) {
+  double v = !c || !c->ok ? NAN : throughput ? c->r->throughput_ips : c->r->lat_median_ms;
+  return isfinite(v) && v > 0 ? v : NAN;
+}
+
+/* An axis over [lo, hi]: log10 (whole decades) where the data spans a decade or more,
+ * else linear from zero with a 1-2-5 tick step. */
+typedef struct {
+  int log;
+  double lo, hi, step; /* log: lo and hi are exponents, step 1 */
+} axis;
+
+static axis make_axis(double lo, double hi) {
+  axis x = {hi / lo >= 10, lo, hi, 1};
+  if (x.log) {
+    x.lo = floor(log10(lo));
+    x.hi = ceil(log10(hi));
+    if (x.hi <= x.lo) x.hi = x.lo + 1;
+    return x;
+  }
+  double raw = hi / 4, mag = pow(10.0, floor(log10(raw))), f = raw / mag;
+  x.step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+  x.lo = 0;
+  x.hi = ceil(hi / x.step - 1e-9) * x.step;
+  if (x.hi <= 0) x.hi = x.step;
+  return x;
+}
+
+static double axis_pos(const axis *x, double v) {
+  return x->log ? (log10(v) - x->lo) / (x->hi - x->lo) : (v - x->lo) / (x->hi - x->lo);
+}
+
+static void tick_label(double v, char *buf, size_t cap) {
+  if (v != 0 && (fabs(v) >= 1e6 || fabs(v) < 1e-3))
+    snprintf(buf, cap, "%.0e", v);
+  else
+    snprintf(buf, cap, "%g", v);
+}
+
+void qa_svg_batch(const qa_analysis *a, FILE *f, int throughput, const char *attrs) {
+  const double pw = 300, ph = 190, ml = 58, mt = 30, gap_x = 24, gap_y = 56, top = 84;
+  const int cols = 3;
+  int *gs = qs_malloc(sizeof *gs * (size_t)(a->n_groups ? a->n_groups : 1));
+  if (!gs) return;
+  int ng = batch_groups(a, gs);
+  int rows = (a->n_models + cols - 1) / cols;
+  int w = (int)(16 + cols * (ml + pw + gap_x)), h = (int)(top + rows * (mt + ph + gap_y) + 10);
+  char title[160], b[96];
+  snprintf(title, sizeof title, "%s vs batch size, per model",
+           throughput ? "Throughput (images/s)" : "Median latency (ms)");
+  svg_begin(f, w, h, title, attrs);
+  svg_title_block(f, 16, title,
+                  "one line per precision; log axes where the values span a decade or more; "
+                  "a missing point is a cell that failed or was not measured");
+  double lx = 16;
+  for (int p = 0; p < a->n_precs; p++) { /* legend */
+    marker(f, p, lx + 6, 62, prec_colour(a, p), "/>\n");
+    svg_text(f, lx + 16, 66, "start", NULL, a->precs[p].name);
+    lx += 36 + strlen(a->precs[p].name) * CHAR_W;
+  }
+  double bmin = INFINITY, bmax = -INFINITY;
+  for (int k = 0; k < ng; k++) {
+    bmin = fmin(bmin, a->groups[gs[k]].batch);
+    bmax = fmax(bmax, a->groups[gs[k]].batch);
+  }
+  for (int m = 0; m < a->n_models; m++) {
+    double ox = 16 + (m % cols) * (ml + pw + gap_x) + ml, oy = top + (m / cols) * (mt + ph + gap_y) + mt;
+    fprintf(f, "<g class=\"panel\" data-model=\"");
+    xml_text(f, a->models[m].name);
+    fputs("\">\n", f);
+    svg_text(f, ox, oy - 10, "start", "font-weight=\"bold\"", a->models[m].name);
+    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888888\"/>\n",
+            ox, oy, pw, ph);
+    double vmin = INFINITY, vmax = -INFINITY;
+    for (int k = 0; k < ng; k++)
+      for (int p = 0; p < a->n_precs; p++) {
+        int ci = qa_cell_at(a, gs[k], m, p);
+        double v = batch_metric(ci >= 0 ? &a->cells[ci] : NULL, throughput);
+        if (isfinite(v)) vmin = fmin(vmin, v), vmax = fmax(vmax, v);
+      }
+    if (!isfinite(vmin) || ng == 0) {
+      svg_text(f, ox + pw / 2, oy + ph / 2, "middle", "fill=\"#777777\"", "not measured");
+      fputs("</g>\n", f);
+      continue;
+    }
+    /* x: the batch sizes, log-spaced where they span a decade, else linear between them */
+    axis xa = {bmax / bmin >= 10, bmin, bmax, 1}, ya = make_axis(vmin, vmax);
+    if (xa.log)
+      xa.lo = log10(bmin), xa.hi = log10(bmax);
+    else if (ng == 1)
+      xa.lo = bmin - 1, xa.hi = bmin + 1;
+#define BX(v) (ox + 10 + axis_pos(&xa, (v)) * (pw - 20))
+#define BY(v) (oy + ph - axis_pos(&ya, (v)) * ph)
+    for (int k = 0; k < ng; k++) { /* x ticks at the batch sizes */
+      double bx = BX(a->groups[gs[k]].batch);
+      fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eeeeee\"/>\n", bx, oy, bx, oy + ph);
+      snprintf(b, sizeof b, "%d", a->groups[gs[k]].batch);
+      svg_text(f, bx, oy + ph + 14, "middle", "fill=\"#444444\"", b);
+    }
+    svg_text(f, ox + pw / 2, oy + ph + 30, "middle", "font-size=\"11\" fill=\"#444444\"",
+             xa.log ? "batch size (log)" : "batch size");
+    int nt = (int)lround((ya.hi - ya.lo) / ya.step);
+    for (int t = 0; t <= nt; t++) {
+      double v = ya.log ? pow(10.0, ya.lo + t) : ya.lo + ya.step * t;
+      fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eeeeee\"/>\n", ox, BY(v), ox + pw, BY(v));
+      tick_label(v, b, sizeof b);
+      svg_text(f, ox - 4, BY(v) + 4, "end", "font-size=\"10\" fill=\"#444444\"", b);
+    }
+    if (ya.log) svg_text(f, ox + pw - 4, oy + 12, "end", "font-size=\"10\" fill=\"#777777\"", "log scale");
+    for (int p = 0; p < a->n_precs; p++) {
+      const char *col = prec_colour(a, p);
+      double px = NAN, py = NAN;
+      for (int k = 0; k < ng; k++) {
+        int ci = qa_cell_at(a, gs[k], m, p);
+        double v = batch_metric(ci >= 0 ? &a->cells[ci] : NULL, throughput);
+        if (!isfinite(v)) { /* a gap in the line */
+          px = py = NAN;
+          continue;
+        }
+        double x = BX(a->groups[gs[k]].batch), y = BY(v);
+        if (isfinite(px))
+          fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n",
+                  px, py, x, y, col);
+        static const char *const close_tag[4] = {"circle", "rect", "polygon", "polygon"};
+        marker(f, p, x, y, col, "><title>");
+        fprintf(f, "%s, batch %d: ", a->precs[p].name, a->groups[gs[k]].batch);
+        qa_fmt(b, sizeof b, throughput ? "%.1f images/s" : "%.3f ms", v);
+        xml_text(f, b);
+        fprintf(f, "</title></%s>\n", close_tag[p % 4]);
+        px = x, py = y;
+      }
+    }
+#undef BX
+#undef BY
+    fputs("</g>\n", f);
+  }
+  if (a->n_models == 0) svg_text(f, 16, top + 20, "start", NULL, "no cells to show");
+  free(gs);
+  svg_end(f);
+}
+
 /* ---- files ---------------------------------------------------------------------- */
 
 int qa_write_svgs(const qa_analysis *a, const char *dir) {
   if (mkdir(dir, 0777) != 0 && errno != EEXIST)
     return qs_fail(QS_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
-  void (*const writers[3])(const qa_analysis *, FILE *) = {write_heatmap, write_memory,
-                                                           write_scatter};
+
   for (int i = 0; i < 3; i++) {
     char path[4096];
     int n = snprintf(path, sizeof path, "%s/%s", dir, qa_svg_files[i]);
@@ -445,7 +661,12 @@ int qa_write_svgs(const qa_analysis *a, const char *dir) {
       return qs_fail(QS_EINVAL, "%s: --svg: directory name too long", dir);
     FILE *f = fopen(path, "w");
     if (!f) return qs_fail(QS_EIO, "%s: cannot write: %s", path, strerror(errno));
-    writers[i](a, f);
+    if (i == 0)
+      qa_svg_heatmap(a, f, a->summary, NULL);
+    else if (i == 1)
+      qa_svg_memory(a, f, NULL);
+    else
+      qa_svg_scatter(a, f, NULL);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) return qs_fail(QS_EIO, "%s: write failed", path);
   }

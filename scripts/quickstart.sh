@@ -2,7 +2,7 @@
 # Install what is missing, build, and run the default job:
 #   on a machine with NVIDIA GPUs: the seed's 64 cells (sweep/seed64.json), one MPI rank
 #   per GPU, on the CUDA backend; without a GPU: a small CPU sweep (sweep/cpu-demo.json).
-# Then the report: results/latest/report.md and results/latest/charts/*.svg.
+# Then the report: results/latest/report.md, report.html and charts/*.svg.
 #   OUT=dir SPEC=sweep/x.json RANKS=n scripts/quickstart.sh   to choose
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,5 +25,5 @@ fi
 mkdir -p "$out"
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 mpirun -np "$ranks" --oversubscribe "$build/qsweep" run "$spec" --backend "$backend" -o "$out/results.h5" --resume
-"$build/qsweep-analyze" "$out/results.h5" --report "$out/report.md" --csv "$out/cells.csv" --json "$out/summary.json" --svg "$out/charts"
-echo "quickstart: report in $out/report.md, charts in $out/charts/"
+"$build/qsweep-analyze" "$out/results.h5" --report "$out/report.md" --html "$out/report.html" --csv "$out/cells.csv" --json "$out/summary.json" --svg "$out/charts"
+echo "quickstart: report in $out/report.md and $out/report.html, charts in $out/charts/"

@@ -22,4 +22,20 @@ if(TARGET qsweep-analyze)
     set_tests_properties(test_analysis_svg_${mode} PROPERTIES LABELS "unit;analysis"
                          SKIP_RETURN_CODE 77 TIMEOUT 900)
   endforeach()
+
+  # --html of a real 2-batch-size CPU sweep with an injected failure, and --compare
+  # --html: ids, heatmaps, panels, failed cells, self-contained, weight-byte memory
+  # reductions (structure); headless Chromium screenshot and DOM (render, skipped only
+  # where Chromium is not installed). mpi: qsweep run starts MPI.
+  if(TARGET qsweep)
+    string(REPLACE ";" " " QA_MPIEXEC_STR "${QS_MPIEXEC}")
+    foreach(mode structure render)
+      add_test(NAME test_analysis_html_${mode}
+               COMMAND sh ${QS_TEST_DIR}/analysis/render_html.sh ${mode}
+                       $<TARGET_FILE:qsweep> $<TARGET_FILE:qsweep-analyze>)
+      set_tests_properties(test_analysis_html_${mode} PROPERTIES LABELS "analysis;mpi"
+                           SKIP_RETURN_CODE 77 TIMEOUT 600
+                           ENVIRONMENT "${QS_MPI_ENV};QSWEEP_MPIEXEC=${QA_MPIEXEC_STR};QS_FIXTURE_DIR=${QS_FIXTURE_DIR}")
+    endforeach()
+  endif()
 endif()

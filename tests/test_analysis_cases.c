@@ -1,7 +1,8 @@
 /* test_analysis_cases.c - qsweep-analyze beyond the seed table: several batch sizes,
  * failed cells, resume retries (the last row of a key wins), a model without a
  * baseline cell, NaN shown as a dash, CSV quoting, --baseline and --batch, and the
- * refusals: not HDF5, a newer schema, simulated rows, bad options.
+ * refusals: not HDF5, a newer schema, simulated rows, bad options; memory reduction
+ * from weight bytes where no peak was measured.
  * usage: test_analysis_cases PATH/TO/qsweep-analyze */
 #include <hdf5.h>
 #include <math.h>
@@ -553,7 +554,7 @@ static void test_compare(void) {
   free(md);
   free(err);
   snprintf(extra, sizeof extra, "--compare '%s' '%s' --svg x", fb, fn);
-  CHECK(qa_run(g_exe, extra, &md, &err) == 2 && qa_contains(err, "--report and --csv only"));
+  CHECK(qa_run(g_exe, extra, &md, &err) == 2 && qa_contains(err, "--report, --csv and --html only"));
   free(md);
   free(err);
   snprintf(extra, sizeof extra, "--compare '%s' '%s'", fb, fsim);
@@ -572,6 +573,19 @@ static void test_empty_and_tp(void) {
   CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
   CHECK(qa_contains(md, "- **Cells**: 0\n"));
   CHECK(qa_contains(md, "- **Success rate**: " DASH "\n"));
+  free(md);
+  free(err);
+  /* the HTML page of an empty file: every section still there, charts say so */
+  char extra[600];
+  snprintf(extra, sizeof extra, "--html '%s'", qa_tpath("empty.html"));
+  rc = analyze(h5, extra, &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  char *html = qa_slurp(qa_tpath("empty.html"));
+  CHECK(html && qa_contains(html, "<h2 id=\"overview\">") && qa_contains(html, "<h2 id=\"failed-cells\">"));
+  CHECK(qa_contains(html, "id=\"chart-latency-vs-batch\"") && qa_contains(html, "no cells to show"));
+  CHECK(!qa_contains(html, "chart-speedup-heatmap-"));
+  CHECK(md && md[0] == '\0'); /* --html alone prints nothing */
+  free(html);
   free(md);
   free(err);
 
@@ -594,6 +608,19 @@ static void test_empty_and_tp(void) {
   char *lat = qa_section(md, "### Latency (ms, median) - batch size 1, tensor parallel 2");
   CHECK(qa_contains(lat, "| vit-huge-patch14-2020 | 15.35 | 6.14 | 33.68 | 33.92 |"));
   free(lat);
+  free(md);
+  free(err);
+  /* HTML: one heatmap per (batch, tp) group, ids that say the degree; the batch
+   * charts use the summary's degree */
+  snprintf(extra, sizeof extra, "--html '%s'", qa_tpath("tp.html"));
+  rc = analyze(h5, extra, &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  html = qa_slurp(qa_tpath("tp.html"));
+  CHECK(qa_contains(html, "id=\"chart-speedup-heatmap-b1\" class=\"chart\" data-chart=\"speedup-heatmap\" data-batch=\"1\" data-tp=\"1\""));
+  CHECK(qa_contains(html, "id=\"chart-speedup-heatmap-b1-tp2\""));
+  CHECK(qa_contains(html, "id=\"table-latency-b1-tp2\"") && qa_contains(html, "<h2 id=\"results-b1-tp2\">"));
+  CHECK(qa_contains(html, "<td class=\"num\">15.35</td>"));
+  free(html);
   free(md);
   free(err);
   for (int i = 0; i < QA_SEED_CELLS; i++) qs_cell_result_free(&g_rows[i]);
@@ -648,6 +675,62 @@ static void test_cli(void) {
   free(md);
 }
 
+/* (9) memory reduction without a peak counter: from the measured weight bytes, labelled
+ * so; the peak wherever both cells have one; nothing for a pair with one peak only */
+static void test_mem_basis(void) {
+  int n = seed_rows(1, 0);
+  for (int i = 0; i < n; i++) {
+    g_rows[i].weight_mb = 100.0 / (1 << (i % 4)); /* fp32 100, fp16 50, int8 25, nf4 12.5 */
+    if (i / 4 == 0 || i / 4 == 1) g_rows[i].peak_mb = NAN; /* two models: no peak counter */
+  }
+  int k = row_of(n, qa_seed_models[2].model, "int8", 1);
+  g_rows[k].peak_mb = NAN; /* a third model: one cell without a peak, its fp32 with one */
+  char h5[512];
+  snprintf(h5, sizeof h5, "%s", qa_tpath("membasis.h5"));
+  write_file(h5, n, "cpu");
+  qa_analysis a;
+  CHECK(qa_load(h5, NULL, &a) == QS_OK);
+  for (int i = 0; i < a.n_cells; i++) {
+    const qa_cell *c = &a.cells[i];
+    int m = -1;
+    for (int j = 0; j < QA_SEED_MODELS; j++)
+      if (strcmp(c->r->model, qa_seed_models[j].model) == 0) m = j;
+    if (m <= 1) {
+      CHECK_MSG(c->mem_basis == QA_MEM_WEIGHTS, "%s", c->r->key);
+      CHECK_CLOSE(c->mem_reduction_pct, 100.0 * (1 - c->r->weight_mb / 100.0), 1e-9, 0);
+    } else if (strcmp(c->r->key, g_rows[k].key) == 0) {
+      CHECK(c->mem_basis == QA_MEM_NONE && isnan(c->mem_reduction_pct));
+    } else {
+      CHECK_MSG(c->mem_basis == QA_MEM_PEAK, "%s", c->r->key);
+    }
+  }
+  const qa_prec *fp16 = find_prec(&a, "fp16");
+  CHECK(fp16->n_mem == 16 && fp16->n_mem_weights == 2);
+  CHECK(strcmp(qa_mem_basis_note(fp16->n_mem, fp16->n_mem_weights), "partly from weight bytes") == 0);
+  CHECK(strcmp(qa_mem_basis_note(2, 2), "from weight bytes") == 0 && qa_mem_basis_note(2, 0)[0] == '\0');
+  CHECK(a.cats[0].n_mem_weights_models == 2); /* the two models of the first category */
+  qa_free(&a);
+  char *md = NULL, *err = NULL, extra[600];
+  snprintf(extra, sizeof extra, "--csv '%s' --report -", qa_tpath("membasis.csv"));
+  int rc = analyze(h5, extra, &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  CHECK(qa_contains(md, "- **FP16 average memory reduction**: "));
+  CHECK(qa_contains(md, " models, partly from weight bytes)"));
+  char *arch = qa_section(md, "## Architecture summary");
+  char line[256];
+  snprintf(line, sizeof line, "| %s | fp16 | ", qa_seed_models[0].model);
+  CHECK(qa_contains(arch, line) && qa_contains(arch, "| 50.0% (from weight bytes) |"));
+  free(arch);
+  CHECK(qa_contains(md, "### Weight memory (MB, measured weight bytes) - batch size 1"));
+  free(md);
+  free(err);
+  char *csv = qa_slurp(qa_tpath("membasis.csv"));
+  CHECK(qa_contains(csv, ",memory_reduction_basis,speedup,memory_reduction_pct\r\n"));
+  CHECK(qa_contains(csv, ",weight_bytes,") && qa_contains(csv, ",peak,"));
+  free(csv);
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: test_analysis_cases PATH/TO/qsweep-analyze\n");
@@ -662,5 +745,6 @@ int main(int argc, char **argv) {
   test_many();
   test_compare();
   test_cli();
+  test_mem_basis();
   return qs_test_finish("test_analysis_cases");
 }

@@ -11,6 +11,7 @@ mode=$1
 analyze=$2
 writer=$3
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/chromium.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qsa-svg.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
@@ -18,12 +19,7 @@ case $mode in
   xml)
     command -v xmllint >/dev/null 2>&1 || { echo "FAIL: xmllint not found (package libxml2-utils)"; exit 1; } ;;
   render)
-    browser=""
-    for b in chromium chromium-browser google-chrome google-chrome-stable; do
-      if command -v "$b" >/dev/null 2>&1; then browser=$b; break; fi
-    done
-    if [ -z "$browser" ]; then echo "SKIP: chromium is not installed"; exit 77; fi
-    command -v python3 >/dev/null 2>&1 || { echo "FAIL: python3 not found (PNG check)"; exit 1; } ;;
+    need_browser ;;
   *)
     echo "usage: render_svg.sh xml|render QSWEEP_ANALYZE WRITE_SEED"; exit 2 ;;
 esac
@@ -43,18 +39,7 @@ for variant in seed mixed; do
       echo "ok: $variant/$chart.svg is well-formed and self-contained"
     else
       png=$tmp/$variant-$chart.png
-      # a private profile; no sandbox, which root (CI containers) cannot use. A browser
-      # that wrote its screenshot but was slow to exit still passes: the PNG is checked
-      # below. One retry where no screenshot came (a cold start on a loaded machine).
-      for try in 1 2; do
-        rm -f "$png"
-        rc=0
-        timeout 60 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars \
-          --user-data-dir="$tmp/profile" --screenshot="$png" --window-size=1200,900 \
-          "file://$svg" >"$tmp/browser.log" 2>&1 || rc=$?
-        test -s "$png" && break
-        echo "note: $browser exit $rc and no screenshot of $variant/$chart.svg (try $try)"
-      done
+      screenshot "file://$svg" "$png" 1200,900 "$tmp/browser.log" "$tmp/profile" || true
       test -s "$png" || { cat "$tmp/browser.log"; echo "FAIL: no screenshot of $variant/$chart.svg"; exit 1; }
       python3 "$here/png_check.py" "$png"
       if [ -n "${QA_PNG_DIR:-}" ]; then mkdir -p "$QA_PNG_DIR"; cp "$png" "$QA_PNG_DIR/"; fi
