@@ -78,7 +78,8 @@ for s in $steps; do
     ctest)
       stage ctest_gpu 560 ctest --test-dir "$b" -L gpu --output-on-failure -j4
       grep -E "tests passed|tests failed|\(Failed\)|Not Run|Timeout" "$logs/ctest_gpu.log" | tee -a "$sum" ;;
-    peer)
+    peer) # the quantization peers need .peers/site (bench/peers_fetch.sh, carried)
+      [ -d "$root/.peers/site" ] && export PYTHONPATH="$root/.peers/site${PYTHONPATH:+:$PYTHONPATH}"
       stage peer 420 env PYTHONUNBUFFERED=1 python3 "$root/bench/peer_pytorch.py" --build "$b" \
         --json "$out/peer.json" ${PEER_ARGS:-}
       tail -40 "$logs/peer.log" | tee -a "$sum" ;;
