@@ -224,8 +224,44 @@ static void test_cell(void) {
   qs_spec_free(&s);
 }
 
+/* image_sizes: one models[] entry per (model, size), "@SIZE" in keys where the size is
+ * not the model's own, the arch at that size, excludes by model matching every size, a
+ * size the family cannot take recorded as the reason its cells are unsupported. */
+static void test_image_sizes(void) {
+  qs_spec s;
+  int rc = parse("{\"models\": [\"tiny-vit\", \"tiny-deit\"], \"precisions\": [\"fp32\", \"fp16\"],"
+                 " \"image_sizes\": [32, 48, 36], \"exclude\": [{\"model\": \"tiny-deit\", \"precision\": \"fp16\"}],"
+                 " \"overrides\": {\"tiny-deit\": {\"image_sizes\": [24]}}}",
+                 &s);
+  CHECK_MSG(rc == QS_OK, "%s", qs_last_error());
+  if (rc != QS_OK) return;
+  /* tiny-vit at 32 (its own), 48 and 36 (not a multiple of patch 8); tiny-deit at 24 */
+  CHECK_MSG(s.n_models == 4, "%d models", s.n_models);
+  CHECK_MSG(s.n_cells == 7, "%d cells", s.n_cells); /* 3 x 2 + 1 x fp32 */
+  CHECK(find(&s, "tiny-vit|fp16|b1|tp1") >= 0);
+  const int i48 = find(&s, "tiny-vit@48|fp32|b1|tp1"), i24 = find(&s, "tiny-deit@24|fp32|b1|tp1");
+  CHECK(i48 >= 0 && i24 >= 0 && find(&s, "tiny-deit@24|fp16|b1|tp1") < 0 && find(&s, "tiny-deit|fp32|b1|tp1") < 0);
+  if (i48 >= 0 && i24 >= 0) {
+    const qs_spec_model *m48 = &s.models[s.cells[i48].model], *m24 = &s.models[s.cells[i24].model];
+    CHECK(m48->arch.input_size == 48 && !m48->unsupported[0] && m48->origin == 0);
+    CHECK(m24->arch.input_size == 24 && m24->origin == 1);
+    CHECK(s.cells[i48].cost > s.cells[find(&s, "tiny-vit|fp32|b1|tp1")].cost);
+  }
+  const int i36 = find(&s, "tiny-vit@36|fp32|b1|tp1");
+  CHECK(i36 >= 0);
+  if (i36 >= 0) {
+    const qs_spec_model *m36 = &s.models[s.cells[i36].model];
+    CHECK_MSG(strstr(m36->unsupported, "not a multiple of patch_size 8") != NULL, "unsupported \"%s\"", m36->unsupported);
+  }
+  qs_spec_free(&s);
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"image_sizes\": [32, 32]}", "duplicate");
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"image_sizes\": [0]}", "image_sizes");
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"image_sizes\": 32}", "image_sizes");
+}
+
 int main(void) {
   test_parse();
+  test_image_sizes();
   test_bad();
   test_sched();
   test_wire();

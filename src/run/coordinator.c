@@ -297,7 +297,8 @@ static void run_cell_group(qs_cell_ctx *ctx, const qs_spec *s, int ci, const qs_
   const qs_spec_model *m = &s->models[c->model];
   qs_prec_opts po;
   qs_spec_prec_opts(s, c->prec, &po);
-  if (g) qs_cell_run_group(ctx, &m->arch, s->seed, &po, c->batch, g, &m->bench, r);
+  if (m->unsupported[0]) qs_cell_report(ctx, &m->arch, &po, c->batch, c->tp, &m->bench, QS_EUNSUPPORTED, m->unsupported, r);
+  else if (g) qs_cell_run_group(ctx, &m->arch, s->seed, &po, c->batch, g, &m->bench, r);
   else qs_cell_run(ctx, &m->arch, s->seed, &po, c->batch, c->tp, &m->bench, r);
 }
 

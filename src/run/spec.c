@@ -18,12 +18,12 @@
 #define MAX_BATCH (1 << 16)
 #define MAX_TP 1024
 
-static const char *const k_top_keys[] = {"models",      "precisions", "batch_sizes",  "tp",
+static const char *const k_top_keys[] = {"models",      "precisions", "batch_sizes",  "tp", "image_sizes",
                                          "exclude",     "overrides",  "warmup",       "iterations",
                                          "min_time_s",  "warmup_s",   "seed",         "input_seed",
                                          "zoo",         "int8_threshold", "nf4_double_quant",
                                          "cuda_graph",  "description"};
-static const char *const k_override_keys[] = {"precisions", "batch_sizes", "tp",       "warmup",
+static const char *const k_override_keys[] = {"precisions", "batch_sizes", "tp", "image_sizes", "warmup",
                                               "iterations", "min_time_s",  "warmup_s", "cuda_graph"};
 static const char *const k_exclude_keys[] = {"model", "precision", "batch", "tp"};
 
@@ -171,6 +171,7 @@ void qs_spec_free(qs_spec *s) {
   for (int i = 0; i < s->n_models; i++) {
     free(s->models[i].batch);
     free(s->models[i].tp);
+    free(s->models[i].size);
   }
   free(s->models);
   free(s->exclude);
@@ -191,7 +192,7 @@ int qs_key_matches(const char *key, const char *pattern) {
 static int excluded(const qs_spec *s, int m, qs_precision p, int b, int tp) {
   for (int i = 0; i < s->n_exclude; i++) {
     const qs_spec_exclude *e = &s->exclude[i];
-    if ((e->model < 0 || e->model == m) && (e->prec < 0 || e->prec == (int)p) && (!e->batch || e->batch == b) &&
+    if ((e->model < 0 || e->model == s->models[m].origin) && (e->prec < 0 || e->prec == (int)p) && (!e->batch || e->batch == b) &&
         (!e->tp || e->tp == tp))
       return 1;
   }
@@ -257,6 +258,12 @@ static int parse_models(qs_spec *s, const cJSON *root, const char *dir, const qs
     memcpy(m->tp, dflt->tp, sizeof(int) * (size_t)dflt->n_tp);
     m->n_batch = dflt->n_batch;
     m->n_tp = dflt->n_tp;
+    if (dflt->n_size) {
+      if (!(m->size = qs_malloc(sizeof(int) * (size_t)dflt->n_size))) return QS_ENOMEM;
+      memcpy(m->size, dflt->size, sizeof(int) * (size_t)dflt->n_size);
+      m->n_size = dflt->n_size;
+    }
+    m->origin = i;
     s->n_models = i + 1;
   }
   return QS_OK;
@@ -284,6 +291,7 @@ static int parse_overrides(qs_spec *s, const cJSON *root) {
       if (!strcmp(f->string, "precisions")) QS_TRY(get_prec_list(path, field, f, m->prec, &m->n_prec));
       else if (!strcmp(f->string, "batch_sizes")) QS_TRY(get_int_list(path, field, f, MAX_BATCH, &m->batch, &m->n_batch));
       else if (!strcmp(f->string, "tp")) QS_TRY(get_int_list(path, field, f, MAX_TP, &m->tp, &m->n_tp));
+      else if (!strcmp(f->string, "image_sizes")) QS_TRY(get_int_list(path, field, f, 8192, &m->size, &m->n_size));
       else QS_TRY(get_bench_field(path, field, f->string, f, &m->bench));
     }
   }
@@ -337,6 +345,66 @@ static int parse_exclude(qs_spec *s, const cJSON *root) {
     if (!any) return qs_fail(QS_EINVAL, "%s: %s: an empty pattern would exclude every cell", path, where);
     s->n_exclude = i + 1;
   }
+  return QS_OK;
+}
+
+static int dup_ints(const int *a, int n, int **out) {
+  *out = qs_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+  if (!*out) return QS_ENOMEM;
+  if (n) memcpy(*out, a, sizeof(int) * (size_t)n);
+  return QS_OK;
+}
+
+/* One models[] entry per (model, image size): a size other than the model's own gets
+ * "@SIZE" in its name (so in its cell keys and report rows) and the arch at that size;
+ * a size the family cannot take keeps the arch and records why in unsupported. */
+static int expand_sizes(qs_spec *s) {
+  int total = 0;
+  for (int i = 0; i < s->n_models; i++) total += s->models[i].n_size ? s->models[i].n_size : 1;
+  if (total == s->n_models) {
+    int any = 0;
+    for (int i = 0; i < s->n_models; i++) any |= s->models[i].n_size > 0;
+    if (!any) return QS_OK;
+  }
+  qs_spec_model *out = qs_calloc((size_t)total, sizeof *out);
+  if (!out) return QS_ENOMEM;
+  int n = 0, rc = QS_OK;
+  for (int i = 0; i < s->n_models && rc == QS_OK; i++) {
+    qs_spec_model *m = &s->models[i];
+    const int ns = m->n_size ? m->n_size : 1;
+    for (int j = 0; j < ns && rc == QS_OK; j++) {
+      qs_spec_model *e = &out[n++];
+      *e = *m;
+      e->size = NULL;
+      e->n_size = 0;
+      e->batch = e->tp = NULL;
+      if ((rc = dup_ints(m->batch, m->n_batch, &e->batch)) != QS_OK || (rc = dup_ints(m->tp, m->n_tp, &e->tp)) != QS_OK)
+        break;
+      const int size = m->n_size ? m->size[j] : 0;
+      if (!size || size == m->arch.input_size) continue;
+      char what[64];
+      snprintf(what, sizeof what, "image size %d", size);
+      if (qs_arch_set_input_size(&e->arch, size, what) != QS_OK) qs_strlcpy(e->unsupported, qs_last_error(), sizeof e->unsupported);
+      char name[sizeof e->arch.name];
+      if (snprintf(name, sizeof name, "%s@%d", m->arch.name, size) >= (int)sizeof name)
+        rc = qs_fail(QS_EINVAL, "%s: models[%d]: name too long with its image size", s->path, i);
+      else
+        qs_strlcpy(e->arch.name, name, sizeof e->arch.name);
+    }
+  }
+  if (rc != QS_OK) {
+    for (int k = 0; k < n; k++) free(out[k].batch), free(out[k].tp);
+    free(out);
+    return rc;
+  }
+  for (int i = 0; i < s->n_models; i++) {
+    free(s->models[i].batch);
+    free(s->models[i].tp);
+    free(s->models[i].size);
+  }
+  free(s->models);
+  s->models = out;
+  s->n_models = total;
   return QS_OK;
 }
 
@@ -428,6 +496,8 @@ int qs_spec_parse(const char *path, const char *text, const char *zoo_override, 
     } else if (!strcmp(k, "tp")) {
       int *t = dflt.tp == def_tp ? NULL : dflt.tp;
       if ((rc = get_int_list(path, k, f, MAX_TP, &t, &dflt.n_tp)) == QS_OK) dflt.tp = t;
+    } else if (!strcmp(k, "image_sizes")) {
+      rc = get_int_list(path, k, f, 8192, &dflt.size, &dflt.n_size);
     } else if (!strcmp(k, "seed")) {
       if ((rc = get_int(path, k, f, 0, (1LL << 53), &v)) == QS_OK) s->seed = (uint64_t)v;
     } else if (!strcmp(k, "input_seed")) {
@@ -474,8 +544,10 @@ int qs_spec_parse(const char *path, const char *text, const char *zoo_override, 
   }
   if ((rc = parse_overrides(s, root)) != QS_OK) goto out;
   if ((rc = parse_exclude(s, root)) != QS_OK) goto out;
+  if ((rc = expand_sizes(s)) != QS_OK) goto out;
   rc = expand(s);
 out:
+  free(dflt.size);
   if (dflt.batch != def_batch) free(dflt.batch);
   if (dflt.tp != def_tp) free(dflt.tp);
   cJSON_Delete(root);

@@ -24,7 +24,15 @@ typedef struct {
   int *batch;
   int n_tp;
   int *tp;
+  int n_size;  /* "image_sizes": input sides to run at (0 entries: the model's own) */
+  int *size;
   qs_bench_opts bench;
+  /* After the image_sizes expansion each entry is one (model, size): arch.input_size is
+   * the size and arch.name carries "@SIZE" where it is not the model's own; origin is
+   * the index of the model in the spec's "models"; unsupported, if not empty, says why
+   * the model cannot run at that size (its cells are recorded unsupported). */
+  int origin;
+  char unsupported[256];
 } qs_spec_model;
 
 /* A partial cell pattern of "exclude": unset members match everything. */
@@ -55,7 +63,7 @@ typedef struct qs_spec {
   int n_exclude;
   qs_spec_exclude *exclude;
   int n_cells;
-  qs_cell *cells;     /* in expansion order: model, precision, batch, tp */
+  qs_cell *cells;     /* in expansion order: model (and image size), precision, batch, tp */
 } qs_spec;
 
 /* Parse a spec from text (path names it in messages and anchors relative paths:
