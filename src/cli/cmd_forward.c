@@ -23,7 +23,7 @@ static void usage(FILE *f) {
           "prints the fidelity (cosine, relative L2, max abs error, top-1 agreement).\n\n"
           "  -m, --model M        zoo name or checkpoint directory (config.json + model.safetensors)\n"
           "  -b, --backend B      cpu (the only one here; qsweep bench runs cuda)\n"
-          "  -p, --precision P    fp32 (default), fp16, int8, nf4\n"
+          "  -p, --precision P    " QS_PRECISION_NAMES " (default fp32)\n"
           "  -n, --batch N        images per forward (default 1)\n"
           "  -i, --input FILE     input: safetensors with pixel_values, or raw float32 [N,C,S,S]\n"
           "                       (default: deterministic uniform [-1, 1) from --input-seed)\n"
