@@ -111,8 +111,7 @@ static inline uint8_t qs_float_to_e4m3(float f) {
   if (ax >= 0x43e00000u) return (uint8_t)(sign | 0x7eu); /* >= 448, inf: saturate */
   uint32_t r = ax - 0x3c000000u; /* rebias exponent 127 -> 7 */
   uint32_t lsb = (r >> 20) & 1u;
-  r = (r + 0x7ffffu + lsb) >> 20;
-  if (r > 0x7eu) r = 0x7eu; /* rounds up past 448: saturate */
+  r = (r + 0x7ffffu + lsb) >> 20; /* below 448, so at most 448 itself (0x7e) */
   return (uint8_t)(sign | r);
 }
 /* e(v) of quant.h: the e4m3 value nearest to v, as a float. */
