@@ -144,8 +144,9 @@
  *   - d = fp32 (fp32 acc * s_x[m]) * s_w[n], left to right.
  *   - y[m,n] = h(fp32 d + h(bias[n])), or h(d) without a bias.
  *   (Hopper's fp8 tensor cores do not sum in this order, and their accumulator
- *   is narrower than fp32; a tensor-core kernel meets this reference within a
- *   tolerance, not bit for bit.)
+ *   is reported to keep fewer mantissa bits than fp32; a tensor-core kernel
+ *   meets this reference within a tolerance, not bit for bit, unless it adds
+ *   its partial products in fp32 in the order above.)
  *
  * ---------------------------------------------------------------------------
  * 6. int8dyn (int8 weights per channel, int8 activations per token, dynamic)
@@ -158,7 +159,7 @@
  *   o = +0.0f, y[m,n] = h(fp32 (fp32 d + o) + h(bias[n])), or h(fp32 d + o)
  *   without a bias (the + o turns a -0.0 into +0.0). (torchao divides by the
  *   scale absmax / 127 instead of multiplying by 127 and dividing by absmax;
- *   the two can differ by one in the last place of the quotient.)
+ *   the quotients can differ in the last place, and so, rarely, a code by one.)
  *
  * Under nvcc --use_fast_math the divisions above must be __fdiv_rn and the
  * multiply/add chains must be kept from contracting into FMAs (__fmul_rn,
