@@ -11,7 +11,7 @@
 
 /* ---- precisions --------------------------------------------------------------- */
 
-static const char *const k_prec_order[] = {"fp32", "fp16", "bf16", "int8", "nf4"};
+static const char *const k_prec_order[] = {"fp32", "fp16", "bf16", "int8", "int8dyn", "fp8", "nf4"};
 
 int qa_prec_rank(const char *prec) {
   for (size_t i = 0; i < QS_ARRAY_LEN(k_prec_order); i++)
@@ -43,8 +43,9 @@ const char *qa_prec_method(const char *prec) {
       {"tf32", "TF32 tensor cores"},
       {"fp16", "half precision"},
       {"bf16", "bfloat16"},
-      {"fp8", "FP8 e4m3"},
+      {"fp8", "FP8 e4m3 (per-channel weights, per-token activations)"},
       {"int8", "LLM.int8 (bitsandbytes int8)"},
+      {"int8dyn", "int8 W8A8 dynamic per-token (torchao-style, no outliers)"},
       {"nf4", "NF4 4-bit weight-only (bitsandbytes)"},
   };
   for (size_t i = 0; i < QS_ARRAY_LEN(k); i++)

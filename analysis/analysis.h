@@ -98,7 +98,7 @@ typedef struct {
   int n_cells;
   qa_model *models; /* sorted by name */
   int n_models;
-  qa_prec *precs; /* display order: fp32 fp16 bf16 int8 nf4, then alphabetical */
+  qa_prec *precs; /* display order: fp32 fp16 bf16 int8 int8dyn fp8 nf4, then alphabetical */
   int n_precs;
   qa_group *groups; /* sorted by batch, then tp */
   int n_groups;
@@ -131,7 +131,7 @@ void qa_free(qa_analysis *a);
 
 /* Cell index at (group, model, precision), or -1. */
 int qa_cell_at(const qa_analysis *a, int group, int model, int prec);
-/* Display rank of a precision name (fp32 0, fp16 1, bf16 2, int8 3, nf4 4, others 5). */
+/* Display rank of a precision name (fp32 0, fp16 1, bf16 2, int8 3, int8dyn 4, fp8 5, nf4 6, others 7). */
 int qa_prec_rank(const char *prec);
 /* "FP16", "INT8", ...: the upper-case label of a precision. */
 void qa_prec_label(const char *prec, char *buf, size_t cap);

@@ -59,8 +59,8 @@ static void svg_title_block(FILE *f, double x, const char *title, const char *su
 
 /* Colour per precision: the known ones fixed, others from a second palette. */
 static const char *prec_colour(const qa_analysis *a, int p) {
-  static const char *const known[] = {"#1f77b4", "#ff7f0e", "#9467bd", "#2ca02c", "#d62728"};
-  static const char *const other[] = {"#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+  static const char *const known[] = {"#1f77b4", "#ff7f0e", "#9467bd", "#2ca02c", "#17becf", "#e377c2", "#d62728"};
+  static const char *const other[] = {"#8c564b", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78"};
   int r = qa_prec_rank(a->precs[p].name);
   if (r < (int)QS_ARRAY_LEN(known)) return known[r];
   int k = 0;

@@ -32,7 +32,7 @@ typedef struct {
   /* identity: key = model|precision|b<batch>|tp<k> */
   char key[QS_KEY_MAX];
   char model[128];
-  char precision[16];   /* fp32 fp16 int8 nf4 (bf16 fp8 tf32 later) */
+  char precision[16];   /* fp32 fp16 bf16 int8 int8dyn fp8 nf4 (tf32 later) */
   int32_t batch;
   int32_t tp;
   char backend[16];     /* cpu, cuda, sim (sim rows are never measurements) */

@@ -357,8 +357,12 @@ static int plan_build(qs_cuda_plan *P) {
  * rank of a tensor-parallel group). */
 static int plan_check(const qs_model *m, const qs_prec_opts *po, int batch) {
   const qs_arch *a = &m->arch;
+  /* bf16, fp8 and int8dyn have CPU references (quant.h sections 4-6) and no kernels yet:
+   * refused here, before anything is uploaded, so such a cell is recorded unsupported
+   * and never runs in another precision. Their kernels will also need a device check
+   * (bf16 tensor cores: sm_80+; fp8 e4m3: sm_89+) refusing older GPUs with the reason. */
   if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16 && po->prec != QS_PREC_INT8 && po->prec != QS_PREC_NF4)
-    return qs_fail(QS_EUNSUPPORTED, "%s: cuda: precision %s is not implemented in the CUDA backend", a->name,
+    return qs_fail(QS_EUNSUPPORTED, "%s: cuda: %s: no CUDA kernels for this precision in this build", a->name,
                    qs_precision_name(po->prec));
   if (po->prec == QS_PREC_NF4 && po->nf4_block < 1)
     return qs_fail(QS_EINVAL, "%s: nf4 block %d must be at least 1", a->name, po->nf4_block);

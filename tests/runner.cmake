@@ -16,3 +16,7 @@ add_test(NAME run_dry_np4
          COMMAND ${QS_MPIEXEC} -np 4 $<TARGET_FILE:qsweep> run ${CMAKE_SOURCE_DIR}/sweep/seed64.json --dry-run)
 set_tests_properties(run_dry_np4 PROPERTIES LABELS "mpi" ENVIRONMENT "${QS_MPI_ENV}"
                      PASS_REGULAR_EXPRESSION "64 cells, 64 to run.*vit-huge-patch14-2020")
+
+# bf16 / fp8 / int8dyn at the command line, and sweep/hopper.json's dry run.
+add_test(NAME hopper_cli COMMAND bash ${QS_TEST_DIR}/hopper_cli.sh $<TARGET_FILE:qsweep> ${CMAKE_SOURCE_DIR}/sweep)
+set_tests_properties(hopper_cli PROPERTIES LABELS "mpi" ENVIRONMENT "${QS_MPI_ENV}" TIMEOUT 300)

@@ -731,6 +731,104 @@ static void test_mem_basis(void) {
   for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
 }
 
+/* The precisions bf16, int8dyn and fp8 next to the seed's four: display order, method
+ * families, tables, CSV, JSON and --compare; an fp8 cell the CUDA backend refused is
+ * listed with its reason and left out of the averages. */
+static int hopper_rows(double fp8_scale) {
+  int n = seed_rows(1, 0);
+  for (int m = 0; m < QA_SEED_MODELS; m++) {
+    static const struct {
+      const char *prec;
+      int from;     /* seed precision index the row starts from */
+      double lat;   /* latency factor */
+      double bits;  /* qweight_bits */
+    } k[3] = {{"bf16", 1, 1.0, 16.0}, {"int8dyn", 2, 0.25, 8.03}, {"fp8", 1, 0.8, 8.03}};
+    for (int j = 0; j < 3; j++) {
+      qs_cell_result *r = &g_rows[n++];
+      qa_seed_row(m * QA_SEED_PRECS + k[j].from, r);
+      qs_strlcpy(r->precision, k[j].prec, sizeof r->precision);
+      r->lat_median_ms *= k[j].lat * (j == 2 ? fp8_scale : 1.0);
+      r->qweight_bits = k[j].bits;
+      qa_seed_rekey(r);
+      if (j == 2 && m == 0) {
+        qs_strlcpy(r->status, "unsupported", sizeof r->status);
+        qs_strlcpy(r->message, "vit-huge-patch14-2020: cuda: fp8: no CUDA kernels for this precision in this build",
+                   sizeof r->message);
+        r->lat_median_ms = NAN;
+      }
+    }
+  }
+  return n;
+}
+
+static void test_hopper_precisions(void) {
+  char h5[512], h5b[512];
+  snprintf(h5, sizeof h5, "%s", qa_tpath("hopper.h5"));
+  snprintf(h5b, sizeof h5b, "%s", qa_tpath("hopper-new.h5"));
+  int n = hopper_rows(1.0);
+  write_file(h5, n, "cuda");
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+  n = hopper_rows(0.5); /* fp8 twice as fast in the second run */
+  write_file(h5b, n, "cuda");
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+
+  char extra[1600], *md = NULL, *err = NULL;
+  snprintf(extra, sizeof extra, "--report - --csv '%s' --json '%s'", qa_tpath("hopper.csv"), qa_tpath("hopper.json"));
+  int rc = analyze(h5, extra, &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  CHECK(qa_contains(md, "- **Precisions**: 7 (fp32, fp16, bf16, int8, int8dyn, fp8, nf4)\n"));
+  CHECK(qa_contains(md, "- **BF16 average speedup**: 1.33x (16 models)"));
+  CHECK(qa_contains(md, "- **FP8 average speedup**: 1.56x (15 models)"));
+  CHECK(qa_contains(md, "- **INT8DYN average speedup**: 0.94x (16 models)"));
+  CHECK(qa_contains(md, "| bf16 | bfloat16 | 16 | 0 | 1.33x | 44.5% | 16.00 |"));
+  CHECK(qa_contains(md, "| int8dyn | int8 W8A8 dynamic per-token (torchao-style, no outliers) | 16 | 0 | 0.94x |"));
+  CHECK(qa_contains(md, "| fp8 | FP8 e4m3 (per-channel weights, per-token activations) | 15 | 1 | 1.56x |"));
+  CHECK(qa_contains(md, "| Model | fp32 | fp16 | bf16 | int8 | int8dyn | fp8 | nf4 |\n"));
+  CHECK(qa_contains(md, "| vit-huge-patch14-2020 | 25.59 | 10.24 | 10.24 | 56.14 | 14.04 | unsupported | 56.54 |"));
+  CHECK(qa_contains(md, "| vit-huge-patch14-2020 | fp8 | 1 | 1 | unsupported |") &&
+        qa_contains(md, "cuda: fp8: no CUDA kernels for this precision in this build"));
+  CHECK(qa_contains(md, "| dinov2-large-2023 | fp8 | 6.22 | 2.45x |"));
+  free(md);
+  free(err);
+  char *csv = qa_slurp(qa_tpath("hopper.csv"));
+  CHECK(csv && qa_count_lines(csv) == 1 + QA_SEED_CELLS + 3 * QA_SEED_MODELS);
+  CHECK(qa_contains(csv, "\ndinov2-base-2023|bf16|b1|tp1,dinov2-base-2023,bf16,1,1,"));
+  CHECK(qa_contains(csv, "\ndinov2-base-2023|int8dyn|b1|tp1,dinov2-base-2023,int8dyn,1,1,"));
+  CHECK(qa_contains(csv, "\nvit-huge-patch14-2020|fp8|b1|tp1,vit-huge-patch14-2020,fp8,1,1,cuda,unsupported,"));
+  free(csv);
+  char *js = qa_slurp(qa_tpath("hopper.json"));
+  cJSON *j = js ? cJSON_Parse(js) : NULL;
+  CHECK(j != NULL);
+  const cJSON *precs = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "summary"), "precisions");
+  const char *order[7] = {"fp32", "fp16", "bf16", "int8", "int8dyn", "fp8", "nf4"};
+  CHECK(cJSON_GetArraySize(precs) == 7);
+  for (int i = 0; i < 7 && i < cJSON_GetArraySize(precs); i++) {
+    const cJSON *pn = cJSON_GetObjectItem(cJSON_GetArrayItem(precs, i), "precision");
+    CHECK_MSG(cJSON_IsString(pn) && !strcmp(pn->valuestring, order[i]), "summary.precisions[%d]", i);
+  }
+  cJSON_Delete(j);
+  free(js);
+
+  /* --compare: the second run's fp8 is twice as fast, everything else the same */
+  qa_compare c;
+  CHECK(qa_compare_load(h5, h5b, &c) == QS_OK);
+  CHECK(c.n_precs == 7);
+  for (int i = 0; i < 7 && i < c.n_precs; i++) CHECK(!strcmp(c.precs[i].name, order[i]));
+  if (c.n_precs == 7) {
+    CHECK(c.precs[5].n == 15 && fabs(c.precs[5].geo_speedup - 2.0) < 1e-12);
+    CHECK(c.precs[2].n == 16 && fabs(c.precs[2].geo_speedup - 1.0) < 1e-12);
+    CHECK(c.precs[4].n == 16 && fabs(c.precs[4].geo_speedup - 1.0) < 1e-12);
+  }
+  qa_compare_free(&c);
+  snprintf(extra, sizeof extra, "--compare '%s' '%s' --report -", h5, h5b);
+  CHECK(qa_run(g_exe, extra, &md, &err) == 0);
+  CHECK_MSG(qa_contains(md, "| fp8 | 15 | 2.00x |") && qa_contains(md, "| bf16 | 16 | 1.00x |") &&
+                qa_contains(md, "| int8dyn | 16 | 1.00x |"),
+            "%s", md);
+  free(md);
+  free(err);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: test_analysis_cases PATH/TO/qsweep-analyze\n");
@@ -746,5 +844,6 @@ int main(int argc, char **argv) {
   test_compare();
   test_cli();
   test_mem_basis();
+  test_hopper_precisions();
   return qs_test_finish("test_analysis_cases");
 }

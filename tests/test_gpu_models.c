@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cell.h"
 #include "cpu_backend.h"
 #include "model.h"
 #include "qs_common.h"
@@ -247,6 +248,30 @@ int main(int argc, char **argv) {
         po.nf4_block = 0;
         void *plan = NULL;
         CHECK(qs_backend_cuda.plan_create(&m, &po, 1, NULL, &plan) == QS_EINVAL && !plan);
+        /* bf16, fp8 and int8dyn have no kernels: the plan is refused with the reason, and
+         * the cell runner records the cell unsupported (never another precision's run) */
+        const qs_precision nok[3] = {QS_PREC_BF16, QS_PREC_FP8, QS_PREC_INT8DYN};
+        qs_cell_ctx *ctx = NULL;
+        CHECK(qs_cell_ctx_create(&qs_backend_cuda, 0, 0, &ctx) == QS_OK);
+        for (int i = 0; i < 3; i++) {
+          qs_prec_opts_default(&po, nok[i]);
+          plan = NULL;
+          CHECK(qs_backend_cuda.plan_create(&m, &po, 1, NULL, &plan) == QS_EUNSUPPORTED && !plan);
+          CHECK_MSG(strstr(qs_last_error(), "no CUDA kernels for this precision") &&
+                        strstr(qs_last_error(), qs_precision_name(nok[i])),
+                    "%s: %s", qs_precision_name(nok[i]), qs_last_error());
+          qs_bench_opts bo;
+          qs_bench_opts_default(&bo);
+          bo.warmup = 0;
+          bo.iterations = 1;
+          qs_cell_result r;
+          qs_cell_run(ctx, &a, 1234, &po, 1, 1, &bo, &r);
+          CHECK_MSG(!strcmp(r.status, "unsupported") && strstr(r.message, "no CUDA kernels") && r.n_samples == 0 &&
+                        isnan(r.lat_median_ms) && isnan(r.fid_cosine),
+                    "%s cell: %s: %s", qs_precision_name(nok[i]), r.status, r.message);
+          qs_cell_result_free(&r);
+        }
+        qs_cell_ctx_free(ctx);
         qs_model_free(&m);
       }
       qs_zoo_free(&z);

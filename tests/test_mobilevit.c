@@ -314,6 +314,23 @@ static void test_forward(const qs_zoo *z) {
   CHECK(forward(&m, QS_PREC_NF4, B, in, yh) == QS_OK);
   printf("nf4 vs fp32: rel L2 %.3g\n", rel_l2(yh, y1, B * K));
   CHECK_MSG(rel_l2(yh, y1, B * K) < 0.5, "nf4 vs fp32: rel L2 %g", rel_l2(yh, y1, B * K));
+  /* bf16 everywhere (convolutions included): bf16 outputs, within 3e-2 of fp32 (measured 8e-3) */
+  CHECK(forward(&m, QS_PREC_BF16, B, in, yh) == QS_OK);
+  double ebf = rel_l2(yh, y1, B * K);
+  printf("bf16 vs fp32: rel L2 %.3g\n", ebf);
+  CHECK_MSG(ebf < 3e-2 && ebf > e16, "bf16 vs fp32: rel L2 %g (fp16 %g)", ebf, e16);
+  for (int i = 0; i < B * K; i++)
+    if (qs_round_bf16(yh[i]) != yh[i]) {
+      CHECK_MSG(0, "bf16 output %d is not a bf16 value", i);
+      break;
+    }
+  /* int8dyn and fp8 quantize the transformer Linears (rest fp16) */
+  CHECK(forward(&m, QS_PREC_INT8DYN, B, in, yh) == QS_OK);
+  printf("int8dyn vs fp32: rel L2 %.3g\n", rel_l2(yh, y1, B * K));
+  CHECK_MSG(rel_l2(yh, y1, B * K) < 0.05, "int8dyn vs fp32: rel L2 %g", rel_l2(yh, y1, B * K));
+  CHECK(forward(&m, QS_PREC_FP8, B, in, yh) == QS_OK);
+  printf("fp8 vs fp32: rel L2 %.3g\n", rel_l2(yh, y1, B * K));
+  CHECK_MSG(rel_l2(yh, y1, B * K) < 0.12, "fp8 vs fp32: rel L2 %g", rel_l2(yh, y1, B * K));
 
   /* 96: the 3x3 stage-4 map is resized to 4x4 for the patches and back */
   qs_model m2 = m;

@@ -259,10 +259,56 @@ static void test_image_sizes(void) {
   bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"image_sizes\": 32}", "image_sizes");
 }
 
+/* The precisions bf16, fp8 and int8dyn in a spec, and cells of them through the
+ * CPU runner: ok, with fidelity against fp32 and their real weight bits. */
+static void test_hopper_precisions(void) {
+  qs_spec s;
+  int rc = parse("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\", \"fp16\", \"bf16\", \"int8\", "
+                 "\"int8dyn\", \"fp8\", \"nf4\"], \"batch_sizes\": [1, 2], \"exclude\": [{\"precision\": "
+                 "\"fp8\", \"batch\": 2}]}",
+                 &s);
+  CHECK_MSG(rc == QS_OK, "%s", qs_last_error());
+  if (rc != QS_OK) return;
+  CHECK(s.n_cells == 13);
+  CHECK(find(&s, "tiny-vit|bf16|b2|tp1") >= 0 && find(&s, "tiny-vit|int8dyn|b1|tp1") >= 0);
+  CHECK(find(&s, "tiny-vit|fp8|b1|tp1") >= 0 && find(&s, "tiny-vit|fp8|b2|tp1") < 0);
+  qs_cell_ctx *c;
+  CHECK(qs_cell_ctx_create(&qs_backend_cpu, -1, 0, &c) == QS_OK);
+  qs_bench_opts bo;
+  qs_bench_opts_default(&bo);
+  bo.warmup = 0;
+  bo.iterations = 2;
+  const qs_precision precs[3] = {QS_PREC_BF16, QS_PREC_FP8, QS_PREC_INT8DYN};
+  const double bits_lo[3] = {16, 8.5, 8.5}, bits_hi[3] = {16, 9, 9}; /* 8 + 32 / K: tiny-vit has small K */
+  for (int i = 0; i < 3; i++) {
+    qs_prec_opts po;
+    qs_spec_prec_opts(&s, precs[i], &po);
+    CHECK(po.prec == precs[i]);
+    qs_cell_result r;
+    qs_cell_run(c, &s.models[0].arch, 1234, &po, 2, 1, &bo, &r);
+    CHECK_MSG(!strcmp(r.status, "ok"), "%s: %s: %s", qs_precision_name(precs[i]), r.status, r.message);
+    CHECK(!strcmp(r.precision, qs_precision_name(precs[i])));
+    CHECK_MSG(r.fid_cosine > 0.99 && r.fid_cosine < 1 && r.fid_rel_l2 > 0 && r.fid_rel_l2 < 0.15,
+              "%s: cosine %g rel L2 %g", r.precision, r.fid_cosine, r.fid_rel_l2);
+    CHECK_MSG(r.qweight_bits >= bits_lo[i] && r.qweight_bits <= bits_hi[i], "%s: %g bits", r.precision,
+              r.qweight_bits);
+    qs_cell_result_free(&r);
+  }
+  qs_cell_ctx_free(c);
+  qs_spec_free(&s);
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp8\", \"e4m3\"]}", "precisions[1]: unknown precision");
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"int8-dyn\"]}", "int8dyn");
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"BF16\"]}", "precisions[0]: unknown precision \"BF16\"");
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"bf16\", \"bf16\"]}", "precisions[1]: duplicate");
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"exclude\": [{\"precision\": \"fp-8\"}]}",
+      "unknown precision \"fp-8\"");
+}
+
 int main(void) {
   test_parse();
   test_image_sizes();
   test_bad();
+  test_hopper_precisions();
   test_sched();
   test_wire();
   test_cell();

@@ -24,7 +24,7 @@ static void usage(FILE *f) {
           "reference, plan, forward, fidelity against fp32, warm-up, timed iterations, statistics.\n"
           "Prints a '#' header (column names with units) and one row.\n\n"
           "  -m, --model M        zoo name or checkpoint directory\n"
-          "  -p, --precision P    fp32 (default), fp16, int8, nf4\n"
+          "  -p, --precision P    " QS_PRECISION_NAMES " (default fp32)\n"
           "  -n, --batch B        images per forward (default 1)\n"
           "  -b, --backend B      cpu, cuda or sim (default: cuda where built and a GPU is visible, else cpu)\n"
           "      --device N       CUDA device ordinal (default 0)\n"

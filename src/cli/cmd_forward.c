@@ -27,7 +27,7 @@ static void usage(FILE *f) {
           "  -m, --model M        zoo name or checkpoint directory (config.json + model.safetensors)\n"
           "  -b, --backend B      cpu (default: the reference) or cuda (the plan a sweep times);\n"
           "                       the fidelity line compares with the CPU reference in fp32\n"
-          "  -p, --precision P    fp32 (default), fp16, int8, nf4\n"
+          "  -p, --precision P    " QS_PRECISION_NAMES " (default fp32)\n"
           "  -n, --batch N        images per forward (default 1)\n"
           "  -i, --input FILE     input: safetensors with pixel_values, or raw float32 [N,C,S,S]\n"
           "                       (default: deterministic uniform [-1, 1) from --input-seed)\n"

@@ -17,7 +17,7 @@ static void usage(FILE *f) {
           "Lists the model zoo: family, input size, tokens, parameters and GFLOPs per image,\n"
           "computed from each architecture. With --precision, also the bytes the weights occupy:\n"
           "the quantized layers (every encoder Linear) and all weights, and bits per quantized weight.\n\n"
-          "  -p, --precision P   fp32, fp16, int8 or nf4\n"
+          "  -p, --precision P   " QS_PRECISION_NAMES "\n"
           "      --nf4-double-quant  count NF4 with double-quantized absmax\n"
           "      --nf4-block N   NF4 block size (default 64)\n"
           "  -z, --zoo FILE      zoo file (default: %s)\n"
@@ -31,19 +31,13 @@ static int weight_bytes(const qs_arch *a, const qs_prec_opts *po, double *q_byte
   int n;
   QS_TRY(qs_arch_specs(a, &specs, &n));
   double qb = 0, qf = 0, other = 0;
-  double elem = po->prec == QS_PREC_FP32 ? 4.0 : 2.0;
+  double elem = qs_prec_other_elem_bytes(po->prec);
   for (int i = 0; i < n; i++) {
     const qs_tensor_spec *s = &specs[i];
     double ne = (double)qs_spec_numel(s);
     if (s->quantized) {
       qf += 4.0 * ne;
-      switch (po->prec) {
-        case QS_PREC_FP32: qb += 4.0 * ne; break;
-        case QS_PREC_FP16: qb += 2.0 * ne; break;
-        case QS_PREC_INT8: qb += (double)qs_int8_bytes(s->shape[0], s->shape[1]); break;
-        case QS_PREC_NF4: qb += (double)qs_nf4_bytes(s->shape[0], s->shape[1], po->nf4_block, po->nf4_double_quant); break;
-        default: break;
-      }
+      qb += (double)qs_prec_qweight_bytes(po, s->shape[0], s->shape[1]);
     } else {
       other += elem * ne; /* everything else stays in the compute dtype */
     }

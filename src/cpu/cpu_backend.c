@@ -1,5 +1,5 @@
 /* cpu_backend.c - the CPU reference backend's plan (the weights as a precision sees
- * them: fp16-rounded copies, quantized layers, tensor-parallel shards) and what the
+ * them: fp16- or bf16-rounded copies, quantized layers, tensor-parallel shards) and what the
  * family forwards share: tensor lookups, the Linear in every precision, the pre-norm
  * transformer block. The forwards are in cpu_forward.c (qs_cpu_forward and the
  * transformer families) and cpu_mobilevit.c. */
@@ -69,7 +69,7 @@ int qs_cpu_plan_create_tp(const qs_model *m, const qs_prec_opts *po, const qs_tp
       p->shape[i][1] = cols;
       p->numel[i] = n;
     }
-    if (po->prec != QS_PREC_FP32 && s->quantized) {
+    if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16 && po->prec != QS_PREC_BF16 && s->quantized) {
       if (po->prec == QS_PREC_INT8) {
         qs_int8_matrix *q = qs_calloc(1, sizeof *q);
         if (!q || qs_int8_quantize_weight(src, rows, cols, q) != QS_OK) {
@@ -77,6 +77,31 @@ int qs_cpu_plan_create_tp(const qs_model *m, const qs_prec_opts *po, const qs_tp
           free(own);
           qs_cpu_plan_free(p);
           return qs_fail(QS_ENOMEM, "%s: %s: int8 quantization failed", m->arch.name, s->name);
+        }
+        p->q[i] = q;
+        free(own);
+        continue;
+      }
+      if (po->prec == QS_PREC_FP8) {
+        qs_fp8_matrix *q = qs_calloc(1, sizeof *q);
+        if (!q || qs_fp8_quantize_weight(src, rows, cols, q) != QS_OK) {
+          free(q);
+          free(own);
+          qs_cpu_plan_free(p);
+          return qs_fail(QS_EINVAL, "%s: %s: fp8 quantization failed: %s", m->arch.name, s->name, qs_last_error());
+        }
+        p->q[i] = q;
+        free(own);
+        continue;
+      }
+      if (po->prec == QS_PREC_INT8DYN) {
+        qs_int8_matrix *q = qs_calloc(1, sizeof *q);
+        if (!q || qs_int8_quantize_weight(src, rows, cols, q) != QS_OK) {
+          free(q);
+          free(own);
+          qs_cpu_plan_free(p);
+          return qs_fail(QS_EINVAL, "%s: %s: int8dyn quantization failed: %s", m->arch.name, s->name,
+                         qs_last_error());
         }
         p->q[i] = q;
         free(own);
@@ -95,19 +120,20 @@ int qs_cpu_plan_create_tp(const qs_model *m, const qs_prec_opts *po, const qs_tp
         continue;
       }
     }
+    const int rnd = qs_precision_storage(po->prec);
     if (po->prec == QS_PREC_FP32) {
       p->w[i] = own ? own : src;
     } else if (own) {
-      for (int64_t j = 0; j < n; j++) own[j] = qs_round_half(own[j]);
+      for (int64_t j = 0; j < n; j++) own[j] = qs_round_to(rnd, own[j]);
       p->w[i] = own;
     } else {
-      /* every other precision computes in fp16: keep a rounded copy */
+      /* every other precision computes in fp16 (bf16 under bf16): keep a rounded copy */
       float *c = malloc((size_t)n * sizeof(float) + 1);
       if (!c) {
         qs_cpu_plan_free(p);
         return qs_fail(QS_ENOMEM, "%s: out of host memory", m->arch.name);
       }
-      for (int64_t j = 0; j < n; j++) c[j] = qs_round_half(src[j]);
+      for (int64_t j = 0; j < n; j++) c[j] = qs_round_to(rnd, src[j]);
       p->w[i] = c;
     }
   }
@@ -141,8 +167,9 @@ void qs_cpu_plan_free(qs_cpu_plan *p) {
     if (p->w[i] && p->w[i] != p->m->t[i].data) free(p->w[i]);
   for (int i = 0; p->q && i < p->m->n; i++) {
     if (!p->q[i]) continue;
-    if (p->p.prec == QS_PREC_INT8) qs_int8_free(p->q[i]);
+    if (p->p.prec == QS_PREC_INT8 || p->p.prec == QS_PREC_INT8DYN) qs_int8_free(p->q[i]);
     if (p->p.prec == QS_PREC_NF4) qs_nf4_free(p->q[i]);
+    if (p->p.prec == QS_PREC_FP8) qs_fp8_free(p->q[i]);
     free(p->q[i]);
   }
   free(p->w);
@@ -162,13 +189,7 @@ void qs_cpu_plan_qweight_bytes(const qs_cpu_plan *p, size_t *bytes, size_t *fp32
     held_shape(p, i, &rows, &cols, &numel);
     size_t n = (size_t)numel;
     f += 4 * n;
-    switch (p->p.prec) {
-      case QS_PREC_FP32: b += 4 * n; break;
-      case QS_PREC_FP16: b += 2 * n; break;
-      case QS_PREC_INT8: b += (size_t)qs_int8_bytes(rows, cols); break;
-      case QS_PREC_NF4: b += (size_t)qs_nf4_bytes(rows, cols, p->p.nf4_block, p->p.nf4_double_quant); break;
-      default: break;
-    }
+    b += (size_t)qs_prec_qweight_bytes(&p->p, rows, cols);
   }
   *bytes = b;
   *fp32_bytes = f;
@@ -177,7 +198,7 @@ void qs_cpu_plan_qweight_bytes(const qs_cpu_plan *p, size_t *bytes, size_t *fp32
 size_t qs_cpu_plan_weight_bytes(const qs_cpu_plan *p) {
   size_t qb, qf, other = 0;
   qs_cpu_plan_qweight_bytes(p, &qb, &qf);
-  size_t elem = p->p.prec == QS_PREC_FP32 ? 4 : 2;
+  size_t elem = (size_t)qs_prec_other_elem_bytes(p->p.prec);
   for (int i = 0; i < p->m->n; i++) {
     const qs_tensor_spec *s = &p->m->specs[i];
     if (s->quantized || !p->m->t[i].data) continue;
@@ -210,9 +231,21 @@ const float *qs_cpu_w(const qs_cpu_plan *p, const char *fmt, ...) {
   return p->w[i];
 }
 
+int qs_cpu_storage(const qs_cpu_plan *p) { return qs_precision_storage(p->p.prec); }
+
 void qs_cpu_round(const qs_cpu_plan *p, float *x, int64_t n) {
-  if (p->p.prec == QS_PREC_FP32) return;
-  for (int64_t i = 0; i < n; i++) x[i] = qs_round_half(x[i]);
+  const int rnd = qs_cpu_storage(p);
+  if (rnd == QS_ROUND_NONE) return;
+  for (int64_t i = 0; i < n; i++) x[i] = qs_round_to(rnd, x[i]);
+}
+
+int qs_cpu_gemm(const qs_cpu_plan *p, const float *x, const float *w, const float *bias, int64_t M, int64_t N,
+                int64_t K, float *y) {
+  switch (qs_cpu_storage(p)) {
+    case QS_ROUND_NONE: qs_cpu_gemm_nt(x, w, bias, M, N, K, y); return QS_OK;
+    case QS_ROUND_BF16: return qs_gemm_bf16_ref(x, w, bias, M, N, K, y);
+    default: return qs_gemm_f16_ref(x, w, bias, M, N, K, y);
+  }
 }
 
 /* qs_cpu_linear; use_bias 0 leaves the bias out (a column-split Linear adds it after the all-reduce) */
@@ -239,6 +272,13 @@ static int linear_ex(const qs_cpu_plan *p, const char *base, const float *x, int
       return qs_gemm_f16_ref(x, p->w[wi], bias, M, N, K, y);
     case QS_PREC_NF4:
       if (p->q[wi]) return qs_nf4_linear_ref(x, p->q[wi], bias, M, y);
+      return qs_gemm_f16_ref(x, p->w[wi], bias, M, N, K, y);
+    case QS_PREC_BF16: return qs_gemm_bf16_ref(x, p->w[wi], bias, M, N, K, y);
+    case QS_PREC_FP8:
+      if (p->q[wi]) return qs_fp8_linear_ref(x, M, p->q[wi], bias, y, NULL, NULL);
+      return qs_gemm_f16_ref(x, p->w[wi], bias, M, N, K, y);
+    case QS_PREC_INT8DYN:
+      if (p->q[wi]) return qs_int8dyn_linear_ref(x, M, p->q[wi], bias, y, NULL);
       return qs_gemm_f16_ref(x, p->w[wi], bias, M, N, K, y);
     default: return qs_fail(QS_EUNSUPPORTED, "precision not supported by the cpu backend");
   }
@@ -285,7 +325,7 @@ static void residual_add(const qs_cpu_plan *p, float *x, const float *y, const f
   for (int64_t m = 0; m < M; m++)
     for (int64_t d = 0; d < D; d++) {
       float v = ls ? ls[d] * y[m * D + d] : y[m * D + d];
-      if (ls && p->p.prec != QS_PREC_FP32) v = qs_round_half(v);
+      if (ls) v = qs_round_to(qs_cpu_storage(p), v);
       x[m * D + d] += v;
     }
   qs_cpu_round(p, x, M * D);
@@ -293,8 +333,8 @@ static void residual_add(const qs_cpu_plan *p, float *x, const float *y, const f
 
 /* The all-reduce after a column-split Linear: y[M, D] = sum over the group of the
  * partial products, then the (replicated) bias of "<base>.bias" once. Under fp16
- * compute the sum is rounded to fp16 before the bias, and again after it, as the
- * unsplit fp16 GEMM rounds its biased result (quant.h section 1). */
+ * (bf16) compute the sum is rounded to fp16 (bf16) before the bias, and again after
+ * it, as the unsplit GEMM rounds its biased result (quant.h sections 1 and 4). */
 static int reduce_add_bias(const qs_cpu_plan *p, const char *base, float *y, int64_t M, int64_t D) {
   const double t0 = qs_now_s();
   int rc = p->tp.allreduce_sum(p->tp.ctx, y, M * D);
@@ -314,7 +354,7 @@ static int reduce_add_bias(const qs_cpu_plan *p, const char *base, float *y, int
   qs_cpu_round(p, y, M * D);
   if (b)
     for (int64_t m = 0; m < M; m++)
-      for (int64_t d = 0; d < D; d++) y[m * D + d] = qs_round_half(y[m * D + d] + b[d]);
+      for (int64_t d = 0; d < D; d++) y[m * D + d] = qs_round_to(qs_cpu_storage(p), y[m * D + d] + b[d]);
   return QS_OK;
 }
 

@@ -16,15 +16,23 @@
 
 int qs_cpu_conv_out(int h, int k, int stride, int pad) { return (h + 2 * pad - k) / stride + 1; }
 
-static void round_copy(const float *x, float *y, int64_t n) {
+static void round_copy(int rnd, const float *x, float *y, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; i++) y[i] = qs_round_half(x[i]);
+  for (int64_t i = 0; i < n; i++) y[i] = qs_round_to(rnd, x[i]);
+}
+
+/* y = x w^T in the storage type rnd: fp32, or quant.h's fp16 / bf16 GEMM */
+static int gemm_rnd(int rnd, const float *x, const float *w, int64_t M, int64_t N, int64_t K, float *y) {
+  if (rnd == QS_ROUND_F16) return qs_gemm_f16_ref(x, w, NULL, M, N, K, y);
+  if (rnd == QS_ROUND_BF16) return qs_gemm_bf16_ref(x, w, NULL, M, N, K, y);
+  qs_cpu_gemm_nt(x, w, NULL, M, N, K, y);
+  return QS_OK;
 }
 
 /* groups == 1: im2col over a chunk of output pixels, then one GEMM per chunk.
  * The weights are permuted to (ky, kx, ci) order so each tap copies a run of Cin. */
 static int conv_gemm(const float *x, int B, int H, int W, int Cin, const float *w, int Cout, int k, int stride, int pad,
-                     int f16, float *y) {
+                     int rnd, float *y) {
   const int Ho = qs_cpu_conv_out(H, k, stride, pad), Wo = qs_cpu_conv_out(W, k, stride, pad);
   const int64_t K = (int64_t)Cin * k * k, rows = (int64_t)B * Ho * Wo;
   float *wp = malloc(sizeof(float) * (size_t)(Cout * K));
@@ -35,8 +43,7 @@ static int conv_gemm(const float *x, int B, int H, int W, int Cin, const float *
 
   int rc = QS_OK;
   if (k == 1 && stride == 1 && pad == 0) { /* a 1x1 convolution is the GEMM itself */
-    if (f16) rc = qs_gemm_f16_ref(x, wp, NULL, rows, Cout, K, y);
-    else qs_cpu_gemm_nt(x, wp, NULL, rows, Cout, K, y);
+    rc = gemm_rnd(rnd, x, wp, rows, Cout, K, y);
     free(wp);
     return rc;
   }
@@ -63,8 +70,7 @@ static int conv_gemm(const float *x, int B, int H, int W, int Cin, const float *
         }
       }
     }
-    if (f16) rc = qs_gemm_f16_ref(col, wp, NULL, r1 - r0, Cout, K, y + r0 * Cout);
-    else qs_cpu_gemm_nt(col, wp, NULL, r1 - r0, Cout, K, y + r0 * Cout);
+    rc = gemm_rnd(rnd, col, wp, r1 - r0, Cout, K, y + r0 * Cout);
   }
   free(col);
   free(wp);
@@ -127,19 +133,19 @@ static void conv_grouped(const float *x, int B, int H, int W, int Cin, const flo
 }
 
 int qs_cpu_conv2d(const float *x, int B, int H, int W, int Cin, const float *w, int Cout, int k, int stride, int pad,
-                  int groups, int f16, float *y) {
+                  int groups, int rnd, float *y) {
   if (B < 1 || H < 1 || W < 1 || Cin < 1 || Cout < 1 || k < 1 || stride < 1 || pad < 0 || groups < 1 ||
       Cin % groups != 0 || Cout % groups != 0)
     return qs_fail(QS_EINVAL, "conv2d: invalid geometry (B %d, %dx%d, Cin %d, Cout %d, k %d, stride %d, groups %d)",
                    B, H, W, Cin, Cout, k, stride, groups);
   const int Ho = qs_cpu_conv_out(H, k, stride, pad), Wo = qs_cpu_conv_out(W, k, stride, pad);
   if (Ho < 1 || Wo < 1) return qs_fail(QS_EINVAL, "conv2d: a %dx%d map is smaller than the kernel %d", H, W, k);
-  if (groups == 1) return conv_gemm(x, B, H, W, Cin, w, Cout, k, stride, pad, f16, y);
+  if (groups == 1) return conv_gemm(x, B, H, W, Cin, w, Cout, k, stride, pad, rnd, y);
 
-  /* fp16 semantics for the direct paths: rounded copies of input and weights */
+  /* fp16 (bf16) semantics for the direct paths: rounded copies of input and weights */
   const int64_t nx = (int64_t)B * H * W * Cin, nw = (int64_t)Cout * (Cin / groups) * k * k;
   float *xr = NULL, *wr = NULL;
-  if (f16) {
+  if (rnd) {
     xr = malloc(sizeof(float) * (size_t)nx);
     wr = malloc(sizeof(float) * (size_t)nw);
     if (!xr || !wr) {
@@ -147,8 +153,8 @@ int qs_cpu_conv2d(const float *x, int B, int H, int W, int Cin, const float *w, 
       free(wr);
       return qs_fail(QS_ENOMEM, "conv2d: out of host memory");
     }
-    round_copy(x, xr, nx);
-    round_copy(w, wr, nw);
+    round_copy(rnd, x, xr, nx);
+    round_copy(rnd, w, wr, nw);
     x = xr;
     w = wr;
   }
@@ -166,14 +172,14 @@ int qs_cpu_conv2d(const float *x, int B, int H, int W, int Cin, const float *w, 
   } else {
     conv_grouped(x, B, H, W, Cin, w, Cout, k, stride, pad, groups, y);
   }
-  if (rc == QS_OK && f16) round_copy(y, y, (int64_t)B * Ho * Wo * Cout);
+  if (rc == QS_OK && rnd) round_copy(rnd, y, y, (int64_t)B * Ho * Wo * Cout);
   free(xr);
   free(wr);
   return rc;
 }
 
 int qs_cpu_batchnorm(float *x, int64_t npix, int C, const float *g, const float *b, const float *mean,
-                     const float *var, float eps, int f16) {
+                     const float *var, float eps, int rnd) {
   float *alpha = malloc(sizeof(float) * 2 * (size_t)C);
   if (!alpha) return qs_fail(QS_ENOMEM, "batchnorm: out of host memory");
   float *beta = alpha + C;
@@ -186,8 +192,8 @@ int qs_cpu_batchnorm(float *x, int64_t npix, int C, const float *g, const float 
   for (int64_t p = 0; p < npix; p++) {
     float *xr = x + p * C;
     for (int c = 0; c < C; c++) xr[c] = xr[c] * alpha[c] + beta[c];
-    if (f16)
-      for (int c = 0; c < C; c++) xr[c] = qs_round_half(xr[c]);
+    if (rnd)
+      for (int c = 0; c < C; c++) xr[c] = qs_round_to(rnd, xr[c]);
   }
   free(alpha);
   return QS_OK;
@@ -209,7 +215,7 @@ static void bilinear_axis(int in, int out, int o, int *i0, int *i1, float *l0, f
   *l0 = 1.0f - lam;
 }
 
-void qs_cpu_bilinear(const float *x, int B, int H, int W, int C, float *y, int Ho, int Wo, int f16) {
+void qs_cpu_bilinear(const float *x, int B, int H, int W, int C, float *y, int Ho, int Wo, int rnd) {
 #pragma omp parallel for schedule(static) if ((int64_t)B * Ho * Wo * C > 65536)
   for (int64_t r = 0; r < (int64_t)B * Ho; r++) {
     const int64_t b = r / Ho;
@@ -227,7 +233,7 @@ void qs_cpu_bilinear(const float *x, int B, int H, int W, int C, float *y, int H
         float t0 = row0[(int64_t)x0 * C + c] * wl0 + row0[(int64_t)x1 * C + c] * wl1;
         float t1 = row1[(int64_t)x0 * C + c] * wl0 + row1[(int64_t)x1 * C + c] * wl1;
         float v = t0 * hl0 + t1 * hl1;
-        yr[c] = f16 ? qs_round_half(v) : v;
+        yr[c] = qs_round_to(rnd, v);
       }
     }
   }
@@ -261,7 +267,7 @@ void qs_cpu_fold(const float *seq, int B, int H, int W, int C, int P, float *x) 
       }
 }
 
-int qs_cpu_global_avgpool(const float *x, int B, int H, int W, int C, float *y, int f16) {
+int qs_cpu_global_avgpool(const float *x, int B, int H, int W, int C, float *y, int rnd) {
   const int64_t hw = (int64_t)H * W;
   double *acc = malloc(sizeof(double) * (size_t)C);
   if (!acc) return qs_fail(QS_ENOMEM, "avgpool: out of host memory");
@@ -273,7 +279,7 @@ int qs_cpu_global_avgpool(const float *x, int B, int H, int W, int C, float *y, 
     }
     for (int c = 0; c < C; c++) {
       float v = (float)(acc[c] / (double)hw);
-      y[(int64_t)b * C + c] = f16 ? qs_round_half(v) : v;
+      y[(int64_t)b * C + c] = qs_round_to(rnd, v);
     }
   }
   free(acc);

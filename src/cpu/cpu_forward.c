@@ -68,8 +68,7 @@ static int forward_transformer(qs_cpu_plan *p, int B, const float *input, float 
       rc = QS_EINVAL;
       goto done;
     }
-    if (p->p.prec == QS_PREC_FP32) qs_cpu_gemm_nt(cols, w, bias, (int64_t)B * np, D, KP, pe);
-    else if ((rc = qs_gemm_f16_ref(cols, w, bias, (int64_t)B * np, D, KP, pe)) != QS_OK) goto done;
+    if ((rc = qs_cpu_gemm(p, cols, w, bias, (int64_t)B * np, D, KP, pe)) != QS_OK) goto done;
   }
   /* tokens: [CLS] ([DIST]) patches, then absolute positions */
   {

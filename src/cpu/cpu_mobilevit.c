@@ -7,9 +7,10 @@
  * after the convolution, as PyTorch's eval mode does).
  *
  * Precision: as the transformer families. For every precision but fp32 the
- * computation is fp16: each operator's output is rounded to fp16, convolutions
- * take fp16 inputs and weights with fp32 accumulation, and the transformer
- * Linears go through qs_cpu_linear (where int8 / nf4 happen). */
+ * computation is fp16 (bf16 under bf16): each operator's output is rounded to
+ * fp16 (bf16), convolutions take fp16 (bf16) inputs and weights with fp32
+ * accumulation, and the transformer Linears go through qs_cpu_linear (where
+ * int8 / int8dyn / fp8 / nf4 happen). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ typedef struct {
 typedef struct {
   qs_cpu_plan *p;
   const qs_arch *a;
-  int f16;
+  int rnd; /* storage type (qs_half.h): QS_ROUND_NONE, QS_ROUND_F16 or QS_ROUND_BF16 */
 } mv_ctx;
 
 static void fmap_free(fmap *m) {
@@ -72,14 +73,14 @@ static int conv_layer(const mv_ctx *c, const char *base, const fmap *x, int stri
                    x->H, x->W);
   QS_TRY(fmap_alloc(c, y, x->B, Ho, Wo, cout));
   const int64_t npix = (int64_t)x->B * Ho * Wo;
-  int rc = qs_cpu_conv2d(x->d, x->B, x->H, x->W, x->C, w, cout, k, stride, pad, groups, c->f16, y->d);
+  int rc = qs_cpu_conv2d(x->d, x->B, x->H, x->W, x->C, w, cout, k, stride, pad, groups, c->rnd, y->d);
   if (rc == QS_OK && bn) {
     const float *g = qs_cpu_w(c->p, "%s.normalization.weight", base);
     const float *b = qs_cpu_w(c->p, "%s.normalization.bias", base);
     const float *mean = qs_cpu_w(c->p, "%s.normalization.running_mean", base);
     const float *var = qs_cpu_w(c->p, "%s.normalization.running_var", base);
     if (!g || !b || !mean || !var) rc = QS_EINVAL;
-    else rc = qs_cpu_batchnorm(y->d, npix, cout, g, b, mean, var, MV_BN_EPS, c->f16);
+    else rc = qs_cpu_batchnorm(y->d, npix, cout, g, b, mean, var, MV_BN_EPS, c->rnd);
   }
   if (rc == QS_OK && act) {
     qs_cpu_act(y->d, npix * cout, c->a->act);
@@ -135,7 +136,7 @@ static int mobilevit_layer(const mv_ctx *c, const char *base, int nlayers, fmap 
   const int resize = nh != H || nw != W;
   if (resize) {
     if ((rc = fmap_alloc(c, &rs, B, nh, nw, d)) != QS_OK) goto done;
-    qs_cpu_bilinear(u.d, B, H, W, d, rs.d, nh, nw, c->f16);
+    qs_cpu_bilinear(u.d, B, H, W, d, rs.d, nh, nw, c->rnd);
   }
   fmap *src = resize ? &rs : &u;
   const int S = B * P * P, N = (nh / P) * (nw / P);
@@ -172,7 +173,7 @@ static int mobilevit_layer(const mv_ctx *c, const char *base, int nlayers, fmap 
 
   /* folding, and the resize back to the original map */
   qs_cpu_fold(seq, B, nh, nw, d, P, src->d);
-  if (resize) qs_cpu_bilinear(rs.d, B, nh, nw, d, u.d, H, W, c->f16);
+  if (resize) qs_cpu_bilinear(rs.d, B, nh, nw, d, u.d, H, W, c->rnd);
 
   snprintf(b, sizeof b, "%s.conv_projection", base);
   if ((rc = conv_layer(c, b, &u, 1, 1, 1, &t)) != QS_OK) goto done;
@@ -199,7 +200,7 @@ done:
 
 int qs_cpu_forward_mobilevit(qs_cpu_plan *p, int batch, const float *input, float *out) {
   const qs_arch *a = &p->m->arch;
-  const mv_ctx c = {p, a, p->p.prec != QS_PREC_FP32};
+  const mv_ctx c = {p, a, qs_cpu_storage(p)};
   const char *pre = a->prefix;
   const int C = a->num_channels, S = a->input_size;
   static const int nlayers[3] = {2, 4, 3};
@@ -238,7 +239,7 @@ int qs_cpu_forward_mobilevit(qs_cpu_plan *p, int batch, const float *input, floa
     rc = qs_fail(QS_ENOMEM, "%s: out of host memory", a->name);
     goto done;
   }
-  if ((rc = qs_cpu_global_avgpool(y.d, y.B, y.H, y.W, y.C, pooled, c.f16)) != QS_OK) goto done;
+  if ((rc = qs_cpu_global_avgpool(y.d, y.B, y.H, y.W, y.C, pooled, c.rnd)) != QS_OK) goto done;
   rc = qs_cpu_linear(p, "classifier", pooled, batch, y.C, a->num_labels, out);
 done:
   fmap_free(&x);

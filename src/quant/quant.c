@@ -96,17 +96,33 @@ static void qs_dot_1xn(const float *restrict x0, const float *restrict w, int nw
   for (int i = 0; i < nw; i++) o0[i] = qs_sum8(&a[i]);
 }
 
-static inline void qs_store_out(float *yr, const float *s, const float *bh, int64_t n, int cnt) {
+/* What happens to a lane-tree sum S of output (m, n): the fp8 scales (sections 5),
+ * the rounded bias, the rounding to the output type. */
+typedef struct {
+  int round;          /* QS_ROUND_F16 or QS_ROUND_BF16 */
+  const float *bias;  /* [N], already rounded to the output type, or NULL */
+  const float *sx;    /* [M] fp8 activation scales, or NULL (then sw unused) */
+  const float *sw;    /* [N] fp8 weight scales */
+  float *acc;         /* [M, N] the sums S before anything else, or NULL */
+} qs_epilogue;
+
+static inline void qs_store_out(float *yr, const float *s, const qs_epilogue *e, int64_t m,
+                                int64_t N, int64_t n, int cnt) {
   for (int i = 0; i < cnt; i++) {
     float v = s[i];
-    if (bh) v = v + bh[n + i];
-    yr[n + i] = qs_round_half(v);
+    if (e->acc) e->acc[m * N + n + i] = v;
+    if (e->sx) {
+      v = v * e->sx[m]; /* separate statements: left to right, no FMA */
+      v = v * e->sw[n + i];
+    }
+    if (e->bias) v = v + e->bias[n + i];
+    yr[n + i] = qs_round_to(e->round, v);
   }
 }
 
-/* y = h(xh * wh^T + bh) for inputs that already hold fp16 values. */
-static void qs_gemm_f16_core(const float *xh, const float *wh, const float *bh,
-                             int64_t M, int64_t N, int64_t K, float *y) {
+/* y = epilogue(xh * wh^T) for inputs that already hold the storage type's values. */
+static void qs_gemm_core(const float *xh, const float *wh, const qs_epilogue *ep,
+                         int64_t M, int64_t N, int64_t K, float *y) {
   int64_t mblocks = (M + QS_GEMM_MB - 1) / QS_GEMM_MB;
   int par = (double)M * (double)N * (double)K >= (double)QS_GEMM_PAR_WORK && mblocks > 1;
   (void)par;
@@ -125,15 +141,15 @@ static void qs_gemm_f16_core(const float *xh, const float *wh, const float *bh,
         for (; n + 4 <= n1; n += 4) {
           float s0[4], s1[4];
           qs_dot_2x4(x0, x1, wh + n * K, K, s0, s1);
-          qs_store_out(y0, s0, bh, n, 4);
-          qs_store_out(y1, s1, bh, n, 4);
+          qs_store_out(y0, s0, ep, m, N, n, 4);
+          qs_store_out(y1, s1, ep, m + 1, N, n, 4);
         }
         if (n < n1) {
           float s0[4], s1[4];
           qs_dot_1xn(x0, wh + n * K, (int)(n1 - n), K, s0);
           qs_dot_1xn(x1, wh + n * K, (int)(n1 - n), K, s1);
-          qs_store_out(y0, s0, bh, n, (int)(n1 - n));
-          qs_store_out(y1, s1, bh, n, (int)(n1 - n));
+          qs_store_out(y0, s0, ep, m, N, n, (int)(n1 - n));
+          qs_store_out(y1, s1, ep, m + 1, N, n, (int)(n1 - n));
         }
       }
       if (m < m1) {
@@ -143,20 +159,30 @@ static void qs_gemm_f16_core(const float *xh, const float *wh, const float *bh,
           int cnt = n1 - n < 4 ? (int)(n1 - n) : 4;
           float s0[4];
           qs_dot_1xn(x0, wh + n * K, cnt, K, s0);
-          qs_store_out(y0, s0, bh, n, cnt);
+          qs_store_out(y0, s0, ep, m, N, n, cnt);
         }
       }
     }
   }
 }
 
-static void qs_round_half_array(const float *src, float *dst, int64_t n) {
+static void qs_round_array(int mode, const float *src, float *dst, int64_t n) {
   int par = n >= (1LL << 20);
   (void)par;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (par)
 #endif
-  for (int64_t i = 0; i < n; i++) dst[i] = qs_round_half(src[i]);
+  for (int64_t i = 0; i < n; i++) dst[i] = qs_round_to(mode, src[i]);
+}
+static void qs_round_half_array(const float *src, float *dst, int64_t n) {
+  qs_round_array(QS_ROUND_F16, src, dst, n);
+}
+
+/* The fp16 GEMM of section 1 on inputs that already hold fp16 values. */
+static void qs_gemm_f16_core(const float *xh, const float *wh, const float *bh,
+                             int64_t M, int64_t N, int64_t K, float *y) {
+  const qs_epilogue ep = {QS_ROUND_F16, bh, NULL, NULL, NULL};
+  qs_gemm_core(xh, wh, &ep, M, N, K, y);
 }
 
 static int qs_check_dims(const char *fn, int64_t M, int64_t N, int64_t K) {
@@ -171,9 +197,10 @@ static int qs_check_dims(const char *fn, int64_t M, int64_t N, int64_t K) {
   return QS_OK;
 }
 
-/* As qs_gemm_f16_ref, but w already holds fp16 values (saves one copy). */
-static int qs_gemm_f16_wh(const float *x, const float *wh, const float *bias, int64_t M,
-                          int64_t N, int64_t K, float *y) {
+/* The GEMM of section 1 (mode QS_ROUND_F16) or 4 (QS_ROUND_BF16) where w already
+ * holds values of the storage type (saves one copy). */
+static int qs_gemm_lp_wh(int mode, const float *x, const float *wh, const float *bias, int64_t M,
+                         int64_t N, int64_t K, float *y) {
   float *xh = qs_malloc((size_t)(M * K) * sizeof(float));
   float *bh = bias ? qs_malloc((size_t)N * sizeof(float)) : NULL;
   if (!xh || (bias && !bh)) {
@@ -181,24 +208,39 @@ static int qs_gemm_f16_wh(const float *x, const float *wh, const float *bias, in
     free(bh);
     return QS_ENOMEM;
   }
-  qs_round_half_array(x, xh, M * K);
-  if (bias) qs_round_half_array(bias, bh, N);
-  qs_gemm_f16_core(xh, wh, bh, M, N, K, y);
+  qs_round_array(mode, x, xh, M * K);
+  if (bias) qs_round_array(mode, bias, bh, N);
+  const qs_epilogue ep = {mode, bh, NULL, NULL, NULL};
+  qs_gemm_core(xh, wh, &ep, M, N, K, y);
   free(xh);
   free(bh);
   return QS_OK;
 }
+static int qs_gemm_f16_wh(const float *x, const float *wh, const float *bias, int64_t M,
+                          int64_t N, int64_t K, float *y) {
+  return qs_gemm_lp_wh(QS_ROUND_F16, x, wh, bias, M, N, K, y);
+}
+
+static int qs_gemm_lp_ref(const char *fn, int mode, const float *x, const float *w,
+                          const float *bias, int64_t M, int64_t N, int64_t K, float *y) {
+  if (!x || !w || !y) return qs_fail(QS_EINVAL, "%s: argument: NULL matrix", fn);
+  QS_TRY(qs_check_dims(fn, M, N, K));
+  float *wh = qs_malloc((size_t)(N * K) * sizeof(float));
+  if (!wh) return QS_ENOMEM;
+  qs_round_array(mode, w, wh, N * K);
+  int rc = qs_gemm_lp_wh(mode, x, wh, bias, M, N, K, y);
+  free(wh);
+  return rc;
+}
 
 int qs_gemm_f16_ref(const float *x, const float *w, const float *bias, int64_t M, int64_t N,
                     int64_t K, float *y) {
-  if (!x || !w || !y) return qs_fail(QS_EINVAL, "qs_gemm_f16_ref: argument: NULL matrix");
-  QS_TRY(qs_check_dims("qs_gemm_f16_ref", M, N, K));
-  float *wh = qs_malloc((size_t)(N * K) * sizeof(float));
-  if (!wh) return QS_ENOMEM;
-  qs_round_half_array(w, wh, N * K);
-  int rc = qs_gemm_f16_wh(x, wh, bias, M, N, K, y);
-  free(wh);
-  return rc;
+  return qs_gemm_lp_ref("qs_gemm_f16_ref", QS_ROUND_F16, x, w, bias, M, N, K, y);
+}
+
+int qs_gemm_bf16_ref(const float *x, const float *w, const float *bias, int64_t M, int64_t N,
+                     int64_t K, float *y) {
+  return qs_gemm_lp_ref("qs_gemm_bf16_ref", QS_ROUND_BF16, x, w, bias, M, N, K, y);
 }
 
 /* ---- NF4 ---------------------------------------------------------------------- */
@@ -576,5 +618,104 @@ done:
   free(o);
   free(xo);
   free(wo);
+  return rc;
+}
+
+/* ---- int8dyn ------------------------------------------------------------------- */
+
+int64_t qs_int8dyn_bytes(int64_t N, int64_t K) { return qs_int8_bytes(N, K); }
+
+int qs_int8dyn_linear_ref(const float *x, int64_t M, const qs_int8_matrix *W, const float *bias,
+                          float *y, int32_t *acc_out) {
+  /* section 6 is section 3 without outlier columns */
+  return qs_int8_linear_ref(x, M, W, bias, 0.0f, y, acc_out, NULL, NULL);
+}
+
+/* ---- fp8 e4m3 -------------------------------------------------------------------- */
+
+void qs_fp8_free(qs_fp8_matrix *m) {
+  if (!m) return;
+  free(m->q);
+  free(m->scale);
+  memset(m, 0, sizeof *m);
+}
+
+int64_t qs_fp8_bytes(int64_t N, int64_t K) {
+  if (N <= 0 || K <= 0 || N > INT64_MAX / (K + 4)) return -1;
+  return N * K + 4 * N;
+}
+
+int qs_fp8_quantize_weight(const float *w, int64_t N, int64_t K, qs_fp8_matrix *out) {
+  if (!out) return qs_fail(QS_EINVAL, "qs_fp8_quantize_weight: argument: NULL output");
+  memset(out, 0, sizeof *out);
+  if (!w) return qs_fail(QS_EINVAL, "qs_fp8_quantize_weight: argument: NULL weights");
+  if (N <= 0 || K <= 0 || N > INT64_MAX / K || (uint64_t)(N * K) > SIZE_MAX / sizeof(float))
+    return qs_fail(QS_EINVAL, "qs_fp8_quantize_weight: shape: [%lld, %lld] is invalid",
+                   (long long)N, (long long)K);
+  QS_TRY(qs_check_finite("qs_fp8_quantize_weight", w, N, K));
+  out->q = qs_malloc((size_t)(N * K));
+  out->scale = qs_malloc((size_t)N * sizeof(float));
+  if (!out->q || !out->scale) {
+    qs_fp8_free(out);
+    return QS_ENOMEM;
+  }
+  out->N = N;
+  out->K = K;
+  int par = N * K >= (1LL << 18);
+  (void)par;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (par)
+#endif
+  for (int64_t n = 0; n < N; n++) {
+    const float *wr = w + n * K;
+    float a = 0.0f;
+    for (int64_t k = 0; k < K; k++) {
+      float v = fabsf(wr[k]);
+      if (v > a) a = v;
+    }
+    float s = a / QS_E4M3_MAX;
+    out->scale[n] = s;
+    for (int64_t k = 0; k < K; k++) out->q[n * K + k] = s > 0.0f ? qs_float_to_e4m3(wr[k] / s) : 0;
+  }
+  return QS_OK;
+}
+
+int qs_fp8_linear_ref(const float *x, int64_t M, const qs_fp8_matrix *W, const float *bias,
+                      float *y, float *acc_out, float *sx_out) {
+  if (!x || !W || !W->q || !W->scale || !y)
+    return qs_fail(QS_EINVAL, "qs_fp8_linear_ref: argument: NULL matrix");
+  int64_t N = W->N, K = W->K;
+  QS_TRY(qs_check_dims("qs_fp8_linear_ref", M, N, K));
+  int rc = QS_OK;
+  float *xq = qs_malloc((size_t)(M * K) * sizeof(float));   /* e(xh / s_x), decoded */
+  float *wq = qs_malloc((size_t)(N * K) * sizeof(float));   /* the codes, decoded */
+  float *sx = qs_malloc((size_t)M * sizeof(float));
+  float *bh = bias ? qs_malloc((size_t)N * sizeof(float)) : NULL;
+  if (!xq || !wq || !sx || (bias && !bh)) {
+    rc = QS_ENOMEM;
+    goto done;
+  }
+  qs_round_half_array(x, xq, M * K); /* xh, quantized in place below */
+  if (bias) qs_round_half_array(bias, bh, N);
+  for (int64_t i = 0; i < N * K; i++) wq[i] = qs_e4m3_to_float(W->q[i]);
+  for (int64_t m = 0; m < M; m++) {
+    float *xr = xq + m * K;
+    uint16_t mag = 0; /* NaN-propagating max of |xh| (section 3) */
+    for (int64_t k = 0; k < K; k++) {
+      uint16_t a = qs_half_mag(xr[k]);
+      if (a > mag) mag = a;
+    }
+    float s = qs_half_to_float(mag) / QS_E4M3_MAX;
+    sx[m] = s;
+    for (int64_t k = 0; k < K; k++) xr[k] = s == 0.0f ? 0.0f : qs_round_e4m3(xr[k] / s);
+  }
+  if (sx_out) memcpy(sx_out, sx, (size_t)M * sizeof(float));
+  const qs_epilogue ep = {QS_ROUND_F16, bh, sx, W->scale, acc_out};
+  qs_gemm_core(xq, wq, &ep, M, N, K, y);
+done:
+  free(xq);
+  free(wq);
+  free(sx);
+  free(bh);
   return rc;
 }

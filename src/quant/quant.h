@@ -1,4 +1,5 @@
-/* quant.h - the CPU quantization reference: fp16 GEMM, NF4 and LLM.int8.
+/* quant.h - the CPU quantization reference: fp16 and bf16 GEMMs, NF4, LLM.int8,
+ * fp8 e4m3 and int8 with dynamic per-token scales (int8dyn).
  *
  * This file is the exact definition the CUDA kernels are tested against bit for
  * bit. Every rounding step is written down below; a kernel that computes the
@@ -7,9 +8,16 @@
  * K inputs), and a linear layer computes y[M, N] = x[M, K] * W^T + bias.
  *
  * Notation: h(v) is round-to-nearest-even of the fp32 value v to fp16 and back
- * (qs_round_half, = __half2float(__float2half_rn(v))). "fp32 a op b" is one
- * IEEE single-precision operation, rounded to nearest even. No other rounding
- * happens anywhere.
+ * (qs_round_half, = __half2float(__float2half_rn(v))). b(v) is the same to
+ * bfloat16 (qs_round_bf16, = __bfloat162float(__float2bfloat16_rn(v))).
+ * e(v) is round-to-nearest-even to fp8 e4m3 in the OCP "FN" variant with
+ * saturation (qs_round_e4m3, = the value of __nv_cvt_float_to_fp8(v,
+ * __NV_SATFINITE, __NV_E4M3)): 1 sign, 4 exponent bits (bias 7), 3 mantissa
+ * bits, no infinities, NaN 0x7f / 0xff, largest finite 448 (0x7e), smallest
+ * normal 2^-6, subnormals m * 2^-9 (m = 1..7); |v| > 448 and +-inf give +-448,
+ * a NaN gives 0x7f (qs_half.h writes the encoders and decoders out).
+ * "fp32 a op b" is one IEEE single-precision operation, rounded to nearest
+ * even. No other rounding happens anywhere.
  *
  * ---------------------------------------------------------------------------
  * 1. fp16 GEMM (the fp16 forward, the NF4 path, the int8 outlier path)
@@ -99,6 +107,60 @@
  *     outlier columns.
  *   - y[m,n] = h(fp32 (fp32 d + o) + h(bias[n])), or h(fp32 d + o) without a bias.
  *
+ * ---------------------------------------------------------------------------
+ * 4. bf16 GEMM (the bf16 forward)
+ *
+ *   Section 1 with b() in place of every h(): xb = b(x), wb = b(w), bb = b(bias);
+ *   the same 8 lane sums P[k mod 8] = fp32 P[k mod 8] + fp32 (xb[m,k] * wb[n,k]),
+ *   the same tree, S = fp32 S + bb[n] with a bias, y[m,n] = b(S).
+ *   A product of two bf16 values has at most 16 significant bits, so it is exact
+ *   in fp32 (and an FMA gives the same bits) whenever it is 0 or its magnitude
+ *   lies in [2^-126, FLT_MAX]; bf16 keeps fp32's exponent range, so products of
+ *   tiny values can fall below it, and there the reference's rounded product
+ *   (no FMA, no flush to zero) is the definition.
+ *   The bf16 forward is the fp16 forward with b() for h() everywhere: weights,
+ *   activations and every operator's output are bf16, products are summed in fp32.
+ *
+ * ---------------------------------------------------------------------------
+ * 5. fp8 (e4m3 weights per output channel, e4m3 activations per token)
+ *
+ *   Weights (host side): a[n] = max_k |w[n,k]| (fp32, exact);
+ *   s_w[n] = fp32 a[n] / 448.0f; q[n,k] = e4m3 code of fp32 w[n,k] / s_w[n]
+ *   (one correctly rounded division, then e(); the saturation catches a
+ *   quotient a hair above 448). q = 0 (code 0x00) for a row whose s_w is 0.
+ *   Non-finite weights are refused (QS_EINVAL). Stored: N*K code bytes and N
+ *   fp32 scales.
+ *
+ *   Forward, for an activation x [M, K] (the rest of the model is fp16):
+ *   - xh = h(x).
+ *   - s_x[m] = fp32 (max_k |xh[m,k]|) / 448.0f, the maximum propagating NaN as
+ *     in section 3; xq[m,k] = e(fp32 xh[m,k] / s_x[m]); xq = 0 in a row whose
+ *     s_x is 0.
+ *   - acc[m,n]: the 8 lane sums and the tree of section 1 over the decoded
+ *     values, P[k mod 8] = fp32 P[k mod 8] + (xq[m,k] * q[n,k]). The product of
+ *     two e4m3 values has at most 8 significant bits and |p| in [2^-18, 448^2]:
+ *     exact in fp32, so an FMA gives the same bits, and every partial sum is a
+ *     multiple of 2^-18 (0 or an fp32 normal: flushing subnormals changes nothing).
+ *   - d = fp32 (fp32 acc * s_x[m]) * s_w[n], left to right.
+ *   - y[m,n] = h(fp32 d + h(bias[n])), or h(d) without a bias.
+ *   (Hopper's fp8 tensor cores do not sum in this order, and their accumulator
+ *   is reported to keep fewer mantissa bits than fp32; a tensor-core kernel
+ *   meets this reference within a tolerance, not bit for bit, unless it adds
+ *   its partial products in fp32 in the order above.)
+ *
+ * ---------------------------------------------------------------------------
+ * 6. int8dyn (int8 weights per channel, int8 activations per token, dynamic)
+ *
+ *   torchao's W8A8 dynamic scheme: section 3 with the outlier decomposition
+ *   off (threshold 0), i.e. the same weights (s_w[n] = absmax, q = rintf((w *
+ *   127) / s_w)), s_x[m] = the NaN-propagating max |xh[m,k]| over every column,
+ *   xq = rintf((xh * 127) / s_x) clamped to [-127, 127], exact int32 acc,
+ *   d = fp32 ((fp32 ((fp32 (float)acc * s_x[m]) * s_w[n])) * QS_INT8_DEQ),
+ *   o = +0.0f, y[m,n] = h(fp32 (fp32 d + o) + h(bias[n])), or h(fp32 d + o)
+ *   without a bias (the + o turns a -0.0 into +0.0). (torchao divides by the
+ *   scale absmax / 127 instead of multiplying by 127 and dividing by absmax;
+ *   the quotients can differ in the last place, and so, rarely, a code by one.)
+ *
  * Under nvcc --use_fast_math the divisions above must be __fdiv_rn and the
  * multiply/add chains must be kept from contracting into FMAs (__fmul_rn,
  * __fadd_rn) except in the fp16 GEMM, where an FMA is exact (see section 1).
@@ -114,6 +176,12 @@
  * bias may be NULL. y must not alias x, w or bias. Returns QS_OK or QS_E*. */
 int qs_gemm_f16_ref(const float *x, const float *w, const float *bias,
                     int64_t M, int64_t N, int64_t K, float *y);
+
+/* ---- bf16 GEMM ------------------------------------------------------------ */
+
+/* y[M,N] = b(x[M,K] * w[N,K]^T + bias[N]) with the accumulation of section 4. */
+int qs_gemm_bf16_ref(const float *x, const float *w, const float *bias,
+                     int64_t M, int64_t N, int64_t K, float *y);
 
 /* ---- NF4 ------------------------------------------------------------------- */
 
@@ -189,5 +257,33 @@ int qs_int8_linear_ref(const float *x, int64_t M, const qs_int8_matrix *W,
 /* Bytes of the quantized weights: N*K int8 + 4*N fp32 scales. */
 int64_t qs_int8_bytes(int64_t N, int64_t K);
 void qs_int8_free(qs_int8_matrix *m);
+
+/* ---- int8dyn (int8 with dynamic per-token scales) ----------------------------- */
+
+/* The forward of section 6 (weights from qs_int8_quantize_weight): y [M, N];
+ * acc_out [M, N] the raw int32 accumulators, or NULL. */
+int qs_int8dyn_linear_ref(const float *x, int64_t M, const qs_int8_matrix *W,
+                          const float *bias, float *y, int32_t *acc_out);
+/* Bytes of the quantized weights: N*K int8 + 4*N fp32 scales. */
+int64_t qs_int8dyn_bytes(int64_t N, int64_t K);
+
+/* ---- fp8 e4m3 ---------------------------------------------------------------- */
+
+typedef struct {
+  int64_t N, K;
+  uint8_t *q;    /* [N, K] e4m3 codes */
+  float *scale;  /* s_w [N] = absmax / 448 */
+} qs_fp8_matrix;
+
+/* Quantize w [N, K] per output row (section 5). */
+int qs_fp8_quantize_weight(const float *w, int64_t N, int64_t K, qs_fp8_matrix *out);
+/* The fp8 forward of section 5: y [M, N] (fp16 values in floats). Optional
+ * outputs (NULL to skip): acc_out [M, N] the fp32 sums of products before the
+ * scales, sx_out [M] the activation scales s_x. */
+int qs_fp8_linear_ref(const float *x, int64_t M, const qs_fp8_matrix *W,
+                      const float *bias, float *y, float *acc_out, float *sx_out);
+/* Bytes of the quantized weights: N*K e4m3 codes + 4*N fp32 scales. */
+int64_t qs_fp8_bytes(int64_t N, int64_t K);
+void qs_fp8_free(qs_fp8_matrix *m);
 
 #endif

@@ -166,15 +166,7 @@ double qs_qweight_bits(const qs_arch *a, const qs_prec_opts *po) {
     if (!s->quantized) continue;
     int64_t numel = qs_spec_numel(s);
     count += (double)numel;
-    switch (po->prec) {
-      case QS_PREC_FP32: bytes += 4.0 * numel; break;
-      case QS_PREC_FP16: bytes += 2.0 * numel; break;
-      case QS_PREC_INT8: bytes += (double)qs_int8_bytes(s->shape[0], s->shape[1]); break;
-      case QS_PREC_NF4:
-        bytes += (double)qs_nf4_bytes(s->shape[0], s->shape[1], po->nf4_block, po->nf4_double_quant);
-        break;
-      default: break;
-    }
+    bytes += (double)qs_prec_qweight_bytes(po, s->shape[0], s->shape[1]);
   }
   free(specs);
   return count > 0 ? 8.0 * bytes / count : NAN;

@@ -13,6 +13,9 @@ static double bytes_per_param(qs_precision p) {
     case QS_PREC_FP16: return 2.0;
     case QS_PREC_INT8: return 1.06;  /* int8 + one fp32 scale per row; fp16 elsewhere */
     case QS_PREC_NF4: return 0.5625; /* 4 bits + fp32 absmax per 64 */
+    case QS_PREC_BF16: return 2.0;
+    case QS_PREC_FP8: return 1.06;     /* e4m3 + one fp32 scale per row; fp16 elsewhere */
+    case QS_PREC_INT8DYN: return 1.06; /* int8 + one fp32 scale per row; fp16 elsewhere */
     default: return 4.0;
   }
 }
@@ -23,6 +26,9 @@ static double us_per_gflop(qs_precision p) {
     case QS_PREC_FP16: return 2.5;
     case QS_PREC_INT8: return 4.0;
     case QS_PREC_NF4: return 3.5;
+    case QS_PREC_BF16: return 2.5;
+    case QS_PREC_FP8: return 1.5;     /* twice the fp16 tensor-core rate, plus quantizing */
+    case QS_PREC_INT8DYN: return 1.8; /* int8 tensor cores, no outlier GEMM */
     default: return 20.0;
   }
 }
@@ -63,8 +69,8 @@ double qs_cell_setup_cost_us(const qs_arch *a, qs_precision p) {
   arch_size(a, &params, &gflops);
   /* upload at 10 GB/s; rounding to fp16 or quantizing on the host ~1 or ~2 ns a weight */
   double per_param_us = bytes_per_param(p) / 1e4;
-  if (p == QS_PREC_FP16) per_param_us += 1e-3;
-  if (p == QS_PREC_INT8 || p == QS_PREC_NF4) per_param_us += 2e-3;
+  if (p == QS_PREC_FP16 || p == QS_PREC_BF16) per_param_us += 1e-3;
+  if (p == QS_PREC_INT8 || p == QS_PREC_NF4 || p == QS_PREC_INT8DYN || p == QS_PREC_FP8) per_param_us += 2e-3;
   return params * per_param_us;
 }
 

@@ -11,9 +11,11 @@
 /* ---- cost model (sweep/README.md, "Cost model") --------------------------------
  * Unit: estimated microseconds on the reference GPU (H100 SXM). One forward costs
  *   max(batch * GFLOPs * us_per_gflop[prec], weight MB / 3 MB/us) + 20 + 10 * layers
- * with us_per_gflop = fp32 20 (50 TFLOP/s, no TF32), fp16 2.5 (400 TFLOP/s),
- * int8 4 (LLM.int8: quantize + outlier GEMM), nf4 3.5 (dequantize on the fly) and
- * weight bytes per parameter 4, 2, ~1.06, ~0.56. A cell costs its warm-up and timed
+ * with us_per_gflop = fp32 20 (50 TFLOP/s, no TF32), fp16 and bf16 2.5 (400 TFLOP/s),
+ * int8 4 (LLM.int8: quantize + outlier GEMM), int8dyn 1.8 (int8 tensor cores, no
+ * outlier GEMM), fp8 1.5 (twice fp16's rate, plus quantizing), nf4 3.5 (dequantize
+ * on the fly) and weight bytes per parameter 4, 2 (fp16, bf16), ~1.06 (int8,
+ * int8dyn, fp8), ~0.56 (nf4). A cell costs its warm-up and timed
  * iterations (or warmup_s + min_time_s if longer), one fp32 reference forward, and
  * its setup (upload at 10 GB/s, plus ~1 ns a weight to round to fp16 or ~2 ns to
  * quantize on the host). A tp = k cell costs what one of its k ranks does: the

@@ -116,7 +116,7 @@ static int get_prec_list(const char *path, const char *field, const cJSON *v, qs
     if (!cJSON_IsString(e)) return qs_fail(QS_EINVAL, "%s: %s[%d]: expected a string, got %s", path, field, i, type_name(e));
     qs_precision p;
     if (qs_precision_parse(e->valuestring, &p) != QS_OK)
-      return qs_fail(QS_EINVAL, "%s: %s[%d]: unknown precision \"%s\" (fp32, fp16, int8, nf4)", path, field, i,
+      return qs_fail(QS_EINVAL, "%s: %s[%d]: unknown precision \"%s\" (" QS_PRECISION_NAMES ")", path, field, i,
                      e->valuestring);
     for (int j = 0; j < i; j++)
       if (out[j] == p) return qs_fail(QS_EINVAL, "%s: %s[%d]: duplicate precision \"%s\"", path, field, i, e->valuestring);
@@ -331,7 +331,7 @@ static int parse_exclude(qs_spec *s, const cJSON *root) {
         qs_precision p;
         if (!cJSON_IsString(f)) return qs_fail(QS_EINVAL, "%s: %s: expected a string, got %s", path, field, type_name(f));
         if (qs_precision_parse(f->valuestring, &p) != QS_OK)
-          return qs_fail(QS_EINVAL, "%s: %s: unknown precision \"%s\" (fp32, fp16, int8, nf4)", path, field,
+          return qs_fail(QS_EINVAL, "%s: %s: unknown precision \"%s\" (" QS_PRECISION_NAMES ")", path, field,
                          f->valuestring);
         x->prec = (int)p;
       } else if (!strcmp(f->string, "batch")) {
