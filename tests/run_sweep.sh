@@ -89,7 +89,7 @@ kill)
   # SIGKILL of the whole job mid-sweep, then --resume: each cell exactly once
   spec "$T/s.json" '"min_time_s": 1.0'
   expected_keys >"$T/want"
-  export QSWEEP_SIM_SCALE=0.5 # each sim cell sleeps ~0.5 s: 24 cells leave seconds to kill mid-sweep
+  export QSWEEP_SIM_SCALE=1.0 # each sim cell sleeps ~1 s: 24 cells on 2 ranks leave ~12 s to kill mid-sweep
   setsid $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --backend sim --quiet 2>"$T/err" &
   pid=$!
   n=0
