@@ -13,7 +13,7 @@
 #
 # Environment: BUILD_DIR (default build-check), CTEST_ARGS (extra ctest arguments for
 # stage 1, e.g. "-L golden"), CMAKE_ARGS, QSWEEP_DEPS_ARGS (install-deps.sh arguments;
-# default --fuzz, or none with --quick).
+# default --ci, or none with --quick). The last lines name the tests that skipped (gpu ones apart).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-check}
@@ -21,24 +21,47 @@ jobs=$(nproc 2>/dev/null || echo 2)
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
-# the fuzz stage needs clang, so the full check asks for it; --quick needs only the build
+# The full check installs what every test needs, as CI does (--ci: clang for the fuzz
+# stage, Chromium for the report render tests, Slurm for the cluster test); --quick only
+# the build. Where that cannot be installed the stages still run, and the last lines
+# name every test that skipped (other than the gpu ones) with its own reason.
 if [ -n "${QSWEEP_DEPS_ARGS+set}" ]; then deps_args=$QSWEEP_DEPS_ARGS
 elif [ "$quick" = 1 ]; then deps_args=""
-else deps_args=--fuzz; fi
+else deps_args=--ci; fi
 if ! "$root/scripts/install-deps.sh" $deps_args; then
-  # without clang the first two stages still run; stage 3 then says what is missing
-  [ "$deps_args" = --fuzz ] || exit 1
-  echo "check: could not install clang for the fuzz stage; running the other stages" >&2
-  "$root/scripts/install-deps.sh"
+  [ -n "$deps_args" ] || exit 1
+  echo "check: could not install everything for install-deps.sh $deps_args; trying with less" >&2
+  "$root/scripts/install-deps.sh" --fuzz || "$root/scripts/install-deps.sh"
 fi
+# The tests that skipped in a ctest run (its console output in $2), gpu ones apart, each
+# with the last line it printed (from the build's LastTest.log).
+report_skips() {
+  local b=$1 out=$2 log gpu
+  [ -f "$out" ] || return 0
+  log=$(mktemp)
+  cp "$b/Testing/Temporary/LastTest.log" "$log" 2>/dev/null || : # ctest -N below writes a new one
+  gpu=$(ctest --test-dir "$b" -N -L gpu 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: //p')
+  sed -n 's/^.*Test *#[0-9]*: \([^ ]*\) .*\*\*\*Skipped.*$/\1/p' "$out" | while read -r name; do
+    printf '%s\n' "$gpu" | grep -qxF -- "$name" && continue
+    why=$(awk -v t="$name" '$0 ~ (" Testing: " t "$") { on = 1; last = ""; next }
+      on && /^<end of output>/ { print last; exit }
+      on && NF && !/^-+$/ && !/^Output:/ && !/^Command:/ && !/^Directory:/ && !/start time:/ && !/ Test: / { last = $0 }' "$log")
+    echo "check: skipped: $name: ${why:-(no output)}"
+  done
+  rm -f "$log"
+}
 # Open MPI refuses root unless told; tests oversubscribe small machines.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
 echo "== check 1/3: build and test ($build)"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQSWEEP_WERROR=ON ${CMAKE_ARGS:-}
 cmake --build "$build" -j"$jobs"
-ctest --test-dir "$build" --output-on-failure -j"$jobs" ${CTEST_ARGS:-}
-[ "$quick" -eq 1 ] && exit 0
+ctest --test-dir "$build" --output-on-failure -j"$jobs" ${CTEST_ARGS:-} | tee "$build/check-ctest.log"
+skips=$(report_skips "$build" "$build/check-ctest.log")
+if [ "$quick" -eq 1 ]; then
+  [ -z "$skips" ] && echo "check: no test skipped but the gpu ones" || printf '%s\n' "$skips"
+  exit 0
+fi
 
 echo "== check 2/3: ASan + UBSan ($build-asan)"
 cmake -S "$root" -B "$build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQSWEEP_CUDA=OFF -DQSWEEP_SANITIZE=ON -DQSWEEP_WERROR=ON
@@ -71,3 +94,4 @@ CC=clang cmake -S "$root" -B "$build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQ
   -DQSWEEP_FUZZ_SECONDS="${QSWEEP_FUZZ_SECONDS:-60}"
 cmake --build "$build-fuzz" -j"$jobs" --target $(cd "$root/tests/fuzz" && ls fuzz_*.c | sed 's/\.c$//')
 ctest --test-dir "$build-fuzz" --output-on-failure -L fuzz
+[ -z "$skips" ] && echo "check: no test skipped but the gpu ones" || printf '%s\n' "$skips"
