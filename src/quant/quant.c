@@ -420,20 +420,33 @@ int64_t qs_int8_bytes(int64_t N, int64_t K) {
   return N * K + 4 * N;
 }
 
+/* The checks and allocations every per-row weight quantizer starts with (int8, fp8):
+ * w [N, K] finite, *q N*K bytes, *scale N floats; on failure both freed, NULL. */
+static int rowwise_alloc(const char *who, const float *w, int64_t N, int64_t K, void **q, float **scale) {
+  *q = NULL;
+  *scale = NULL;
+  if (!w) return qs_fail(QS_EINVAL, "%s: argument: NULL weights", who);
+  if (N <= 0 || K <= 0 || N > INT64_MAX / K || (uint64_t)(N * K) > SIZE_MAX / sizeof(float))
+    return qs_fail(QS_EINVAL, "%s: shape: [%lld, %lld] is invalid", who, (long long)N, (long long)K);
+  QS_TRY(qs_check_finite(who, w, N, K));
+  *q = qs_malloc((size_t)(N * K));
+  *scale = qs_malloc((size_t)N * sizeof(float));
+  if (!*q || !*scale) {
+    free(*q);
+    free(*scale);
+    *q = NULL;
+    *scale = NULL;
+    return QS_ENOMEM;
+  }
+  return QS_OK;
+}
+
 int qs_int8_quantize_weight(const float *w, int64_t N, int64_t K, qs_int8_matrix *out) {
   if (!out) return qs_fail(QS_EINVAL, "qs_int8_quantize_weight: argument: NULL output");
   memset(out, 0, sizeof *out);
-  if (!w) return qs_fail(QS_EINVAL, "qs_int8_quantize_weight: argument: NULL weights");
-  if (N <= 0 || K <= 0 || N > INT64_MAX / K || (uint64_t)(N * K) > SIZE_MAX / sizeof(float))
-    return qs_fail(QS_EINVAL, "qs_int8_quantize_weight: shape: [%lld, %lld] is invalid",
-                   (long long)N, (long long)K);
-  QS_TRY(qs_check_finite("qs_int8_quantize_weight", w, N, K));
-  out->q = qs_malloc((size_t)(N * K));
-  out->scale = qs_malloc((size_t)N * sizeof(float));
-  if (!out->q || !out->scale) {
-    qs_int8_free(out);
-    return QS_ENOMEM;
-  }
+  void *q;
+  QS_TRY(rowwise_alloc("qs_int8_quantize_weight", w, N, K, &q, &out->scale));
+  out->q = q;
   out->N = N;
   out->K = K;
   int par = N * K >= (1LL << 18);
@@ -640,25 +653,14 @@ void qs_fp8_free(qs_fp8_matrix *m) {
   memset(m, 0, sizeof *m);
 }
 
-int64_t qs_fp8_bytes(int64_t N, int64_t K) {
-  if (N <= 0 || K <= 0 || N > INT64_MAX / (K + 4)) return -1;
-  return N * K + 4 * N;
-}
+int64_t qs_fp8_bytes(int64_t N, int64_t K) { return qs_int8_bytes(N, K); /* one byte a weight + a scale a row */ }
 
 int qs_fp8_quantize_weight(const float *w, int64_t N, int64_t K, qs_fp8_matrix *out) {
   if (!out) return qs_fail(QS_EINVAL, "qs_fp8_quantize_weight: argument: NULL output");
   memset(out, 0, sizeof *out);
-  if (!w) return qs_fail(QS_EINVAL, "qs_fp8_quantize_weight: argument: NULL weights");
-  if (N <= 0 || K <= 0 || N > INT64_MAX / K || (uint64_t)(N * K) > SIZE_MAX / sizeof(float))
-    return qs_fail(QS_EINVAL, "qs_fp8_quantize_weight: shape: [%lld, %lld] is invalid",
-                   (long long)N, (long long)K);
-  QS_TRY(qs_check_finite("qs_fp8_quantize_weight", w, N, K));
-  out->q = qs_malloc((size_t)(N * K));
-  out->scale = qs_malloc((size_t)N * sizeof(float));
-  if (!out->q || !out->scale) {
-    qs_fp8_free(out);
-    return QS_ENOMEM;
-  }
+  void *q;
+  QS_TRY(rowwise_alloc("qs_fp8_quantize_weight", w, N, K, &q, &out->scale));
+  out->q = q;
   out->N = N;
   out->K = K;
   int par = N * K >= (1LL << 18);
