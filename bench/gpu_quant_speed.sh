@@ -4,7 +4,7 @@
 # (sweep/vit-quant.json) with its report, the seed sweep, the gpu tests and the peer
 # table, each stage under its own time limit.
 #
-#   bench/gpu_quant_speed.sh [build] [test] [sass] [layer] [sweep] [seed] [ctest] [peer] [pending]
+#   bench/gpu_quant_speed.sh [build] [test] [sass] [layer] [ncu] [sweep] [seed] [ctest] [peer] [pending]
 #
 # `pending` applies the patches of kernels/pending/ named in PENDING (default: all) to a
 # copy of the tree, builds it apart (PENDING_BUILD, default /tmp/qsweep-pending-build) and
@@ -75,6 +75,12 @@ for s in $steps; do
       tail -3 "$logs/sweep_seed.log" | tee -a "$sum"
       "$b/qsweep-analyze" "$out/seed64/results.h5" --report "$out/seed64/report.md" --csv "$out/seed64/cells.csv" \
         --json "$out/seed64/summary.json" --svg "$out/seed64/charts" >"$logs/analyze_seed.log" 2>&1 ;;
+    ncu) # per-kernel profile of the int8 GEMMs at ViT-B batch 128 (NCU_ARGS: more ncu options)
+      stage ncu 180 ncu --kernel-name regex:"${NCU_KERNELS:-int8_gemm}" --launch-count "${NCU_COUNT:-4}" \
+        --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis \
+        ${NCU_ARGS:-} "$b/tests/quant_gemm_bench" --models B --batches 128 --quick
+      grep -E "^  [a-z_]*int8|Duration|Compute \(SM\) Throughput|Memory Throughput|Stall|Issued Warp|No Eligible|L2 Hit|DRAM Throughput" \
+        "$logs/ncu.log" | head -60 | tee -a "$sum" ;;
     ctest)
       stage ctest_gpu 560 ctest --test-dir "$b" -L gpu --output-on-failure -j4
       grep -E "tests passed|tests failed|\(Failed\)|Not Run|Timeout" "$logs/ctest_gpu.log" | tee -a "$sum" ;;

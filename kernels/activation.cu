@@ -6,11 +6,29 @@
 
 namespace {
 
+__device__ __forceinline__ float gelu_f(float v) {
+  return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); /* exact erf GELU, as HF "gelu" */
+}
+
 template <typename T>
 __global__ void gelu_kernel(T *x, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const float v = qs::ld(x + i);
-    qs::st(x + i, 0.5f * v * (1.0f + erff(v * 0.70710678118654752f))); /* exact erf GELU, as HF "gelu" */
+    qs::st(x + i, gelu_f(v));
+  }
+}
+
+/* the same on 16-byte vectors (n a multiple of the vector width): the scalar kernel's
+ * 2-byte accesses left it at a third of the memory bandwidth */
+template <typename T>
+__global__ void gelu_vec_kernel(T *x, int64_t nv) {
+  constexpr int V = qs::vec16<T>::n;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < nv; i += (int64_t)gridDim.x * blockDim.x) {
+    float f[V];
+    qs::vec16<T>::load(x + i * V, f);
+#pragma unroll
+    for (int j = 0; j < V; j++) f[j] = gelu_f(f[j]);
+    qs::vec16<T>::store(x + i * V, f);
   }
 }
 
@@ -84,8 +102,17 @@ void add_run(T *y, const T *x, int64_t n, cudaStream_t s) {
 extern "C" int qs_gelu_launch(qs_dtype dt, void *x, int64_t n, cudaStream_t s) {
   QS_REQUIRE(x && n > 0, "gelu: empty input");
   const int threads = 256;
-  if (dt == QS_DT_F16) gelu_kernel<__half><<<qs::grid_for(n, threads), threads, 0, s>>>((__half *)x, n);
-  else gelu_kernel<float><<<qs::grid_for(n, threads), threads, 0, s>>>((float *)x, n);
+  if (dt == QS_DT_F16) {
+    if (vec_ok<__half>(x, x, n))
+      gelu_vec_kernel<__half><<<qs::grid_for(n / 8, threads), threads, 0, s>>>((__half *)x, n / 8);
+    else
+      gelu_kernel<__half><<<qs::grid_for(n, threads), threads, 0, s>>>((__half *)x, n);
+  } else {
+    if (vec_ok<float>(x, x, n))
+      gelu_vec_kernel<float><<<qs::grid_for(n / 4, threads), threads, 0, s>>>((float *)x, n / 4);
+    else
+      gelu_kernel<float><<<qs::grid_for(n, threads), threads, 0, s>>>((float *)x, n);
+  }
   QS_LAUNCH_CHECK();
   return QS_OK;
 }

@@ -38,8 +38,12 @@ struct Sm90Cfg {
   static constexpr int A_BYTES = BM * BK;
   static constexpr int B_BYTES = BN * BK;
   static constexpr int STAGE_BYTES = A_BYTES + B_BYTES;
+  /* the epilogue's parameters of the current tile, a copy per consumer warpgroup:
+   * s_w (BN floats), h(bias) (BN halves), s_x of its 64 rows (floats) */
+  static constexpr int PAR_WG = BN * 6 + 64 * 4;
+  static constexpr int PAR_BYTES = 2 * PAR_WG;
   /* 1 KB of slack for aligning the ring to the swizzle's 1024 bytes, then the barriers */
-  static constexpr int SMEM = STAGES * STAGE_BYTES + 1024 + 2 * STAGES * 8;
+  static constexpr int SMEM = STAGES * STAGE_BYTES + PAR_BYTES + 1024 + 2 * STAGES * 8;
   static constexpr int NREG = BN / 2; /* int32 accumulators per consumer thread */
 };
 
@@ -52,6 +56,49 @@ __device__ __forceinline__ void wgmma_tile<256>(int (&d)[128], uint64_t da, uint
 template <>
 __device__ __forceinline__ void wgmma_tile<128>(int (&d)[64], uint64_t da, uint64_t db, int scale_d) {
   sm90::wgmma_s8_n128(d, da, db, scale_d);
+}
+
+/* The fp16 epilogue of one consumer thread: rows r0 and r0 + 8 (gm0, gm0 + 8) of
+ * the tile, columns 8 j + 2 t4 + {0, 1}: acc[4 j + 2 h + e]. psw / pb are the
+ * tile's s_w and h(bias) in shared memory (pb zeros without a bias: adding +0.0
+ * to fp32 d + o, never -0.0, changes no bit). out: there are outlier columns, whose
+ * part comes from obuf. Every load is unconditional and in bounds, so the compiler
+ * can issue them ahead of the arithmetic; only the stores are predicated. */
+template <int BN, int MODE>
+__device__ __forceinline__ void epilogue_f16(const int (&acc)[BN / 2], const float (&sxm)[2], int gm0, int n0, int t4,
+                                             int M, int N, const float *psw, const __half *pb, bool out,
+                                             const __half *__restrict__ obuf, __half *__restrict__ y) {
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const int gm = gm0 + 8 * h;
+    const bool rok = gm < M;
+    __half *yr = y + (size_t)gm * N;
+    /* without outlier columns every lane rereads obuf[0] (one cached word) and
+     * discards it: a load either way keeps a single copy of this code */
+    const __half *orow = obuf + (out && rok ? (size_t)gm * N : 0);
+    const int ostr = out ? 1 : 0;
+#pragma unroll
+    for (int j = 0; j < BN / 8; j++) {
+      const int cn = 8 * j + 2 * t4, gn = n0 + cn;
+      const float2 swp = *reinterpret_cast<const float2 *>(psw + cn);
+      const float2 bb = __half22float2(*reinterpret_cast<const __half2 *>(pb + cn));
+      float2 oo = __half22float2(*reinterpret_cast<const __half2 *>(orow + ostr * (gn < N ? gn : 0)));
+      if (!out) oo = make_float2(0.0f, 0.0f);
+      float out[2];
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        const float d = __fmul_rn(__fmul_rn(__fmul_rn(__int2float_rn(acc[4 * j + 2 * h + e]), sxm[h]), e ? swp.y : swp.x),
+                                  QS_INT8_DEQ);
+        float v = __fadd_rn(__fadd_rn(d, e ? oo.y : oo.x), e ? bb.y : bb.x);
+        v = qsq::rh(v);
+        if (MODE == QS_INT8_OUT_F16_GELU) v = qsq::gelu_h(v);
+        out[e] = v;
+      }
+      if (rok && gn < N) *reinterpret_cast<__half2 *>(yr + gn) = __floats2half2_rn(out[0], out[1]);
+      /* loads run at most 2 column pairs ahead (hoisting all 64 spills registers) */
+      if ((j & 1) == 1) asm volatile("" ::: "memory");
+    }
+  }
 }
 
 /* MODE: QS_INT8_OUT_F16, QS_INT8_OUT_F16_GELU or QS_INT8_OUT_ACC, a template
@@ -67,7 +114,8 @@ __global__ void __launch_bounds__(THREADS, 1)
   using C = Sm90Cfg<BN>;
   extern __shared__ uint8_t smem_raw[];
   uint8_t *ring = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
-  uint64_t *full = (uint64_t *)(ring + C::STAGES * C::STAGE_BYTES);
+  uint8_t *par = ring + C::STAGES * C::STAGE_BYTES;
+  uint64_t *full = (uint64_t *)(par + C::PAR_BYTES);
   uint64_t *empty = full + C::STAGES;
 
   const int wg = threadIdx.x >> 7, tid = threadIdx.x & 127;
@@ -116,8 +164,29 @@ __global__ void __launch_bounds__(THREADS, 1)
 #pragma unroll
   for (int i = 0; i < C::NREG; i++) acc[i] = 0;
 
+  float *psw = (float *)(par + c * C::PAR_WG);
+  __half *pb = (__half *)(par + c * C::PAR_WG + BN * 4);
+  float *psx = (float *)(par + c * C::PAR_WG + BN * 6);
+
   for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * BN;
+    const int gm0 = m0 + c * 64 + warp * 16 + g;
+    if (MODE != QS_INT8_OUT_ACC) {
+      /* this tile's s_w, bias and s_x into shared memory, in flight during the main
+       * loop (the warpgroup's previous epilogue has finished reading them once all
+       * its threads pass the barrier) */
+      sm90::named_sync(1 + c, 128);
+#pragma unroll
+      for (int i = tid; i < BN; i += 128) sm90::cp_async4(psw + i, sw + (n0 + i < N ? n0 + i : 0), n0 + i < N);
+#pragma unroll
+      for (int i = 2 * tid; i < BN; i += 256)
+        sm90::cp_async4(pb + i, bias + (n0 + i < N ? n0 + i : 0), bias != nullptr && n0 + i < N);
+      if (tid < 64) {
+        const int gm = m0 + c * 64 + tid;
+        sm90::cp_async4(psx + tid, sx + (gm < M ? gm : 0), gm < M);
+      }
+      sm90::cp_async_commit();
+    }
     int prev = -1;
     for (int kt = 0; kt < KT; kt++) {
       sm90::mbar_wait(&full[stage], phase);
@@ -140,11 +209,11 @@ __global__ void __launch_bounds__(THREADS, 1)
 
     /* epilogue: thread (warp, g, t4) holds rows r0 = 16 warp + g and r0 + 8 of this
      * warpgroup's 64, columns 8 j + 2 t4 + {0, 1}: acc[4 j + 2 h + e] */
+    if (MODE == QS_INT8_OUT_ACC) {
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-      const int gm = m0 + c * 64 + warp * 16 + g + h * 8;
-      if (gm >= M) continue;
-      if (MODE == QS_INT8_OUT_ACC) {
+      for (int h = 0; h < 2; h++) {
+        const int gm = gm0 + h * 8;
+        if (gm >= M) continue;
         int32_t *yi = (int32_t *)y + (size_t)gm * N;
 #pragma unroll
         for (int j = 0; j < BN / 8; j++) {
@@ -155,32 +224,13 @@ __global__ void __launch_bounds__(THREADS, 1)
             yi[gn] = acc[4 * j + 2 * h];
           }
         }
-        continue;
       }
-      const float sxm = sx[gm];
-      __half *yr = (__half *)y + (size_t)gm * N;
-#pragma unroll
-      for (int j = 0; j < BN / 8; j++) {
-        const int gn = n0 + 8 * j + 2 * t4;
-        if (gn >= N) continue; /* N is even: gn + 1 < N too */
-        const float2 swp = __ldg(reinterpret_cast<const float2 *>(sw + gn));
-        float2 bb = make_float2(0.0f, 0.0f), oo = make_float2(0.0f, 0.0f);
-        if (bias) bb = __half22float2(__ldg(reinterpret_cast<const __half2 *>(bias + gn)));
-        if (nout > 0) oo = __half22float2(*reinterpret_cast<const __half2 *>(obuf + (size_t)gm * N + gn));
-        float out[2];
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-          const float d = __fmul_rn(__fmul_rn(__fmul_rn(__int2float_rn(acc[4 * j + 2 * h + e]), sxm), e ? swp.y : swp.x),
-                                    QS_INT8_DEQ);
-          float v = __fadd_rn(d, e ? oo.y : oo.x);
-          if (bias) v = __fadd_rn(v, e ? bb.y : bb.x);
-          v = qsq::rh(v);
-          if (MODE == QS_INT8_OUT_F16_GELU) v = qsq::gelu_h(v);
-          out[e] = v;
-        }
-        *reinterpret_cast<__half2 *>(yr + gn) = __floats2half2_rn(out[0], out[1]);
-      }
+      continue;
     }
+    sm90::cp_async_wait_all();
+    sm90::named_sync(1 + c, 128); /* every thread's parameter copies have landed */
+    const float sxm[2] = {psx[warp * 16 + g], psx[warp * 16 + g + 8]};
+    epilogue_f16<BN, MODE>(acc, sxm, gm0, n0, t4, M, N, psw, pb, nout > 0, obuf, (__half *)y);
   }
 }
 

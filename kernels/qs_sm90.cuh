@@ -46,6 +46,20 @@ __device__ __forceinline__ void mbar_wait(uint64_t *bar, uint32_t parity) {
   }
 }
 
+/* ---- the epilogue's per-column parameters ------------------------------------ */
+/* 4 bytes global -> shared without waiting for them (cp.async); bytes past a
+ * valid source are zero-filled (valid false: the whole word is 0, src unread). */
+__device__ __forceinline__ void cp_async4(void *dst, const void *src, bool valid) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(valid ? 4 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+/* a barrier of the `count` threads that name `id` (1..15; 0 is __syncthreads') */
+__device__ __forceinline__ void named_sync(int id, int count) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+
 /* ---- TMA ------------------------------------------------------------------- */
 /* 2-D tile [box rows][box cols] at (c0 = column, c1 = row) of the tensor map into
  * shared memory; completes `bar`'s transactions. Out-of-range elements are zeros. */
