@@ -357,11 +357,13 @@ static int plan_build(qs_cuda_plan *P) {
  * rank of a tensor-parallel group). */
 static int plan_check(const qs_model *m, const qs_prec_opts *po, int batch) {
   const qs_arch *a = &m->arch;
-  /* bf16, fp8 and int8dyn have CPU references (quant.h sections 4-6) and no kernels yet:
+  /* bf16 and fp8 have CPU references (quant.h sections 4, 5) and no kernels yet:
    * refused here, before anything is uploaded, so such a cell is recorded unsupported
    * and never runs in another precision. Their kernels will also need a device check
-   * (bf16 tensor cores: sm_80+; fp8 e4m3: sm_89+) refusing older GPUs with the reason. */
-  if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16 && po->prec != QS_PREC_INT8 && po->prec != QS_PREC_NF4)
+   * (bf16 tensor cores: sm_80+; fp8 e4m3: sm_89+) refusing older GPUs with the reason.
+   * int8dyn (section 6) is the int8 path with the outlier threshold at 0. */
+  if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16 && po->prec != QS_PREC_INT8 && po->prec != QS_PREC_NF4 &&
+      po->prec != QS_PREC_INT8DYN)
     return qs_fail(QS_EUNSUPPORTED, "%s: cuda: %s: no CUDA kernels for this precision in this build", a->name,
                    qs_precision_name(po->prec));
   if (po->prec == QS_PREC_NF4 && po->nf4_block < 1)
@@ -380,7 +382,11 @@ static void plan_init(qs_cuda_plan *P, const qs_model *m, const qs_prec_opts *po
   /* int8 / nf4: every layer the precision does not quantize runs in fp16 (as the CPU reference) */
   P->dt = po->prec == QS_PREC_FP32 ? QS_DT_F32 : QS_DT_F16;
   P->po = *po;
-  P->quant = po->prec == QS_PREC_INT8 ? QS_LIN_INT8 : po->prec == QS_PREC_NF4 ? QS_LIN_NF4 : 0;
+  /* int8dyn: LLM.int8's kernels without the outlier decomposition (quant.h section 6) */
+  if (po->prec == QS_PREC_INT8DYN) P->po.int8_threshold = 0.0f;
+  P->quant = po->prec == QS_PREC_INT8 || po->prec == QS_PREC_INT8DYN ? QS_LIN_INT8
+             : po->prec == QS_PREC_NF4                               ? QS_LIN_NF4
+                                                                     : 0;
   P->es = qs_dtype_size(P->dt);
   P->device = o && o->device >= 0 ? o->device : 0;
   P->use_graph = o ? o->use_graph : 1;

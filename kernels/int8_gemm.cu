@@ -10,8 +10,8 @@
  * bit-exact. Beyond that, o comes from obuf (int8_outlier.cu).
  *
  * On a compute capability 9.0 device built with sm_90a, qs_int8_gemm_launch hands
- * shapes of at least QS_INT8_SM90_MIN_M rows to the wgmma kernel of int8_gemm_sm90.cu
- * (same epilogue, same bits); this file's mma.sync kernel takes the rest.
+ * every shape (N even, obuf given) to the wgmma kernel of int8_gemm_sm90.cu (same
+ * epilogue, same bits); this file's mma.sync kernels take the rest.
  *
  * Tiles: BM x BN x 64 bytes of K per stage, 4-stage cp.async pipeline, XOR-
  * swizzled shared memory (16-byte chunks, conflict-free ldmatrix), warp tiles of
@@ -302,6 +302,16 @@ __global__ void __launch_bounds__(256) int8_splitk_epilogue_kernel(
 
 }  // namespace
 
+/* 1 if the heuristic hands this shape to the sm_90a kernel (given an obuf) */
+static int sm90_default(int M, int N) {
+#if QS_HAVE_SM90A
+  return g_force_cfg < 0 && M >= QS_INT8_SM90_MIN_M && N % 2 == 0 && qs_int8_sm90_available();
+#else
+  (void)M, (void)N;
+  return 0;
+#endif
+}
+
 extern "C" int qs_int8_splitk_choose(int M, int N, int K) {
   static int sms = 0;
   if (!sms) {
@@ -309,6 +319,7 @@ extern "C" int qs_int8_splitk_choose(int M, int N, int K) {
     if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
       sms = 132;
   }
+  if (sm90_default(M, N)) return 1; /* the sm_90a kernel takes the shape whole */
   const long tiles = (long)((M + 63) / 64) * ((N + 63) / 64);
   const int KT = (K + BK - 1) / BK;
   if (M > 1024 || tiles >= sms || KT < 4) return 1;
@@ -346,11 +357,8 @@ extern "C" int qs_int8_gemm_uses_sm90(int M, int N, int K, const uint16_t *obuf)
   (void)K;
 #if QS_HAVE_SM90A
   if (g_force_cfg >= 3) return 1;
-  return g_force_cfg < 0 && obuf && M >= QS_INT8_SM90_MIN_M && N % 2 == 0 && qs_int8_sm90_available();
-#else
-  (void)M, (void)N, (void)obuf;
-  return 0;
 #endif
+  return obuf && sm90_default(M, N);
 }
 
 /* Tile configuration override for the benchmark and the tests: -1 the heuristic;

@@ -89,6 +89,70 @@ __device__ __forceinline__ void quant_row(const uint4 *__restrict__ xr, int K8, 
   }
 }
 
+/* The register-resident forms, for rows of at most 32 CPL 16-byte chunks: the row is
+ * read once into registers (all its loads in flight together), and its maximum,
+ * outlier tags and codes come from there. */
+template <int CPL>
+__device__ __forceinline__ void load_row(const uint4 *__restrict__ xr, int K8, int lane, uint4 (&v)[CPL]) {
+#pragma unroll
+  for (int i = 0; i < CPL; i++) {
+    const int c = lane + 32 * i;
+    v[i] = c < K8 ? __ldg(xr + c) : make_uint4(0u, 0u, 0u, 0u);
+  }
+}
+
+/* quant_row of the row in v (no outlier column) */
+template <int CPL>
+__device__ __forceinline__ void quant_row_regs(const uint4 (&v)[CPL], int K8, int lane, uint32_t mx, int m,
+                                               float *__restrict__ sx, int8_t *__restrict__ xq_row) {
+  const float s = __half2float(__ushort_as_half((unsigned short)mx));
+  if (lane == 0) sx[m] = s;
+  const float rs = __frcp_rn(s);
+  const bool zero_row = !(s != 0.0f); /* s == 0: every xq of the row is 0 */
+  uint2 *qr = (uint2 *)xq_row;
+#pragma unroll
+  for (int i = 0; i < CPL; i++) {
+    const int c = lane + 32 * i;
+    if (c >= K8) break;
+    const uint32_t w[4] = {v[i].x, v[i].y, v[i].z, v[i].w};
+    uint32_t packed[2] = {0u, 0u};
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      const unsigned short hb = (unsigned short)(w[j >> 1] >> ((j & 1) * 16));
+      const float xh = __half2float(__ushort_as_half(hb));
+      const int q = zero_row ? 0 : quant127(xh, s, rs);
+      packed[j >> 2] |= ((uint32_t)q & 0xffu) << ((j & 3) * 8);
+    }
+    qr[c] = make_uint2(packed[0], packed[1]);
+  }
+}
+
+/* Every row of this warp's share: s_x over all columns and the codes, as if no
+ * column were an outlier; with tag, the outlier columns tagged with gen0 as well. */
+template <int CPL>
+__device__ __forceinline__ void rows_regs(const uint4 *__restrict__ x, int M, int K, int gw, int nw, int lane,
+                                          bool tag, uint32_t tlo, uint32_t *__restrict__ tags, uint32_t gen0,
+                                          int8_t *__restrict__ xq, float *__restrict__ sx) {
+  const int K8 = K >> 3;
+  for (int m = gw; m < M; m += nw) {
+    uint4 v[CPL];
+    load_row<CPL>(x + (size_t)m * K8, K8, lane, v);
+    uint32_t mx = 0;
+#pragma unroll
+    for (int i = 0; i < CPL; i++) {
+      const uint32_t w[4] = {v[i].x, v[i].y, v[i].z, v[i].w};
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        const uint32_t mag = (w[j >> 1] >> ((j & 1) * 16)) & 0x7fffu;
+        if (tag && mag >= tlo && mag <= 0x7c00u) tags[(lane + 32 * i) * 8 + j] = gen0;
+        mx = max(mx, mag); /* chunks past the row are zeros: no effect */
+      }
+    }
+    quant_row_regs<CPL>(v, K8, lane, __reduce_max_sync(0xffffffffu, mx), m, sx, xq + (size_t)m * K);
+  }
+}
+
+template <int CPL>
 __global__ void __launch_bounds__(kThreads) int8_quant_kernel(const uint4 *__restrict__ x, int M, int K,
                                                               uint32_t tlo, int use_out, int8_t *__restrict__ xq,
                                                               float *__restrict__ sx, int *__restrict__ n_out,
@@ -104,7 +168,15 @@ __global__ void __launch_bounds__(kThreads) int8_quant_kernel(const uint4 *__res
   uint32_t *tags = state + 4;
   const uint32_t gen0 = ((volatile uint32_t *)state)[1];
 
-  if (use_out) {
+  if constexpr (CPL > 0) {
+    if (!use_out) {
+      /* no outlier decomposition: one read of each row, into registers */
+      rows_regs<CPL>(x, M, K, gw, nw, lane, false, tlo, tags, gen0, xq, sx);
+      if (blockIdx.x == 0 && threadIdx.x == 0) *n_out = 0;
+      return;
+    }
+    rows_regs<CPL>(x, M, K, gw, nw, lane, true, tlo, tags, gen0, xq, sx);
+  } else if (use_out) {
     /* phase 1: tag outlier columns (|xh| >= threshold <=> tlo <= mag <= 0x7c00) and, in
      * the same read of each row, quantize it as if no column were an outlier (s_x the
      * maximum over the whole row); when the barrier shows no outlier column anywhere,
@@ -124,6 +196,8 @@ __global__ void __launch_bounds__(kThreads) int8_quant_kernel(const uint4 *__res
       }
       quant_row(xr, K8, lane, __reduce_max_sync(0xffffffffu, mx), NULL, m, sx, xq + (size_t)m * K);
     }
+  }
+  if (use_out) {
     grid_barrier(state, gen0);
     /* phase 2a: the bit mask of outlier columns and the prefix ranks of its words */
     for (int w = warp; w < nwords; w += kWarps) {
@@ -222,6 +296,22 @@ uint32_t threshold_bits(float thr) {
   return u > 0x7c00u ? 0x7c00u : u;
 }
 
+/* The register-resident instance for rows of K8 16-byte chunks (0: the looping one,
+ * for rows longer than 24 chunks a lane, K > 6144). */
+typedef void (*quant_fn)(const uint4 *, int, int, uint32_t, int, int8_t *, float *, int *, int *, __half *, uint32_t *);
+constexpr int kCpl[] = {1, 2, 3, 4, 6, 8, 12, 16, 20, 24};
+constexpr int kNCpl = (int)(sizeof kCpl / sizeof kCpl[0]);
+const quant_fn kQuantFns[kNCpl + 1] = {int8_quant_kernel<1>,  int8_quant_kernel<2>,  int8_quant_kernel<3>,
+                                       int8_quant_kernel<4>,  int8_quant_kernel<6>,  int8_quant_kernel<8>,
+                                       int8_quant_kernel<12>, int8_quant_kernel<16>, int8_quant_kernel<20>,
+                                       int8_quant_kernel<24>, int8_quant_kernel<0>};
+int cpl_index(int K) {
+  const int per_lane = (K / 8 + 31) / 32;
+  for (int i = 0; i < kNCpl; i++)
+    if (kCpl[i] >= per_lane) return i;
+  return kNCpl;
+}
+
 }  // namespace
 
 extern "C" size_t qs_int8_state_words(int K) { return 4 + (size_t)(K > 0 ? K : 0); }
@@ -245,22 +335,27 @@ extern "C" int qs_int8_quant_launch(const uint16_t *x, int M, int K, float thres
   const int nwords = (K + 31) / 32;
   const size_t smem = (size_t)nwords * 2 * sizeof(uint32_t);
   QSQ_REQUIRE(smem <= 48 * 1024, "int8 quant: shape: K %d too large", K);
+  const int ci = cpl_index(K);
+  const quant_fn fn = kQuantFns[ci];
   int blocks = (M + kWarps - 1) / kWarps;
   if (use_out) {
     /* cooperative: at most the blocks that are resident at once */
-    static int cached_dev = -1, cached_max = 0, cached_nw = -1;
+    static int cached_dev[kNCpl + 1], cached_max[kNCpl + 1], cached_nw[kNCpl + 1], cached_init = 0;
+    if (!cached_init) {
+      for (int i = 0; i <= kNCpl; i++) cached_dev[i] = -1;
+      cached_init = 1;
+    }
     int dev = 0;
     QSQ_CUDA(cudaGetDevice(&dev), "int8 quant");
-    if (dev != cached_dev || nwords != cached_nw) {
+    if (dev != cached_dev[ci] || nwords != cached_nw[ci]) {
       int sms = 0, per_sm = 0;
       QSQ_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "int8 quant");
-      QSQ_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, int8_quant_kernel, kThreads, smem),
-               "int8 quant");
-      cached_max = sms * (per_sm < 1 ? 1 : per_sm);
-      cached_dev = dev;
-      cached_nw = nwords;
+      QSQ_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, kThreads, smem), "int8 quant");
+      cached_max[ci] = sms * (per_sm < 1 ? 1 : per_sm);
+      cached_dev[ci] = dev;
+      cached_nw[ci] = nwords;
     }
-    if (blocks > cached_max) blocks = cached_max;
+    if (blocks > cached_max[ci]) blocks = cached_max[ci];
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeCooperative;
@@ -271,13 +366,13 @@ extern "C" int qs_int8_quant_launch(const uint16_t *x, int M, int K, float thres
     cfg.stream = s;
     cfg.attrs = attr;
     cfg.numAttrs = 1;
-    QSQ_CUDA(cudaLaunchKernelEx(&cfg, int8_quant_kernel, (const uint4 *)x, M, K, tlo, use_out, a->xq, a->sx,
-                                a->n_out, a->cols, (__half *)a->xo, a->state),
+    QSQ_CUDA(cudaLaunchKernelEx(&cfg, fn, (const uint4 *)x, M, K, tlo, use_out, a->xq, a->sx, a->n_out, a->cols,
+                                (__half *)a->xo, a->state),
              "int8 quant");
   } else {
     if (blocks > 65535) blocks = 65535;
-    int8_quant_kernel<<<blocks, kThreads, smem, s>>>((const uint4 *)x, M, K, tlo, use_out, a->xq, a->sx, a->n_out,
-                                                     a->cols, (__half *)a->xo, a->state);
+    fn<<<blocks, kThreads, smem, s>>>((const uint4 *)x, M, K, tlo, use_out, a->xq, a->sx, a->n_out, a->cols,
+                                      (__half *)a->xo, a->state);
   }
   QSQ_CUDA(cudaGetLastError(), "int8 quant");
   return QS_OK;

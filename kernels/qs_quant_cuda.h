@@ -107,12 +107,16 @@ int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const float *sw,
 
 /* Hopper (compute capability 9.0, built for sm_90a): the same GEMM and epilogue with
  * wgmma and TMA (int8_gemm_sm90.cu), bit-exact with qs_int8_gemm_launch's other
- * kernels. qs_int8_gemm_launch uses it by itself for M >= QS_INT8_SM90_MIN_M (even N,
- * and obuf given) where available; call it directly only to pick the tile width: bn 256 (128 x 256
+ * kernels. qs_int8_gemm_launch uses it by itself for every M (even N, and obuf given)
+ * where available (on an H200 it beats the mma.sync tiles at batch 1 as well: ViT-B's
+ * four Linears at M 197 take 33.9 us against 76.9), and qs_int8_splitk_choose then
+ * answers 1; call it directly only to pick the tile width: bn 256 (128 x 256
  * tiles), 128 (128 x 128) or 0 (chosen from the shape). Preconditions of
  * qs_int8_gemm_launch, N even, sw 8-byte and bias 4-byte aligned.
  * qs_int8_sm90_available: 1 if the current device can run it. */
-#define QS_INT8_SM90_MIN_M 512
+#define QS_INT8_SM90_MIN_M 1
+/* the NF4 wgmma kernel (nf4_gemm_sm90.cu) from this many rows */
+#define QS_NF4_SM90_MIN_M 512
 int qs_int8_sm90_available(void);
 /* 1 if qs_int8_gemm_launch takes the sm_90a kernel for this shape and obuf (it needs
  * obuf: that kernel reads every outlier part from it, so qs_int8_outlier_launch then
@@ -161,6 +165,15 @@ typedef struct {
  * larger M the tiled tensor-core kernel. */
 int qs_nf4_gemm_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N, int K,
                        int gelu, uint16_t *y, cudaStream_t s);
+
+/* Hopper (compute capability 9.0, sm_90a build): each weight tile dequantized once
+ * into shared memory (w = h(code * absmax), 128-byte swizzled) by a producer
+ * warpgroup, fp16 wgmma with fp32 accumulation, the epilogue of qs_nf4_gemm_launch;
+ * the same tolerance against the reference. qs_nf4_gemm_launch uses it by itself for
+ * M >= QS_INT8_SM90_MIN_M where available; bn 256, 128 or 0 (chosen from the shape).
+ * Preconditions of qs_nf4_gemm_launch (K % 64 == 0, block 64, N even). */
+int qs_nf4_gemm_sm90_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N, int K,
+                            int gelu, int bn, uint16_t *y, cudaStream_t s);
 
 /* Split-K NF4 for small M: qs_nf4_splitk_choose gives the K slices (1: use
  * qs_nf4_gemm_launch); qs_nf4_gemm_splitk_launch writes fp32 partial sums to ws

@@ -466,6 +466,11 @@ int main(void) {
   int8_case(197, 1280, 5120, 6.0f, NULL, 0, 1, 0, -1);
   int8_case(197 * 32, 3072, 768, 6.0f, few, 3, 1, 0, -1);
   int8_case(197 * 32, 768, 768, 0.0f, NULL, 0, 1, 0, -1);
+  /* rows longer than the register-resident quantization takes (K > 6144: the looping
+   * kernel), with and without outlier columns; a short row (K 8: one chunk) */
+  int8_case(70, 256, 6400, 6.0f, few, 3, 1, 0, -1);
+  int8_case(70, 256, 6400, 0.0f, NULL, 0, 1, 0, -1);
+  int8_case(70, 256, 16, 6.0f, NULL, 0, 1, 0, -1);
   int8_graph_case(197, 768, 768);
   /* the sm_90a wgmma kernel (configuration 3: its own tile width; 4: 128 x 256, 5: 128 x 128):
    * M not a multiple of 128, N not a multiple of the tile, K not a multiple of 128 bytes,
@@ -494,6 +499,19 @@ int main(void) {
   nf4_case(7, 3072, 768, 1, 1, 0, -1, 0);
   nf4_case(16, 768, 3072, 0, 1, 1, -1, 0);
   nf4_case(197 * 32, 3072, 768, 1, 1, 0, -1, 1);
+  /* the sm_90a wgmma kernel (3: its own tile width, 4: 128 x 256, 5: 128 x 128): M and N
+   * not multiples of the tile, double quantization, GELU, more tiles than SMs */
+  if (qs_int8_sm90_available()) {
+    nf4_case(197 * 8, 2304, 768, 0, 1, 0, 3, 1);
+    nf4_case(197 * 8, 3072, 768, 1, 1, 1, 4, 0);
+    nf4_case(197 * 8, 768, 3072, 0, 1, 0, 5, 0);
+    nf4_case(700, 200, 192, 1, 0, 0, 4, 0);
+    nf4_case(130, 392, 320, 0, 1, 1, 5, 0);
+    nf4_case(257 * 8, 5120, 1280, 0, 1, 1, 3, 0);
+    nf4_case(197 * 32, 768, 3072, 1, 1, 0, 4, 0);
+  } else {
+    printf("nf4 sm_90a kernel: not available on this device, its cases skipped\n");
+  }
   /* MobileViT's widths (K % 64 != 0: blocks straddle rows), odd N, another block size */
   nf4_generic_case(1024, 432, 144, 64, 0, 1);
   nf4_generic_case(256, 240, 480, 64, 1, 1);
