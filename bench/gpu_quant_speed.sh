@@ -4,12 +4,7 @@
 # (sweep/vit-quant.json) with its report, the seed sweep, the gpu tests and the peer
 # table, each stage under its own time limit.
 #
-#   bench/gpu_quant_speed.sh [build] [test] [sass] [layer] [ncu] [sweep] [seed] [ctest] [peer] [pending]
-#
-# `pending` applies the patches of kernels/pending/ named in PENDING (default: all) to a
-# copy of the tree, builds it apart (PENDING_BUILD, default /tmp/qsweep-pending-build) and
-# runs the quantized-kernel test and the layer bench there, each with a time limit (a
-# parked kernel may hang: it is killed, and the stage says so).
+#   bench/gpu_quant_speed.sh [build] [test] [sass] [layer] [ncu] [sweep] [seed] [ctest] [peer]
 #
 # Default stages: build test sass layer sweep. Environment: OUT (logs and results,
 # default ./gpu-quant-speed), BUILD (build folder, default /tmp/qsweep-build, kept by a
@@ -89,28 +84,6 @@ for s in $steps; do
       stage peer 420 env PYTHONUNBUFFERED=1 python3 "$root/bench/peer_pytorch.py" --build "$b" \
         --json "$out/peer.json" ${PEER_ARGS:-}
       tail -40 "$logs/peer.log" | tee -a "$sum" ;;
-    pending)
-      src=/tmp/qsweep-pending-src
-      pb=${PENDING_BUILD:-/tmp/qsweep-pending-build}
-      rm -rf "$src" && mkdir -p "$src" && (cd "$root" && tar cf - --exclude=./build* --exclude=./.git .) | tar xf - -C "$src"
-      ok=1
-      for name in ${PENDING:-$(cd "$root/kernels/pending" && ls *.patch | sed 's/\.patch$//')}; do
-        if patch -p1 -d "$src" --forward --batch < "$root/kernels/pending/$name.patch" > "$logs/pending-$name.log" 2>&1; then
-          say "pending: applied $name"
-        else
-          say "pending: $name does not apply (logs/pending-$name.log)"
-          ok=0
-        fi
-      done
-      if [ "$ok" = 1 ]; then
-        stage pending_cmake 120 cmake -S "$src" -B "$pb" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-          -DQSWEEP_WERROR=ON &&
-          stage pending_build 400 cmake --build "$pb" -j"$(nproc)" --target test_gpu_quant quant_gemm_bench &&
-          { stage pending_test 180 stdbuf -oL "$pb/tests/test_gpu_quant"
-            grep -E "FAIL|passed|failed" "$logs/pending_test.log" | tail -12 | tee -a "$sum"
-            stage pending_layer 240 "$pb/tests/quant_gemm_bench" ${LAYER_ARGS:-}
-            grep -E "^# ViT" "$logs/pending_layer.log" | tee -a "$sum"; }
-      fi ;;
     *) say "unknown stage $s" ;;
   esac
 done
