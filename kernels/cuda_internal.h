@@ -30,7 +30,7 @@
  *   NF4    4-bit NF4 weights + absmax (blobs), dequantized inside the GEMM; tensor-core
  *          kernel (split-K for small M) when K % 64 == 0 and block 64, else the generic
  *          kernel of the flattened layout. */
-typedef enum { QS_LIN_DENSE = 0, QS_LIN_INT8 = 1, QS_LIN_NF4 = 2 } qs_lin_kind;
+typedef enum { QS_LIN_DENSE = 0, QS_LIN_INT8 = 1, QS_LIN_NF4 = 2, QS_LIN_FP8 = 3 } qs_lin_kind;
 
 /* Bytes made on the host at plan time (quantized weights), uploaded into the weight
  * part of the arena. */
@@ -105,7 +105,7 @@ typedef struct {
   int nlins;
   /* int8 / nf4: the precision's options, quantized weights, activation buffers */
   qs_prec_opts po;
-  int quant; /* QS_LIN_INT8 / QS_LIN_NF4 for the quantized Linears, 0 in fp32 / fp16 */
+  int quant; /* QS_LIN_INT8 / QS_LIN_NF4 / QS_LIN_FP8 for the quantized Linears, 0 in fp32 / fp16 */
   qs_blob blobs[QS_MAX_BLOBS];
   int nblobs;
   int qM, qN, qK;    /* largest M, N, K of the quantized Linears */

@@ -133,6 +133,31 @@ static int quantize_linear(qs_cuda_plan *P, qs_linear *l, const float *const *w,
     l->splits = qs_int8_splitk_choose(l->M, (int)N, (int)K);
     return QS_OK;
   }
+  if (P->quant == QS_LIN_FP8) {
+    if (K % 16 != 0 || N % 2 != 0)
+      return qs_fail(QS_EUNSUPPORTED, "%s: fp8 Linear [%lld, %lld]: the fp8 kernels need K %% 16 == 0 and N even",
+                     P->a->name, (long long)N, (long long)K);
+    float *st = NULL;
+    const float *src = w[0];
+    if (nparts > 1) { /* per-row scales: the stacked q|k|v quantizes as its parts */
+      if (!(st = qs_malloc(sizeof(float) * (size_t)N * (size_t)K))) return QS_ENOMEM;
+      for (int i = 0; i < nparts; i++) memcpy(st + (size_t)i * rows * K, w[i], sizeof(float) * (size_t)rows * K);
+      src = st;
+    }
+    qs_fp8_matrix q;
+    memset(&q, 0, sizeof q);
+    int rc = qs_fp8_quantize_weight(src, N, K, &q);
+    free(st);
+    if (rc != QS_OK) return rc;
+    l->q0 = add_blob(P, q.q, (size_t)N * K);
+    q.q = NULL;
+    l->q1 = add_blob(P, q.scale, sizeof(float) * (size_t)N);
+    q.scale = NULL;
+    qs_fp8_free(&q);
+    if (l->q0 < 0 || l->q1 < 0) return QS_EINTERNAL;
+    l->kind = QS_LIN_FP8;
+    return QS_OK;
+  }
   const int block = P->po.nf4_block, dq = P->po.nf4_double_quant;
   const int64_t per = rows * K;
   if (nparts > 1 && (per % block != 0 || per % 2 != 0))
@@ -373,6 +398,15 @@ static int linear_gemm(const qs_cuda_plan *P, int id, const void *x, void *y, in
       QS_TRY(qs_int8_outlier_launch(&P->i8, wq, sw, l->M, l->N, l->K, P->obuf, s));
       return qs_int8_gemm_launch(&P->i8, wq, sw, bias, P->obuf, l->M, l->N, l->K,
                                  gelu ? QS_INT8_OUT_F16_GELU : QS_INT8_OUT_F16, y, s);
+    }
+    case QS_LIN_FP8: {
+#if QS_HAVE_SM90A
+      QS_TRY(qs_fp8_quant_launch(x, l->M, l->K, (uint8_t *)P->i8.xq, P->i8.sx, s));
+      return qs_fp8_gemm_sm90_launch((const uint8_t *)P->i8.xq, P->i8.sx, blob(P, l->q0), blob(P, l->q1), bias, l->M,
+                                     l->N, l->K, gelu ? QS_INT8_OUT_F16_GELU : QS_INT8_OUT_F16, y, 0, s);
+#else
+      return qs_fail(QS_EUNSUPPORTED, "%s: fp8: this build has no sm_90a kernels", P->a->name);
+#endif
     }
     case QS_LIN_NF4: {
       qs_nf4_weight w;

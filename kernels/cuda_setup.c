@@ -199,6 +199,10 @@ static int layout(qs_cuda_plan *P, qs_arena *A) {
   P->weight_bytes = wbytes;
   ALLOC(P->in32, sizeof(float) * B * P->C * P->S * P->S);
   QS_TRY(P->mv ? qs_mv_layout(P, A) : layout_transformer(P, A));
+  if (P->quant == QS_LIN_FP8 && P->qM > 0) { /* codes and scales, shared by every fp8 Linear */
+    ALLOC(P->i8.xq, (size_t)P->qM * (size_t)P->qK);
+    ALLOC(P->i8.sx, sizeof(float) * (size_t)P->qM);
+  }
   if (P->quant == QS_LIN_INT8 && P->qM > 0) { /* one set for every int8 Linear (they run in sequence) */
     const size_t qm = (size_t)P->qM, qk = (size_t)P->qK;
     ALLOC(P->i8.xq, qm * qk);
@@ -357,13 +361,30 @@ static int plan_build(qs_cuda_plan *P) {
  * rank of a tensor-parallel group). */
 static int plan_check(const qs_model *m, const qs_prec_opts *po, int batch) {
   const qs_arch *a = &m->arch;
-  /* bf16 and fp8 have CPU references (quant.h sections 4, 5) and no kernels yet:
-   * refused here, before anything is uploaded, so such a cell is recorded unsupported
-   * and never runs in another precision. Their kernels will also need a device check
-   * (bf16 tensor cores: sm_80+; fp8 e4m3: sm_89+) refusing older GPUs with the reason.
-   * int8dyn (section 6) is the int8 path with the outlier threshold at 0. */
-  if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16 && po->prec != QS_PREC_INT8 && po->prec != QS_PREC_NF4 &&
-      po->prec != QS_PREC_INT8DYN)
+  /* bf16 has a CPU reference (quant.h section 4) and no kernels yet: refused here,
+   * before anything is uploaded, so such a cell is recorded unsupported and never runs
+   * in another precision. int8dyn (section 6) is the int8 path with the outlier
+   * threshold at 0. fp8 (section 5) runs the sm_90a wgmma kernel: compute capability
+   * 9.0 and a build for it, else refused with the reason. */
+  if (po->prec == QS_PREC_FP8) {
+#if QS_HAVE_SM90A
+    if (!qs_int8_sm90_available()) {
+      int dev = 0, major = 0, minor = 0;
+      cudaGetDevice(&dev);
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+      return qs_fail(QS_EUNSUPPORTED,
+                     "%s: cuda: fp8: its kernels (e4m3 wgmma) need compute capability 9.0; the device has %d.%d",
+                     a->name, major, minor);
+    }
+#else
+    return qs_fail(QS_EUNSUPPORTED,
+                   "%s: cuda: fp8: this build has no sm_90a kernels (configure with CMAKE_CUDA_ARCHITECTURES "
+                   "including 90)",
+                   a->name);
+#endif
+  } else if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16 && po->prec != QS_PREC_INT8 &&
+             po->prec != QS_PREC_NF4 && po->prec != QS_PREC_INT8DYN)
     return qs_fail(QS_EUNSUPPORTED, "%s: cuda: %s: no CUDA kernels for this precision in this build", a->name,
                    qs_precision_name(po->prec));
   if (po->prec == QS_PREC_NF4 && po->nf4_block < 1)
@@ -386,6 +407,7 @@ static void plan_init(qs_cuda_plan *P, const qs_model *m, const qs_prec_opts *po
   if (po->prec == QS_PREC_INT8DYN) P->po.int8_threshold = 0.0f;
   P->quant = po->prec == QS_PREC_INT8 || po->prec == QS_PREC_INT8DYN ? QS_LIN_INT8
              : po->prec == QS_PREC_NF4                               ? QS_LIN_NF4
+             : po->prec == QS_PREC_FP8                               ? QS_LIN_FP8
                                                                      : 0;
   P->es = qs_dtype_size(P->dt);
   P->device = o && o->device >= 0 ? o->device : 0;

@@ -22,6 +22,8 @@
 
 #include <cudaTypedefs.h>
 
+#include <type_traits>
+
 extern "C" {
 #include "quant.h"
 }
@@ -56,6 +58,21 @@ __device__ __forceinline__ void wgmma_tile<256>(int (&d)[128], uint64_t da, uint
 template <>
 __device__ __forceinline__ void wgmma_tile<128>(int (&d)[64], uint64_t da, uint64_t db, int scale_d) {
   sm90::wgmma_s8_n128(d, da, db, scale_d);
+}
+/* fp8 e4m3 operands, fp32 accumulators */
+__device__ __forceinline__ void wgmma_tile_f8(float (&d)[128], uint64_t da, uint64_t db, int scale_d) {
+  sm90::wgmma_e4m3_n256(d, da, db, scale_d);
+}
+__device__ __forceinline__ void wgmma_tile_f8(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
+  sm90::wgmma_e4m3_n128(d, da, db, scale_d);
+}
+template <int BN>
+__device__ __forceinline__ void wgmma_any(int (&d)[BN / 2], uint64_t da, uint64_t db, int scale_d) {
+  wgmma_tile<BN>(d, da, db, scale_d);
+}
+template <int BN>
+__device__ __forceinline__ void wgmma_any(float (&d)[BN / 2], uint64_t da, uint64_t db, int scale_d) {
+  wgmma_tile_f8(d, da, db, scale_d);
 }
 
 /* The fp16 epilogue of one consumer thread: rows r0 and r0 + 8 (gm0, gm0 + 8) of
@@ -101,11 +118,43 @@ __device__ __forceinline__ void epilogue_f16(const int (&acc)[BN / 2], const flo
   }
 }
 
+/* The fp8 epilogue (quant.h section 5): d = fp32 (fp32 acc * s_x[m]) * s_w[n],
+ * y = h(fp32 d + h(bias[n])) or h(d) without a bias, optionally GELU; the same
+ * fragment layout and staging as epilogue_f16. */
+template <int BN, int MODE>
+__device__ __forceinline__ void epilogue_fp8(const float (&acc)[BN / 2], const float (&sxm)[2], int gm0, int n0,
+                                             int t4, int M, int N, const float *psw, const __half *pb, bool has_bias,
+                                             __half *__restrict__ y) {
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const int gm = gm0 + 8 * h;
+    const bool rok = gm < M;
+    __half *yr = y + (size_t)gm * N;
+#pragma unroll
+    for (int j = 0; j < BN / 8; j++) {
+      const int cn = 8 * j + 2 * t4, gn = n0 + cn;
+      const float2 swp = *reinterpret_cast<const float2 *>(psw + cn);
+      const float2 bb = __half22float2(*reinterpret_cast<const __half2 *>(pb + cn));
+      float out[2];
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        float v = __fmul_rn(__fmul_rn(acc[4 * j + 2 * h + e], sxm[h]), e ? swp.y : swp.x);
+        if (has_bias) v = __fadd_rn(v, e ? bb.y : bb.x);
+        v = qsq::rh(v);
+        if (MODE == QS_INT8_OUT_F16_GELU) v = qsq::gelu_h(v);
+        out[e] = v;
+      }
+      if (rok && gn < N) *reinterpret_cast<__half2 *>(yr + gn) = __floats2half2_rn(out[0], out[1]);
+      if ((j & 1) == 1) asm volatile("" ::: "memory");
+    }
+  }
+}
+
 /* MODE: QS_INT8_OUT_F16, QS_INT8_OUT_F16_GELU or QS_INT8_OUT_ACC, a template
  * parameter so each instance carries only its own epilogue (the epilogue is unrolled
  * over the accumulator registers: its code is large, and instruction fetch is what
  * a bigger one costs). */
-template <int BN, int MODE>
+template <int BN, int MODE, int F8>
 __global__ void __launch_bounds__(THREADS, 1)
     int8_gemm_sm90_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB,
                           const float *__restrict__ sx, const float *__restrict__ sw, const __half *__restrict__ bias,
@@ -159,8 +208,9 @@ __global__ void __launch_bounds__(THREADS, 1)
   const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   int stage = 0;
   uint32_t phase = 0;
-  const int nout = MODE == QS_INT8_OUT_ACC ? 0 : *n_out_p;
-  int acc[C::NREG];
+  const int nout = MODE == QS_INT8_OUT_ACC || F8 ? 0 : *n_out_p;
+  using Acc = typename std::conditional<F8 != 0, float, int>::type;
+  Acc acc[C::NREG];
 #pragma unroll
   for (int i = 0; i < C::NREG; i++) acc[i] = 0;
 
@@ -195,7 +245,7 @@ __global__ void __launch_bounds__(THREADS, 1)
       sm90::wg_fence();
 #pragma unroll
       for (int ks = 0; ks < BK / 32; ks++)
-        wgmma_tile<BN>(acc, sm90::desc_sw128(sA + ks * 32), sm90::desc_sw128(sB + ks * 32), (kt | ks) != 0);
+        wgmma_any<BN>(acc, sm90::desc_sw128(sA + ks * 32), sm90::desc_sw128(sB + ks * 32), (kt | ks) != 0);
       sm90::wg_commit();
       sm90::wg_wait<1>(); /* the previous k-tile's wgmma has read its slot */
       if (prev >= 0 && tid == 0) sm90::mbar_arrive(&empty[prev]);
@@ -218,10 +268,13 @@ __global__ void __launch_bounds__(THREADS, 1)
 #pragma unroll
         for (int j = 0; j < BN / 8; j++) {
           const int gn = n0 + 8 * j + 2 * t4;
+          /* fp8: the fp32 sums' bits */
+          const int a0 = F8 ? __float_as_int(acc[4 * j + 2 * h]) : (int)acc[4 * j + 2 * h];
+          const int a1 = F8 ? __float_as_int(acc[4 * j + 2 * h + 1]) : (int)acc[4 * j + 2 * h + 1];
           if (gn + 1 < N) {
-            *reinterpret_cast<int2 *>(yi + gn) = make_int2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+            *reinterpret_cast<int2 *>(yi + gn) = make_int2(a0, a1);
           } else if (gn < N) {
-            yi[gn] = acc[4 * j + 2 * h];
+            yi[gn] = a0;
           }
         }
       }
@@ -230,7 +283,10 @@ __global__ void __launch_bounds__(THREADS, 1)
     sm90::cp_async_wait_all();
     sm90::named_sync(1 + c, 128); /* every thread's parameter copies have landed */
     const float sxm[2] = {psx[warp * 16 + g], psx[warp * 16 + g + 8]};
-    epilogue_f16<BN, MODE>(acc, sxm, gm0, n0, t4, M, N, psw, pb, nout > 0, obuf, (__half *)y);
+    if constexpr (F8 != 0)
+      epilogue_fp8<BN, MODE>(acc, sxm, gm0, n0, t4, M, N, psw, pb, bias != nullptr, (__half *)y);
+    else
+      epilogue_f16<BN, MODE>(acc, sxm, gm0, n0, t4, M, N, psw, pb, nout > 0, obuf, (__half *)y);
   }
 }
 
@@ -263,37 +319,73 @@ int make_map(CUtensorMap *map, const int8_t *p, int rows, int K, int box_rows) {
   return QS_OK;
 }
 
-template <int BN, int MODE>
-int launch_mode(const CUtensorMap &mA, const CUtensorMap &mB, const qs_int8_act *a, const float *sw,
-                const uint16_t *bias, const uint16_t *obuf, int M, int N, int K, void *y, int sms, cudaStream_t s) {
+/* The operands of one launch: the activation codes xq [M, K] with s_x, the weight
+ * codes wq [N, K] with s_w (int8, or e4m3 bytes when F8), bias, and for int8 the
+ * outlier count and part. */
+struct Sm90Args {
+  const void *xq, *wq;
+  const float *sx, *sw;
+  const uint16_t *bias, *obuf;
+  const int *n_out;
+};
+
+template <int BN, int MODE, int F8>
+int launch_mode(const CUtensorMap &mA, const CUtensorMap &mB, const Sm90Args &g, int M, int N, int K, void *y, int sms,
+                cudaStream_t s) {
   using C = Sm90Cfg<BN>;
   static int attr_set = 0;
   if (!attr_set) {
-    QSQ_CUDA(cudaFuncSetAttribute(int8_gemm_sm90_kernel<BN, MODE>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    QSQ_CUDA(cudaFuncSetAttribute(int8_gemm_sm90_kernel<BN, MODE, F8>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   C::SMEM),
-             "int8 gemm sm90");
+             F8 ? "fp8 gemm sm90" : "int8 gemm sm90");
     attr_set = 1;
   }
   const long tiles = (long)((N + BN - 1) / BN) * ((M + BM - 1) / BM);
   const unsigned grid = (unsigned)(tiles < sms ? tiles : sms);
-  int8_gemm_sm90_kernel<BN, MODE><<<grid, THREADS, C::SMEM, s>>>(mA, mB, a->sx, sw, (const __half *)bias, a->n_out,
-                                                                  (const __half *)obuf, M, N, K, y);
-  QSQ_CUDA(cudaGetLastError(), "int8 gemm sm90");
+  int8_gemm_sm90_kernel<BN, MODE, F8><<<grid, THREADS, C::SMEM, s>>>(
+      mA, mB, g.sx, g.sw, (const __half *)g.bias, g.n_out, (const __half *)g.obuf, M, N, K, y);
+  QSQ_CUDA(cudaGetLastError(), F8 ? "fp8 gemm sm90" : "int8 gemm sm90");
   return QS_OK;
 }
 
-template <int BN>
-int launch_bn(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias, const uint16_t *obuf,
-              int M, int N, int K, int mode, void *y, int sms, cudaStream_t s) {
+template <int BN, int F8>
+int launch_bn(const Sm90Args &g, int M, int N, int K, int mode, void *y, int sms, cudaStream_t s) {
   CUtensorMap mA, mB;
-  QS_TRY(make_map(&mA, a->xq, M, K, BM));
-  QS_TRY(make_map(&mB, wq, N, K, BN));
+  QS_TRY(make_map(&mA, (const int8_t *)g.xq, M, K, BM));
+  QS_TRY(make_map(&mB, (const int8_t *)g.wq, N, K, BN));
   switch (mode) {
-    case QS_INT8_OUT_F16: return launch_mode<BN, QS_INT8_OUT_F16>(mA, mB, a, sw, bias, obuf, M, N, K, y, sms, s);
-    case QS_INT8_OUT_F16_GELU:
-      return launch_mode<BN, QS_INT8_OUT_F16_GELU>(mA, mB, a, sw, bias, obuf, M, N, K, y, sms, s);
-    default: return launch_mode<BN, QS_INT8_OUT_ACC>(mA, mB, a, sw, bias, obuf, M, N, K, y, sms, s);
+    case QS_INT8_OUT_F16: return launch_mode<BN, QS_INT8_OUT_F16, F8>(mA, mB, g, M, N, K, y, sms, s);
+    case QS_INT8_OUT_F16_GELU: return launch_mode<BN, QS_INT8_OUT_F16_GELU, F8>(mA, mB, g, M, N, K, y, sms, s);
+    default: return launch_mode<BN, QS_INT8_OUT_ACC, F8>(mA, mB, g, M, N, K, y, sms, s);
   }
+}
+
+int sm_count(void) {
+  static int sms = 0;
+  if (!sms) {
+    int dev = 0;
+    QSQ_CUDA(cudaGetDevice(&dev), "gemm sm90");
+    QSQ_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "gemm sm90");
+  }
+  return sms;
+}
+
+/* bn 0: the tile width with the fewer full waves of work (time ~ waves x tile time;
+ * a 128-wide tile costs a little over half a 256-wide one) */
+int choose_bn(int M, int N, int sms) {
+  const long mt = (M + BM - 1) / BM;
+  const long w256 = (mt * ((N + 255) / 256) + sms - 1) / sms, w128 = (mt * ((N + 127) / 128) + sms - 1) / sms;
+  return (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
+}
+
+template <int F8>
+int launch_any(const Sm90Args &g, int M, int N, int K, int mode, void *y, int bn, cudaStream_t s) {
+  QS_TRY(get_encoder());
+  const int sms = sm_count();
+  if (sms <= 0) return QS_EDEVICE;
+  if (bn == 0) bn = choose_bn(M, N, sms);
+  if (bn == 256) return launch_bn<256, F8>(g, M, N, K, mode, y, sms, s);
+  return launch_bn<128, F8>(g, M, N, K, mode, y, sms, s);
 }
 
 }  // namespace
@@ -327,19 +419,22 @@ extern "C" int qs_int8_gemm_sm90_launch(const qs_int8_act *a, const int8_t *wq, 
   QSQ_REQUIRE(((uintptr_t)a->xq & 15) == 0 && ((uintptr_t)wq & 15) == 0 && ((uintptr_t)sw & 7) == 0 &&
                   ((uintptr_t)bias & 3) == 0,
               "int8 gemm sm90: alignment: xq, wq 16-byte, sw 8-byte, bias 4-byte");
-  QS_TRY(get_encoder());
-  static int sms = 0;
-  if (!sms) {
-    int dev = 0;
-    QSQ_CUDA(cudaGetDevice(&dev), "int8 gemm sm90");
-    QSQ_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "int8 gemm sm90");
-  }
-  if (bn == 0) {
-    /* time ~ waves x tile time; a 128-wide tile costs a little over half a 256-wide one */
-    const long mt = (M + BM - 1) / BM;
-    const long w256 = (mt * ((N + 255) / 256) + sms - 1) / sms, w128 = (mt * ((N + 127) / 128) + sms - 1) / sms;
-    bn = (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
-  }
-  if (bn == 256) return launch_bn<256>(a, wq, sw, bias, obuf, M, N, K, mode, y, sms, s);
-  return launch_bn<128>(a, wq, sw, bias, obuf, M, N, K, mode, y, sms, s);
+  const Sm90Args g = {a->xq, wq, a->sx, sw, bias, obuf, a->n_out};
+  return launch_any<0>(g, M, N, K, mode, y, bn, s);
+}
+
+extern "C" int qs_fp8_gemm_sm90_launch(const uint8_t *xq, const float *sx, const uint8_t *wq, const float *sw,
+                                       const uint16_t *bias, int M, int N, int K, int mode, void *y, int bn,
+                                       cudaStream_t s) {
+  QSQ_REQUIRE(qs_int8_sm90_available(), "fp8 gemm sm90: unsupported: needs a compute capability 9.0 device");
+  QSQ_REQUIRE(xq && sx && wq && sw && y, "fp8 gemm sm90: argument: NULL pointer");
+  QSQ_REQUIRE(M >= 1 && N >= 2 && N % 2 == 0 && K >= 16 && K % 16 == 0,
+              "fp8 gemm sm90: shape: M %d N %d K %d (need K %% 16 == 0, N even)", M, N, K);
+  QSQ_REQUIRE(bn == 0 || bn == 128 || bn == 256, "fp8 gemm sm90: argument: tile width %d", bn);
+  QSQ_REQUIRE(mode >= 0 && mode <= 2, "fp8 gemm sm90: argument: mode %d", mode);
+  QSQ_REQUIRE(((uintptr_t)xq & 15) == 0 && ((uintptr_t)wq & 15) == 0 && ((uintptr_t)sw & 7) == 0 &&
+                  ((uintptr_t)bias & 3) == 0,
+              "fp8 gemm sm90: alignment: xq, wq 16-byte, sw 8-byte, bias 4-byte");
+  const Sm90Args g = {xq, wq, sx, sw, bias, NULL, NULL};
+  return launch_any<1>(g, M, N, K, mode, y, bn, s);
 }

@@ -125,6 +125,19 @@ int qs_int8_gemm_uses_sm90(int M, int N, int K, const uint16_t *obuf);
 int qs_int8_gemm_sm90_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias,
                              const uint16_t *obuf, int M, int N, int K, int mode, void *y, int bn, cudaStream_t s);
 
+/* fp8 e4m3 (quant.h section 5). qs_fp8_quant_launch: xq [M, K] e4m3 codes and s_x [M]
+ * of the activations x fp16 [M, K], per token, bit-exact with the reference
+ * (fp8_quant.cu; M >= 1, K % 8 == 0, x 16-byte and xq 8-byte aligned).
+ * qs_fp8_gemm_sm90_launch: y fp16 [M, N] = fp8 Linear of xq / s_x with the weight
+ * codes wq [N, K] and s_w [N] (+ h(bias), then GELU in mode QS_INT8_OUT_F16_GELU;
+ * QS_INT8_OUT_ACC writes the fp32 sums as 32-bit words): the sm_90a kernel of
+ * int8_gemm_sm90.cu with e4m3 wgmma and fp32 accumulation, which sums in the tensor
+ * cores' order, so y meets the reference within a tolerance, not bit for bit.
+ * Compute capability 9.0 only; K % 16 == 0, N even; bn as for int8. */
+int qs_fp8_quant_launch(const uint16_t *x, int M, int K, uint8_t *xq, float *sx, cudaStream_t s);
+int qs_fp8_gemm_sm90_launch(const uint8_t *xq, const float *sx, const uint8_t *wq, const float *sw,
+                            const uint16_t *bias, int M, int N, int K, int mode, void *y, int bn, cudaStream_t s);
+
 /* Split-K for small M (latency-bound at batch 1: too few CTAs for the chip).
  * qs_int8_splitk_choose: the number of K slices for this shape (1: use
  * qs_int8_gemm_launch). qs_int8_gemm_splitk_launch: each slice's CTAs write the

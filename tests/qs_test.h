@@ -54,7 +54,7 @@ static inline int qs_test_finish(const char *name) {
 
 
 /* 1 if `msg` is the CUDA backend's refusal of a quantized Linear whose shape its kernels
- * do not take (README, "Correctness"): int8 needs K % 16 == 0 (K >= 16) and N even; a fused
+ * do not take (README, "Correctness"): int8 and fp8 need K % 16 == 0 (K >= 16) and N even; a fused
  * nf4 q|k|v needs each part a whole, even number of blocks. The shape is read back from
  * the message and the constraint checked, so refusing a shape the kernels do take is not
  * such a refusal. */
@@ -64,6 +64,9 @@ static inline int qs_test_shape_refusal(const char *msg) {
   int blk;
   if ((s = strstr(msg, "int8 Linear [")) && strstr(s, "the int8 kernels need") &&
       sscanf(s, "int8 Linear [%lld, %lld]", &a, &b) == 2)
+    return b % 16 != 0 || b < 16 || a % 2 != 0;
+  if ((s = strstr(msg, "fp8 Linear [")) && strstr(s, "the fp8 kernels need") &&
+      sscanf(s, "fp8 Linear [%lld, %lld]", &a, &b) == 2)
     return b % 16 != 0 || b < 16 || a % 2 != 0;
   if ((s = strstr(msg, "nf4 fused q|k|v: [")) &&
       sscanf(s, "nf4 fused q|k|v: [%lld, %lld] is not a whole number of %d-blocks", &a, &b, &blk) == 3)

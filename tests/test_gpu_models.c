@@ -95,9 +95,10 @@ static int cuda_run(const qs_model *m, const qs_prec_opts *po, int B, int use_gr
   return rc;
 }
 
-#define NPREC 5
-static int g_prec_mask = 0x3; /* bit p: precision p of QS_PREC_FP32, FP16, INT8, NF4, INT8DYN */
-static const qs_precision k_precs[NPREC] = {QS_PREC_FP32, QS_PREC_FP16, QS_PREC_INT8, QS_PREC_NF4, QS_PREC_INT8DYN};
+#define NPREC 6
+static int g_prec_mask = 0x3; /* bit p: precision p of QS_PREC_FP32, FP16, INT8, NF4, INT8DYN, FP8 */
+static const qs_precision k_precs[NPREC] = {QS_PREC_FP32, QS_PREC_FP16, QS_PREC_INT8,
+                                            QS_PREC_NF4,  QS_PREC_INT8DYN, QS_PREC_FP8};
 
 /* Bytes the CPU plan counts that the CUDA plan does not hold (negative: holds more): a
  * position table resized to the run's grid (DINOv2, and ViT / DeiT at another input
@@ -122,7 +123,7 @@ static void run_model(const qs_model *mp, int B) {
   float *ref32 = malloc(sizeof(float) * n);
   int have32 = 0;
   qs_make_input(1, B, C, S, x);
-  const int mask = g_prec_mask | ((g_prec_mask & 0x1c) ? 1 : 0); /* the fp32 reference for the fidelity */
+  const int mask = g_prec_mask | ((g_prec_mask & 0x3c) ? 1 : 0); /* the fp32 reference for the fidelity */
   for (int p = 0; p < NPREC; p++) {
     if (!(mask & (1 << p))) continue;
     const int run_gpu = (g_prec_mask >> p) & 1;
@@ -249,12 +250,12 @@ int main(int argc, char **argv) {
         po.nf4_block = 0;
         void *plan = NULL;
         CHECK(qs_backend_cuda.plan_create(&m, &po, 1, NULL, &plan) == QS_EINVAL && !plan);
-        /* bf16 and fp8 have no kernels: the plan is refused with the reason, and the
-         * cell runner records the cell unsupported (never another precision's run) */
-        const qs_precision nok[2] = {QS_PREC_BF16, QS_PREC_FP8};
+        /* bf16 has no kernels: the plan is refused with the reason, and the cell
+         * runner records the cell unsupported (never another precision's run) */
+        const qs_precision nok[1] = {QS_PREC_BF16};
         qs_cell_ctx *ctx = NULL;
         CHECK(qs_cell_ctx_create(&qs_backend_cuda, 0, 0, &ctx) == QS_OK);
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < (int)QS_ARRAY_LEN(nok); i++) {
           qs_prec_opts_default(&po, nok[i]);
           plan = NULL;
           CHECK(qs_backend_cuda.plan_create(&m, &po, 1, NULL, &plan) == QS_EUNSUPPORTED && !plan);

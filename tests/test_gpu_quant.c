@@ -436,6 +436,87 @@ static void nf4_generic_case(int M, int N, int K, int block, int dq, int with_bi
   free(x), free(w), free(bias), free(y), free(xh), free(bh), free(gy);
 }
 
+/* ---- fp8 e4m3 ------------------------------------------------------------------ */
+
+static double rel_l2d(const float *a, const float *b, size_t n, double *max_abs, double *max_ref) {
+  double num = 0, den = 0;
+  *max_abs = 0, *max_ref = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double d = (double)a[i] - (double)b[i];
+    num += d * d, den += (double)b[i] * b[i];
+    if (d != d) *max_abs = INFINITY;
+    else if (fabs(d) > *max_abs) *max_abs = fabs(d);
+    if (fabs(b[i]) > *max_ref) *max_ref = fabs(b[i]);
+  }
+  return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* The fp8 path (quant.h section 5): the activation codes and scales bit for bit; the
+ * tensor cores' fp32 sums (their order, not the reference's 8 lanes) and y within a
+ * tolerance of the reference: relative L2 1e-4 (sums) and 1e-3 (y), and no y further
+ * than 1% of the largest |y| from the reference. Row 3 is all zeros (s_x = 0). */
+static void fp8_case(int M, int N, int K, int with_bias, int gelu, int bn) {
+  const size_t MK = (size_t)M * K, NK = (size_t)N * K, MN = (size_t)M * N;
+  float *x = malloc(MK * 4), *w = malloc(NK * 4), *bias = malloc((size_t)N * 4), *y = malloc(MN * 4);
+  float *acc = malloc(MN * 4), *sx = malloc((size_t)M * 4), *gacc = malloc(MN * 4), *gys = malloc(MN * 4);
+  float *gsx = malloc((size_t)M * 4);
+  uint8_t *gxq = malloc(MK);
+  uint16_t *gy = malloc(MN * 2);
+  make_x(x, M, K, 2.5f, NULL, 0);
+  if (M > 3) memset(x + 3 * (size_t)K, 0, (size_t)K * 4);
+  for (size_t i = 0; i < NK; i++) w[i] = uni(-0.08f, 0.08f);
+  for (int n = 0; n < N; n++) bias[n] = qs_round_half(uni(-0.5f, 0.5f));
+  qs_fp8_matrix W;
+  QS(qs_fp8_quantize_weight(w, N, K, &W));
+  QS(qs_fp8_linear_ref(x, M, &W, with_bias ? bias : NULL, y, acc, sx));
+
+  uint16_t *xh = to_half(x, MK), *bh = to_half(bias, N);
+  uint16_t *dx = up(xh, MK * 2), *dbias = up(bh, (size_t)N * 2);
+  uint8_t *dwq = up(W.q, NK), *dxq = dmalloc(MK);
+  float *dsw = up(W.scale, (size_t)N * 4), *dsx = dmalloc((size_t)M * 4);
+  void *dacc = dmalloc(MN * 4);
+  uint16_t *dy = dmalloc(MN * 2);
+  CU(cudaMemset(dxq, 0x5a, MK)); /* poison */
+  CU(cudaMemset(dy, 0xff, MN * 2));
+  QS(qs_fp8_quant_launch(dx, M, K, dxq, dsx, 0));
+  QS(qs_fp8_gemm_sm90_launch(dxq, dsx, dwq, dsw, with_bias ? dbias : NULL, M, N, K, QS_INT8_OUT_ACC, dacc, bn, 0));
+  QS(qs_fp8_gemm_sm90_launch(dxq, dsx, dwq, dsw, with_bias ? dbias : NULL, M, N, K,
+                             gelu ? QS_INT8_OUT_F16_GELU : QS_INT8_OUT_F16, dy, bn, 0));
+  CU(cudaDeviceSynchronize());
+  CU(cudaMemcpy(gxq, dxq, MK, cudaMemcpyDeviceToHost));
+  CU(cudaMemcpy(gsx, dsx, (size_t)M * 4, cudaMemcpyDeviceToHost));
+  CU(cudaMemcpy(gacc, dacc, MN * 4, cudaMemcpyDeviceToHost));
+  CU(cudaMemcpy(gy, dy, MN * 2, cudaMemcpyDeviceToHost));
+  /* codes and scales: exact */
+  long sx_bad = 0, q_bad = 0;
+  for (int m = 0; m < M; m++) {
+    sx_bad += memcmp(&gsx[m], &sx[m], 4) != 0;
+    for (int k = 0; k < K; k++) {
+      const float xv = qs_round_half(x[(size_t)m * K + k]);
+      const uint8_t want = sx[m] == 0.0f ? 0 : qs_float_to_e4m3(xv / sx[m]);
+      q_bad += gxq[(size_t)m * K + k] != want;
+    }
+  }
+  CHECK_MSG(sx_bad == 0 && q_bad == 0, "fp8 M %d K %d: %ld of %d s_x and %ld of %zu codes differ", M, K, sx_bad, M,
+            q_bad, MK);
+  if (gelu)
+    for (size_t i = 0; i < MN; i++) y[i] = qs_round_half((float)(0.5 * y[i] * (1.0 + erf(y[i] * 0.70710678118654752))));
+  for (size_t i = 0; i < MN; i++) gys[i] = qs_half_to_float(gy[i]);
+  double amax, aref, ymax, yref;
+  const double ea = rel_l2d(gacc, acc, MN, &amax, &aref), ey = rel_l2d(gys, y, MN, &ymax, &yref);
+  printf("fp8 M %-5d N %-5d K %-5d bn %-3d bias %d gelu %d: codes exact, sums rel L2 %.2e, y rel L2 %.2e, max |dy| "
+         "%.3g (max |y| %.3g)\n",
+         M, N, K, bn, with_bias, gelu, ea, ey, ymax, yref);
+  CHECK_MSG(ea <= 1e-4, "fp8 M %d N %d K %d: the fp32 sums' relative L2 %.3e > 1e-4", M, N, K, ea);
+  CHECK_MSG(ey <= 1e-3 && ymax <= 0.01 * yref, "fp8 M %d N %d K %d: y relative L2 %.3e (1e-3), max |dy| %.3g (%.3g)",
+            M, N, K, ey, ymax, 0.01 * yref);
+  cudaFree(dx), cudaFree(dbias), cudaFree(dwq), cudaFree(dxq), cudaFree(dsw), cudaFree(dsx), cudaFree(dacc);
+  cudaFree(dy);
+  qs_fp8_free(&W);
+  free(x), free(w), free(bias), free(y), free(acc), free(sx), free(gacc), free(gys), free(gsx), free(gxq), free(gy);
+  free(xh), free(bh);
+}
+
 int main(void) {
   setenv("CUDA_MODULE_LOADING", "EAGER", 0); /* so the allocation check sees no lazy module load */
   int ndev = 0;
@@ -486,8 +567,15 @@ int main(void) {
     int8_case(130, 392, 272, 6.0f, few2, 2, 1, 1, 5);
     int8_case(257 * 8, 5120, 1280, 6.0f, few, 3, 1, 1, 3);
     int8_case(197 * 32, 768, 3072, 6.0f, NULL, 0, 1, 0, 4);
+    /* fp8: ViT-B's shapes at batch 1 and 32, partial tiles, each tile width, no bias, M 1 */
+    fp8_case(197, 2304, 768, 1, 0, 0);
+    fp8_case(197 * 32, 3072, 768, 1, 1, 0);
+    fp8_case(197 * 8, 768, 3072, 1, 0, 256);
+    fp8_case(130, 392, 272, 0, 1, 128);
+    fp8_case(1, 768, 768, 1, 0, 0);
+    fp8_case(700, 200, 6400, 1, 0, 128); /* rows past the register-resident quantization */
   } else {
-    printf("int8 sm_90a kernel: not available on this device, its cases skipped\n");
+    printf("int8 and fp8 sm_90a kernels: not available on this device, their cases skipped\n");
   }
 
   nf4_case(197, 2304, 768, 0, 1, 0, -1, 1);
