@@ -452,9 +452,12 @@ static double rel_l2d(const float *a, const float *b, size_t n, double *max_abs,
 }
 
 /* The fp8 path (quant.h section 5): the activation codes and scales bit for bit; the
- * tensor cores' fp32 sums (their order, not the reference's 8 lanes) and y within a
- * tolerance of the reference: relative L2 1e-4 (sums) and 1e-3 (y), and no y further
- * than 1% of the largest |y| from the reference. Row 3 is all zeros (s_x = 0). */
+ * tensor cores' sums and y within a tolerance of the reference, and no y further than
+ * 1% of the largest |y| from it. Row 3 is all zeros (s_x = 0). Hopper's e4m3 wgmma
+ * does not keep full fp32 sums: on an H200 the sums' relative L2 against the exact
+ * fp32 ones measured 3.8e-4 at K 768, 9.7e-4 at K 3072 and 1.6e-3 at K 6400 (y alike),
+ * growing about as K^0.7; the bound, 1e-3 max(1, (K / 768)^0.75), leaves 2-3x of margin
+ * (a wrong scale, layout or code gives errors of order 1). */
 static void fp8_case(int M, int N, int K, int with_bias, int gelu, int bn) {
   const size_t MK = (size_t)M * K, NK = (size_t)N * K, MN = (size_t)M * N;
   float *x = malloc(MK * 4), *w = malloc(NK * 4), *bias = malloc((size_t)N * 4), *y = malloc(MN * 4);
@@ -507,9 +510,11 @@ static void fp8_case(int M, int N, int K, int with_bias, int gelu, int bn) {
   printf("fp8 M %-5d N %-5d K %-5d bn %-3d bias %d gelu %d: codes exact, sums rel L2 %.2e, y rel L2 %.2e, max |dy| "
          "%.3g (max |y| %.3g)\n",
          M, N, K, bn, with_bias, gelu, ea, ey, ymax, yref);
-  CHECK_MSG(ea <= 1e-4, "fp8 M %d N %d K %d: the fp32 sums' relative L2 %.3e > 1e-4", M, N, K, ea);
-  CHECK_MSG(ey <= 1e-3 && ymax <= 0.01 * yref, "fp8 M %d N %d K %d: y relative L2 %.3e (1e-3), max |dy| %.3g (%.3g)",
-            M, N, K, ey, ymax, 0.01 * yref);
+  const double bound = 1e-3 * fmax(1.0, pow(K / 768.0, 0.75));
+  CHECK_MSG(ea <= bound, "fp8 M %d N %d K %d: the sums' relative L2 %.3e > %.1e", M, N, K, ea, bound);
+  CHECK_MSG(ey <= bound && ymax <= 0.01 * yref,
+            "fp8 M %d N %d K %d: y relative L2 %.3e (%.1e), max |dy| %.3g (%.3g)", M, N, K, ey, bound, ymax,
+            0.01 * yref);
   cudaFree(dx), cudaFree(dbias), cudaFree(dwq), cudaFree(dxq), cudaFree(dsw), cudaFree(dsx), cudaFree(dacc);
   cudaFree(dy);
   qs_fp8_free(&W);
