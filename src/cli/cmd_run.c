@@ -54,9 +54,10 @@ static void usage(FILE *f) {
           "      --dry-run            print the cells in hand-out order, their estimated cost, the rank\n"
           "                           each of the first starts on, and the tp cells no node can run\n"
           "      --share-gpu          allow more ranks on a node than visible GPUs (timings interfere)\n"
-          "      --no-calibrate       CUDA: do not measure each rank's copy bandwidth and GEMM rates at the\n"
-          "                           start (qsweep calibrate; stored in /calibration of the file, the\n"
-          "                           report's roofline); also the spec key \"calibrate\": false\n"
+          "      --no-calibrate       do not measure each rank's copy bandwidth and GEMM rates at the start\n"
+          "                           (qsweep calibrate; stored in /calibration of the file for the report's\n"
+          "                           roofline; done on cuda unless the spec says \"calibrate\": false, on\n"
+          "                           cpu where it says true, never on sim)\n"
           "      --inject-failure PAT cells whose key contains PAT fail with \"injected failure\" (a test\n"
           "                           switch; also QSWEEP_INJECT_FAILURE)\n"
           "      --rank0 MODE         with more than one rank: thread (default: rank 0 runs cells on a\n"
@@ -564,8 +565,10 @@ int qs_cmd_run(int argc, char **argv) {
       goto fatal;
     }
 
-    /* ---- each rank's device ceilings (not on the cpu and sim backends) ---- */
-    if (strcmp(be->name, "cuda") == 0 && spec.calibrate && !o.no_calibrate)
+    /* ---- each rank's device ceilings: on cuda unless turned off, on cpu when the spec
+     * asks ("calibrate": true), never on sim ---- */
+    if (!o.no_calibrate && ((strcmp(be->name, "cuda") == 0 && spec.calibrate != 0) ||
+                            (strcmp(be->name, "cpu") == 0 && spec.calibrate == 1)))
       calibrate_ranks(be, device, rank, world, host, out, o.quiet);
 
     /* ---- the sweep ---- */

@@ -477,7 +477,7 @@ int qs_spec_parse(const char *path, const char *text, const char *zoo_override, 
   s->seed = 1234u;
   s->int8_threshold = 6.0f;
   s->nf4_double_quant = 0;
-  s->calibrate = 1;
+  s->calibrate = -1;
   dflt.batch = def_batch;
   dflt.n_batch = 1;
   dflt.tp = def_tp;
