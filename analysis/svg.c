@@ -766,7 +766,7 @@ void qa_svg_roofline(const qa_analysis *a, FILE *f, const char *attrs) {
             PY(e->value), col);
     xml_text(f, e->name);
     fprintf(f, ": %.1f %s</title></line>\n", e->value, e->unit);
-    snprintf(b, sizeof b, "%s %.0f", e->precision, e->value);
+    snprintf(b, sizeof b, "%s %.3g", e->precision, e->value);
     char fill[48];
     snprintf(fill, sizeof fill, "font-size=\"11\" fill=\"%s\"", col);
     svg_text(f, left + plot_w - 4, PY(e->value) - 4, "end", fill, b);
