@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "calibrate.h"
 #include "qs_common.h"
 
 /* ---- precisions --------------------------------------------------------------- */
@@ -99,6 +100,7 @@ const qa_field qa_cell_fields[] = {
     F(sm_clock_end_mhz, QA_F_DBL),
     F(started_unix, QA_F_DBL),
     F(duration_s, QA_F_DBL),
+    F(act_mb, QA_F_DBL),
     F(n_samples, QA_F_I32),
 };
 #undef F
@@ -179,6 +181,7 @@ void qa_free(qa_analysis *a) {
   }
   free(a->sources);
   free(a->path_owned);
+  free(a->calib);
   memset(a, 0, sizeof *a);
 }
 
@@ -336,6 +339,71 @@ static void compute_ratios(qa_analysis *a) {
   }
 }
 
+/* ---- the roofline --------------------------------------------------------------- */
+
+const qs_calib_entry *qa_calib_bandwidth(const qs_calibration *c) {
+  for (int i = 0; c && i < c->n_entries; i++)
+    if (!strcmp(c->e[i].kind, "bandwidth") && !strcmp(c->e[i].status, "ok") && usable(c->e[i].value)) return &c->e[i];
+  return NULL;
+}
+
+int qa_calib_for(const qa_analysis *a, const qs_cell_result *r) {
+  int any = -1;
+  for (int i = 0; i < a->n_calib; i++) {
+    if (strcmp(a->calib[i].device, r->device) != 0) continue;
+    if (a->calib[i].rank == r->rank) return i;
+    if (any < 0) any = i;
+  }
+  return any;
+}
+
+void qa_roofline_cell(qa_cell *c, const qs_calibration *cal) {
+  const qs_cell_result *r = c->r;
+  c->achieved_tflops = c->bytes_moved_mb = c->arith_intensity = NAN;
+  c->ceiling_tflops = c->ceiling_pct = c->roof_tflops = NAN;
+  if (!c->ok || r->tp != 1) return; /* a tp cell spans several devices: no one device's roofline */
+  if (usable(r->gflops) && usable(r->lat_median_ms) && r->batch > 0)
+    c->achieved_tflops = r->gflops * r->batch / r->lat_median_ms; /* 1e9 FLOP / 1e-3 s = 1e12 FLOP/s */
+  if (usable(r->weight_mb) && usable(r->act_mb)) c->bytes_moved_mb = r->weight_mb + r->act_mb;
+  if (usable(r->gflops) && usable(c->bytes_moved_mb))
+    c->arith_intensity = r->gflops * 1e9 * r->batch / (c->bytes_moved_mb * 1e6);
+  const char *name = qs_calib_gemm_for(r->precision);
+  const qs_calib_entry *e = cal && name ? qs_calib_find(cal, name) : NULL;
+  if (e && !strcmp(e->status, "ok") && usable(e->value)) {
+    c->ceiling_tflops = e->value;
+    if (isfinite(c->achieved_tflops)) c->ceiling_pct = 100.0 * c->achieved_tflops / e->value;
+    const qs_calib_entry *bw = qa_calib_bandwidth(cal);
+    if (bw && isfinite(c->arith_intensity)) {
+      double slope = c->arith_intensity * bw->value * 1e-3; /* FLOP/B x GB/s = GFLOP/s */
+      c->roof_tflops = slope < e->value ? slope : e->value;
+    }
+  }
+}
+
+int qa_attach_calibration(qa_analysis *a, qs_calibration *cals, int n) {
+  free(a->calib);
+  a->calib = cals;
+  a->n_calib = cals ? n : 0;
+  for (int i = 0; i < a->n_cells; i++) {
+    qa_cell *c = &a->cells[i];
+    c->calib = qa_calib_for(a, c->r);
+    qa_roofline_cell(c, c->calib >= 0 ? &a->calib[c->calib] : NULL);
+  }
+  return QS_OK;
+}
+
+int qa_any_roofline(const qa_analysis *a) {
+  for (int i = 0; i < a->n_cells; i++)
+    if (isfinite(a->cells[i].achieved_tflops)) return 1;
+  return 0;
+}
+
+int qa_any_ceiling(const qa_analysis *a) {
+  for (int i = 0; i < a->n_cells; i++)
+    if (isfinite(a->cells[i].ceiling_tflops)) return 1;
+  return 0;
+}
+
 const char *qa_mem_basis_name(qa_mem_basis b) {
   return b == QA_MEM_PEAK ? "peak" : b == QA_MEM_WEIGHTS ? "weight_bytes" : NULL;
 }
@@ -476,6 +544,7 @@ static int analyze(const char *path, qs_cell_result *rows, int n_rows, qs_run_me
   if ((rc = pick_summary(a, opt ? opt->batch : 0)) != QS_OK) goto fail;
   compute_ratios(a);
   summarize(a);
+  qa_attach_calibration(a, NULL, 0);
   return QS_OK;
 fail:
   qa_free(a);
@@ -495,7 +564,18 @@ int qa_load(const char *path, const qa_options *opt, qa_analysis *a) {
   memset(a, 0, sizeof *a);
   int rc = qs_results_read(path, &rows, &n, &meta);
   if (rc != QS_OK) return rc;
-  return qa_analyze(path, rows, n, &meta, opt, a);
+  qs_calibration *cals = NULL;
+  int nc = 0;
+  if ((rc = qs_results_read_calibration(path, &cals, &nc)) != QS_OK) {
+    qs_results_free_rows(rows, n);
+    qs_run_meta_free(&meta);
+    return rc;
+  }
+  if ((rc = qa_analyze(path, rows, n, &meta, opt, a)) != QS_OK) {
+    free(cals);
+    return rc;
+  }
+  return qa_attach_calibration(a, cals, nc);
 }
 
 /* "" and NULL are the same (a field the file left empty) */
@@ -575,6 +655,33 @@ int qa_load_many(const char *const *paths, int n, const qa_options *opt, qa_anal
   a->n_sources = n;
   a->path_owned = joined;
   a->path = joined;
+  {
+    qs_calibration *all_c = NULL;
+    int n_all = 0;
+    for (int i = 0; i < n && rc == QS_OK; i++) {
+      qs_calibration *ci = NULL;
+      int ni = 0;
+      if ((rc = qs_results_read_calibration(paths[i], &ci, &ni)) != QS_OK) break;
+      if (ni > 0) {
+        qs_calibration *grown = realloc(all_c, sizeof *all_c * (size_t)(n_all + ni));
+        if (!grown) {
+          free(ci);
+          rc = qs_fail(QS_ENOMEM, "out of host memory");
+          break;
+        }
+        all_c = grown;
+        memcpy(all_c + n_all, ci, sizeof *ci * (size_t)ni);
+        n_all += ni;
+      }
+      free(ci);
+    }
+    if (rc != QS_OK) {
+      free(all_c);
+      qa_free(a);
+      return rc;
+    }
+    qa_attach_calibration(a, all_c, n_all);
+  }
   /* sources[0].meta was moved to a->meta: writers read qa_source_meta() */
   return QS_OK;
 fail:

@@ -44,6 +44,14 @@ typedef struct {
   double speedup;           /* NaN: failed, not measured, or no baseline cell */
   double mem_reduction_pct; /* NaN likewise */
   qa_mem_basis mem_basis;   /* of mem_reduction_pct; QA_MEM_NONE where it is NaN */
+  /* the roofline (qa_roofline_cell; successful tp 1 cells, else NaN) */
+  double achieved_tflops;   /* gflops x batch / median latency */
+  double bytes_moved_mb;    /* weight_mb + act_mb: weights once at their real bytes + activations */
+  double arith_intensity;   /* FLOPs / bytes moved (FLOP per byte) */
+  double ceiling_tflops;    /* the precision's measured GEMM rate on the cell's device; NaN without one */
+  double ceiling_pct;       /* 100 x achieved / ceiling; NaN without a ceiling */
+  double roof_tflops;       /* min(ceiling, intensity x copy bandwidth): what the roofline allows */
+  int calib;                /* index into qa_analysis.calib of the ceilings used; -1 none */
 } qa_cell;
 
 typedef struct {
@@ -112,6 +120,8 @@ typedef struct {
   qa_source *sources; /* the files when more than one was given (else NULL) */
   int n_sources;
   char *path_owned; /* a->path when it was built from several names */
+  qs_calibration *calib; /* every file's /calibration groups (owned), NULL if none */
+  int n_calib;
 } qa_analysis;
 
 /* Read `path` and analyse it. On failure a one-line message naming the file and the
@@ -125,6 +135,21 @@ int qa_analyze(const char *path, qs_cell_result *rows, int n_rows, qs_run_meta *
  * earlier one. n == 1 is qa_load. Files of different backends or GPUs are refused: their
  * latencies do not belong in one table. */
 int qa_load_many(const char *const *paths, int n, const qa_options *opt, qa_analysis *a);
+/* Take the calibrations (ownership, even on failure) and (re)compute every cell's
+ * roofline figures from them: qa_load does it with the file's /calibration groups. */
+int qa_attach_calibration(qa_analysis *a, qs_calibration *cals, int n);
+/* A cell's roofline figures from its row and a calibration (NULL: no ceiling), as
+ * analysis/README.md defines them; qa_attach_calibration's per-cell step. */
+void qa_roofline_cell(qa_cell *c, const qs_calibration *cal);
+/* The calibration a cell's ceilings come from: the one of its rank on the same device
+ * name, else the first on the same device name; -1 if none. */
+int qa_calib_for(const qa_analysis *a, const qs_cell_result *r);
+/* The first successful bandwidth entry of a calibration, or NULL. */
+const qs_calib_entry *qa_calib_bandwidth(const qs_calibration *c);
+/* Any successful cell with an achieved rate / with a ceiling? */
+int qa_any_roofline(const qa_analysis *a);
+int qa_any_ceiling(const qa_analysis *a);
+
 /* The metadata of file i of a multi-file analysis (0 <= i < n_sources). */
 const qs_run_meta *qa_source_meta(const qa_analysis *a, int i);
 void qa_free(qa_analysis *a);
@@ -190,6 +215,11 @@ void qa_svg_memory(const qa_analysis *a, FILE *f, const char *attrs);
 void qa_svg_fidelity(const qa_analysis *a, FILE *f, const char *attrs);
 void qa_svg_scatter(const qa_analysis *a, FILE *f, const char *attrs);
 void qa_svg_batch(const qa_analysis *a, FILE *f, int throughput, const char *attrs);
+/* Roofline (log-log): achieved TFLOP/s against arithmetic intensity, one point per
+ * successful tp 1 cell (every batch size), the measured ceilings of the first calibration
+ * as roofs (each precision's GEMM rate, the copy bandwidth's slope); points only where
+ * the file has no calibration. */
+void qa_svg_roofline(const qa_analysis *a, FILE *f, const char *attrs);
 
 /* ---- compare.c: two runs cell by cell (qsweep-analyze --compare BASE NEW) ---------- */
 

@@ -18,6 +18,7 @@ typedef enum {
   QA_FIG_BATCH_SCALING, /* after the method analysis: latency / throughput vs batch */
   QA_FIG_GROUP,         /* in each batch size's section, after its speedup table */
   QA_FIG_SUMMARY,       /* after the architecture summary: memory, fidelity, params */
+  QA_FIG_ROOFLINE,      /* in the roofline section, after its tables */
   QA_FIG_END            /* before the notes */
 } qa_fig_place;
 

@@ -1,5 +1,6 @@
 /* export_csv.c - one row per cell (the last row of each key), every field of
- * qs_cell_result plus the derived memory reduction basis, speedup and memory reduction. RFC 4180: CRLF line
+ * qs_cell_result plus the derived memory reduction basis, speedup, memory reduction and
+ * the roofline figures. RFC 4180: CRLF line
  * ends, fields with a comma, quote or line break in double quotes, quotes doubled.
  * Not measured (NaN) is an empty field. The raw latency samples stay in the HDF5 file
  * (/samples/<row>); n_samples says how many there are. */
@@ -34,7 +35,10 @@ int qa_write_csv(const qa_analysis *a, FILE *out, const char *what) {
   for (int f = 0; f < qa_n_cell_fields; f++) fprintf(out, "%s,", qa_cell_fields[f].name);
   /* the derived columns; memory_reduction_basis: peak, weight_bytes (no peak counter on
    * the backend) or empty where there is no memory reduction */
-  fputs("memory_reduction_basis,speedup,memory_reduction_pct\r\n", out);
+  fputs("memory_reduction_basis,speedup,memory_reduction_pct", out);
+  /* the roofline (analysis/README.md): empty where not computable, the ceiling columns
+   * empty without a calibration of the cell's device */
+  fputs(",achieved_tflops,bytes_moved_mb,arith_intensity,ceiling_tflops,ceiling_pct,roof_tflops\r\n", out);
   for (int i = 0; i < a->n_cells; i++) {
     const qa_cell *c = &a->cells[i];
     const char *base = (const char *)c->r;
@@ -58,6 +62,12 @@ int qa_write_csv(const qa_analysis *a, FILE *out, const char *what) {
     qa_csv_dbl(out, c->speedup);
     fputc(',', out);
     qa_csv_dbl(out, c->mem_reduction_pct);
+    const double roof[6] = {c->achieved_tflops, c->bytes_moved_mb, c->arith_intensity,
+                            c->ceiling_tflops,  c->ceiling_pct,    c->roof_tflops};
+    for (int k = 0; k < 6; k++) {
+      fputc(',', out);
+      qa_csv_dbl(out, roof[k]);
+    }
     fputs("\r\n", out);
   }
   if (fflush(out) != 0 || ferror(out))

@@ -1,6 +1,7 @@
 /* export_json.c - {"meta": run metadata (the first file's when there are several, each
  * file's then in "sources"), "summary": per-precision averages, categories,
- * leaders, method analysis, "cells": one object per cell}. Not measured is null. */
+ * leaders, method analysis, "calibration": each rank's measured ceilings ([] without),
+ * "cells": one object per cell with its roofline figures}. Not measured is null. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -148,7 +149,53 @@ static cJSON *cell_json(const qa_cell *c) {
   /* "peak", "weight_bytes" (the backend has no peak counter), or null */
   const char *basis = qa_mem_basis_name(c->mem_basis);
   cJSON_AddItemToObject(o, "memory_reduction_basis", basis ? cJSON_CreateString(basis) : cJSON_CreateNull());
+  put_num(o, "achieved_tflops", c->achieved_tflops);
+  put_num(o, "bytes_moved_mb", c->bytes_moved_mb);
+  put_num(o, "arith_intensity", c->arith_intensity);
+  put_num(o, "ceiling_tflops", c->ceiling_tflops);
+  put_num(o, "ceiling_pct", c->ceiling_pct);
+  put_num(o, "roof_tflops", c->roof_tflops);
   return o;
+}
+
+/* Every /calibration group: one object per rank with its measurements. */
+static cJSON *calibration_json(const qa_analysis *a) {
+  cJSON *arr = cJSON_CreateArray();
+  for (int i = 0; i < a->n_calib; i++) {
+    const qs_calibration *c = &a->calib[i];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "rank", c->rank);
+    cJSON_AddNumberToObject(o, "device_index", c->device_index);
+    put_str(o, "host", c->host);
+    put_str(o, "device", c->device);
+    put_str(o, "backend", c->backend);
+    put_str(o, "measured_utc", c->measured_utc);
+    cJSON *es = cJSON_AddArrayToObject(o, "entries");
+    for (int k = 0; k < c->n_entries; k++) {
+      const qs_calib_entry *e = &c->e[k];
+      cJSON *j = cJSON_CreateObject();
+      put_str(j, "name", e->name);
+      put_str(j, "kind", e->kind);
+      put_str(j, "precision", e->precision);
+      put_str(j, "status", e->status);
+      put_str(j, "unit", e->unit);
+      put_num(j, "value", e->value);
+      put_num(j, "best", e->best);
+      put_num(j, "median_ms", e->median_ms);
+      put_num(j, "min_ms", e->min_ms);
+      cJSON_AddNumberToObject(j, "m", e->m);
+      cJSON_AddNumberToObject(j, "n", e->n);
+      cJSON_AddNumberToObject(j, "k", e->k);
+      put_num(j, "bytes", e->bytes);
+      cJSON_AddNumberToObject(j, "warmup", e->warmup);
+      cJSON_AddNumberToObject(j, "reps", e->reps);
+      put_str(j, "method", e->method);
+      put_str(j, "message", e->message);
+      cJSON_AddItemToArray(es, j);
+    }
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
 }
 
 int qa_write_json(const qa_analysis *a, FILE *out, const char *what) {
@@ -157,6 +204,7 @@ int qa_write_json(const qa_analysis *a, FILE *out, const char *what) {
   cJSON_AddItemToObject(root, "meta", meta_json(a));
   if (a->n_sources > 1) cJSON_AddItemToObject(root, "sources", sources_json(a));
   cJSON_AddItemToObject(root, "summary", summary_json(a));
+  cJSON_AddItemToObject(root, "calibration", calibration_json(a));
   cJSON *cells = cJSON_AddArrayToObject(root, "cells");
   for (int i = 0; i < a->n_cells; i++) cJSON_AddItemToArray(cells, cell_json(&a->cells[i]));
   char *text = cJSON_Print(root);

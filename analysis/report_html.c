@@ -3,8 +3,8 @@
  * charts; no scripts, fonts, images or anything else fetched.
  *
  * Ids tests and readers can rely on: sections (h2/h3) run, overview, key-insights,
- * method-analysis, batch-scaling, results-bN, architecture, summary-charts,
- * failed-cells, notes; tables table-*; charts (figure) chart-*, each with data-chart
+ * method-analysis, batch-scaling, results-bN, architecture, summary-charts, roofline
+ * (calibration, roofline-cells), failed-cells, notes; tables table-*; charts (figure) chart-*, each with data-chart
  * (and data-batch for the per-batch heatmaps). */
 #include <errno.h>
 #include <stdio.h>
@@ -46,11 +46,19 @@ void qa_html_page_begin(FILE *out, const char *title) {
 void qa_html_page_end(FILE *out) { fputs("</main>\n</body>\n</html>\n", out); }
 
 /* <figure id=ID data-chart=KIND [data-batch=B]> the chart, a caption </figure> */
-typedef enum { FIG_HEATMAP, FIG_LATENCY_BATCH, FIG_THROUGHPUT_BATCH, FIG_MEMORY, FIG_FIDELITY, FIG_PARAMS } fig_kind;
+typedef enum {
+  FIG_HEATMAP,
+  FIG_LATENCY_BATCH,
+  FIG_THROUGHPUT_BATCH,
+  FIG_MEMORY,
+  FIG_FIDELITY,
+  FIG_PARAMS,
+  FIG_ROOFLINE
+} fig_kind;
 
 static void figure(qa_doc *d, const qa_analysis *a, fig_kind kind, int g, const char *caption) {
   static const char *const names[] = {"speedup-heatmap", "latency-vs-batch", "throughput-vs-batch",
-                                      "memory-reduction", "fidelity", "latency-vs-params"};
+                                      "memory-reduction", "fidelity", "latency-vs-params", "roofline"};
   char id[96], attrs[160], gid[48] = "";
   if (kind == FIG_HEATMAP) doc_group_id(a, g, gid, sizeof gid);
   snprintf(id, sizeof id, "chart-%s%s%s", names[kind], gid[0] ? "-" : "", gid);
@@ -65,6 +73,7 @@ static void figure(qa_doc *d, const qa_analysis *a, fig_kind kind, int g, const 
     case FIG_MEMORY: qa_svg_memory(a, d->out, attrs); break;
     case FIG_FIDELITY: qa_svg_fidelity(a, d->out, attrs); break;
     case FIG_PARAMS: qa_svg_scatter(a, d->out, attrs); break;
+    case FIG_ROOFLINE: qa_svg_roofline(a, d->out, attrs); break;
   }
   fprintf(d->out, "<figcaption id=\"%s-cap\">", id);
   doc_text(d, caption);
@@ -99,6 +108,14 @@ static void html_figures(qa_doc *d, const qa_analysis *a, qa_fig_place place, in
       figure(d, a, FIG_FIDELITY, -1, "Relative L2 error of the output against fp32 (log scale).");
       figure(d, a, FIG_PARAMS, -1, "Median latency against parameter count (log-log).");
       break;
+    case QA_FIG_ROOFLINE:
+      figure(d, a, FIG_ROOFLINE, -1,
+             qa_any_ceiling(a) ? "Roofline (log-log): achieved TFLOP/s against arithmetic intensity, one point per "
+                                 "successful single-device cell; roofs: each precision's measured GEMM rate and the "
+                                 "measured copy bandwidth."
+                               : "Achieved TFLOP/s against arithmetic intensity (log-log), one point per successful "
+                                 "single-device cell; no calibration in the file, so no roofs.");
+      break;
     case QA_FIG_END: break;
   }
 }
@@ -118,6 +135,7 @@ static void write_nav(const qa_analysis *a, FILE *out) {
   }
   if (a->summary >= 0)
     fputs("<a href=\"#architecture\">Architecture</a><a href=\"#summary-charts\">Memory &amp; fidelity</a>", out);
+  fputs("<a href=\"#roofline\">Roofline</a>", out);
   fputs("<a href=\"#failed-cells\">Failed cells</a><a href=\"#notes\">Notes</a></nav>\n", out);
 }
 

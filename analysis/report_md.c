@@ -527,6 +527,84 @@ static void write_architecture(const qa_analysis *a, qa_doc *d) {
   doc_table_end(d);
 }
 
+/* The measured ceilings (one row per rank and measurement) and every successful tp 1
+ * cell's achieved rate, its share of the ceiling, bytes moved and arithmetic intensity. */
+static void write_roofline(const qa_analysis *a, qa_doc *d) {
+  static const char *const cal_heads[9] = {"Rank", "Device", "Measurement", "Status", "Median", "Best", "Unit",
+                                           "Size", "Method"};
+  static const char *const heads[9] = {"Model",         "Precision",          "Batch",
+                                       "Achieved (TFLOP/s)", "Ceiling (TFLOP/s)", "% of ceiling",
+                                       "Bytes moved (MB)",   "Intensity (FLOP/B)", "Roof (TFLOP/s)"};
+  char b[8][NB];
+  doc_heading(d, 2, "roofline", "Roofline");
+  doc_para(d, "Achieved rate = forward FLOPs (GFLOPs per image x batch) / median latency. Bytes moved = the "
+              "weights once at the bytes they occupy + an estimate of the activation traffic (every op's "
+              "input read and output written once, act_mb). Intensity = FLOPs / bytes moved. The ceiling "
+              "is the precision's dense GEMM rate measured on the cell's device (qsweep calibrate: fp32, "
+              "fp16, bf16, int8 for int8 and int8dyn, fp8, fp16 for nf4), the roof min(ceiling, intensity x "
+              "copy bandwidth). Tensor-parallel cells span several devices and are left out.");
+  doc_heading(d, 3, "calibration", "Measured ceilings");
+  if (a->n_calib == 0) {
+    doc_para(d, "No calibration in this file (the CPU backend, a sweep run with --no-calibrate or \"calibrate\": "
+                "false, or a file from before qsweep measured one): the achieved rates are shown without a "
+                "ceiling.");
+  } else {
+    doc_table_begin(d, "table-calibration", 9, cal_heads, "rlllrrlll");
+    for (int i = 0; i < a->n_calib; i++) {
+      const qs_calibration *c = &a->calib[i];
+      for (int k = 0; k < c->n_entries; k++) {
+        const qs_calib_entry *e = &c->e[k];
+        char size[48];
+        if (!strcmp(e->kind, "gemm"))
+          snprintf(size, sizeof size, "%d x %d x %d", (int)e->m, (int)e->n, (int)e->k);
+        else
+          snprintf(size, sizeof size, "%.0f MiB", e->bytes / 2 / (1 << 20));
+        doc_row_begin(d);
+        doc_cellf(d, "%d", (int)c->rank);
+        doc_cell(d, c->device);
+        doc_cell(d, e->name);
+        if (strcmp(e->status, "ok") == 0)
+          doc_cell(d, e->status);
+        else
+          doc_cell_status(d, e->status);
+        doc_cell(d, qa_fmt(b[0], NB, e->value < 1 ? "%.4f" : "%.1f", e->value));
+        doc_cell(d, qa_fmt(b[1], NB, e->best < 1 ? "%.4f" : "%.1f", e->best));
+        doc_cell(d, e->unit);
+        doc_cell(d, size);
+        if (e->message[0])
+          doc_cellf(d, "%s (%s)", e->method, e->message);
+        else
+          doc_cell(d, e->method);
+        doc_row_end(d);
+      }
+    }
+    doc_table_end(d);
+  }
+  doc_heading(d, 3, "roofline-cells", "Achieved rate per cell");
+  if (!qa_any_roofline(a)) {
+    doc_para(d, "No successful single-device cell with FLOPs and a latency.");
+  } else {
+    doc_table_begin(d, "table-roofline", 9, heads, "llrrrrrrr");
+    for (int i = 0; i < a->n_cells; i++) {
+      const qa_cell *c = &a->cells[i];
+      if (!isfinite(c->achieved_tflops)) continue;
+      doc_row_begin(d);
+      doc_cell(d, c->r->model);
+      doc_cell(d, c->r->precision);
+      doc_cellf(d, "%d", (int)c->r->batch);
+      doc_cell(d, qa_fmt(b[0], NB, c->achieved_tflops < 1 ? "%.4f" : "%.2f", c->achieved_tflops));
+      doc_cell(d, qa_fmt(b[1], NB, c->ceiling_tflops < 1 ? "%.4f" : "%.1f", c->ceiling_tflops));
+      doc_cell(d, qa_fmt(b[2], NB, "%.1f%%", c->ceiling_pct));
+      doc_cell(d, qa_fmt(b[3], NB, c->bytes_moved_mb < 10 ? "%.3f" : "%.1f", c->bytes_moved_mb));
+      doc_cell(d, qa_fmt(b[4], NB, "%.1f", c->arith_intensity));
+      doc_cell(d, qa_fmt(b[5], NB, c->roof_tflops < 1 ? "%.4f" : "%.1f", c->roof_tflops));
+      doc_row_end(d);
+    }
+    doc_table_end(d);
+  }
+  figures(d, a, QA_FIG_ROOFLINE, -1);
+}
+
 static void write_failed(const qa_analysis *a, qa_doc *d) {
   static const char *const heads[7] = {"Model", "Precision", "Batch", "TP",
                                        "Status", "Host", "Message"};
@@ -590,6 +668,7 @@ void qa_report_sections(const qa_analysis *a, qa_doc *d) {
   write_groups(a, d);
   write_architecture(a, d);
   figures(d, a, QA_FIG_SUMMARY, -1);
+  write_roofline(a, d);
   write_failed(a, d);
   figures(d, a, QA_FIG_END, -1);
   write_notes(a, d);

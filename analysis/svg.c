@@ -3,7 +3,7 @@
  * per batch size), memory efficiency and fidelity (grouped bars per model and
  * precision), latency vs parameters (log-log scatter, one colour per precision), and
  * latency / throughput vs batch size (a panel per model, a line per precision). */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* M_PI */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -649,6 +649,157 @@ void qa_svg_batch(const qa_analysis *a, FILE *f, int throughput, const char *att
 }
 
 /* ---- files ---------------------------------------------------------------------- */
+
+/* ---- roofline ---------------------------------------------------------------------- */
+
+static const char *colour_of_prec_name(const qa_analysis *a, const char *name) {
+  for (int p = 0; p < a->n_precs; p++)
+    if (strcmp(a->precs[p].name, name) == 0) return prec_colour(a, p);
+  static const char *const known[] = {"#1f77b4", "#ff7f0e", "#9467bd", "#2ca02c", "#17becf", "#e377c2", "#d62728"};
+  int r = qa_prec_rank(name);
+  return r < (int)QS_ARRAY_LEN(known) ? known[r] : "#7f7f7f";
+}
+
+static int roof_point(const qa_cell *c) {
+  return isfinite(c->achieved_tflops) && c->achieved_tflops > 0 && isfinite(c->arith_intensity) &&
+         c->arith_intensity > 0;
+}
+
+void qa_svg_roofline(const qa_analysis *a, FILE *f, const char *attrs) {
+  const double left = 84, top = 64, plot_w = 760, plot_h = 480, legend_w = 180;
+  const qs_calibration *cal = a->n_calib > 0 ? &a->calib[0] : NULL;
+  const qs_calib_entry *bw = qa_calib_bandwidth(cal);
+  char title[200], sub[300], b[160];
+  snprintf(title, sizeof title, "Roofline%s%s", cal ? ": " : "", cal ? cal->device : "");
+  if (cal)
+    snprintf(sub, sizeof sub, "log-log; roofs: measured GEMM rate per precision%s (rank %d, %s); one point per "
+             "successful single-device cell", bw ? " and copy bandwidth" : "", (int)cal->rank, cal->measured_utc);
+  else
+    snprintf(sub, sizeof sub, "log-log; one point per successful single-device cell; no calibration in the file: "
+             "no roofs");
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  int n = 0, n_roofs = 0;
+  for (int i = 0; i < a->n_cells; i++) {
+    const qa_cell *c = &a->cells[i];
+    if (!roof_point(c)) continue;
+    xlo = fmin(xlo, c->arith_intensity), xhi = fmax(xhi, c->arith_intensity);
+    ylo = fmin(ylo, c->achieved_tflops), yhi = fmax(yhi, c->achieved_tflops);
+    n++;
+  }
+  double top_peak = 0;
+  for (int k = 0; cal && k < cal->n_entries; k++) {
+    const qs_calib_entry *e = &cal->e[k];
+    if (strcmp(e->kind, "gemm") != 0 || strcmp(e->status, "ok") != 0 || !(e->value > 0)) continue;
+    n_roofs++;
+    top_peak = fmax(top_peak, e->value);
+    ylo = fmin(ylo, e->value), yhi = fmax(yhi, e->value);
+    if (bw) { /* the ridge point of this roof */
+      double ridge = e->value * 1e3 / bw->value;
+      xlo = fmin(xlo, ridge), xhi = fmax(xhi, ridge);
+    }
+  }
+  int w = (int)(left + plot_w + legend_w + 20), h = (int)(top + plot_h + 64);
+  svg_begin(f, w, h, title, attrs);
+  svg_title_block(f, 16, title, sub);
+  if (n == 0 && n_roofs == 0) {
+    svg_text(f, left, top + 30, "start", NULL, "no cells with an achieved rate and an arithmetic intensity");
+    svg_end(f);
+    return;
+  }
+  double x0, x1, y0, y1;
+  log_range(xlo / 1.5, xhi * 1.5, &x0, &x1);
+  log_range(ylo / 1.5, yhi * 1.5, &y0, &y1);
+#define PX(v) (left + (log10(v) - x0) / (x1 - x0) * plot_w)
+#define PY(v) (top + plot_h - (log10(v) - y0) / (y1 - y0) * plot_h)
+  fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888888\"/>\n", left,
+          top, plot_w, plot_h);
+  for (int axis = 0; axis < 2; axis++) {
+    double d0 = axis ? y0 : x0, d1 = axis ? y1 : x1;
+    for (double d = d0; d <= d1 + 1e-9; d++) {
+      double v = pow(10.0, d);
+      snprintf(b, sizeof b, "%g", v);
+      if (axis == 0) {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n", PX(v), top, PX(v),
+                top + plot_h);
+        svg_text(f, PX(v), top + plot_h + 16, "middle", "fill=\"#444444\"", b);
+      } else {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n", left, PY(v),
+                left + plot_w, PY(v));
+        svg_text(f, left - 6, PY(v) + 4, "end", "fill=\"#444444\"", b);
+      }
+    }
+  }
+  svg_text(f, left + plot_w / 2, top + plot_h + 40, "middle", NULL, "arithmetic intensity (FLOP per byte moved)");
+  char attr[96];
+  snprintf(attr, sizeof attr, "transform=\"rotate(-90 %.1f %.1f)\"", 22.0, top + plot_h / 2);
+  svg_text(f, 22, top + plot_h / 2, "middle", attr, "achieved TFLOP/s");
+  /* the roofs: clipped to the plot */
+  const double xmin = pow(10.0, x0), xmax = pow(10.0, x1), ymin = pow(10.0, y0);
+  fprintf(f, "<g class=\"roofs\"");
+  if (bw) fprintf(f, " data-bandwidth-gbs=\"%.6g\"", bw->value);
+  fputs(">\n", f);
+  if (bw) {
+    /* y = x * bw / 1000 from where it enters the plot to the highest roof */
+    double xa = fmax(xmin, ymin * 1e3 / bw->value), xb = fmin(xmax, top_peak * 1e3 / bw->value);
+    if (xb > xa) {
+      fprintf(f, "<line class=\"roof-bandwidth\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444444\" "
+              "stroke-width=\"2\"><title>copy bandwidth %.0f GB/s</title></line>\n",
+              PX(xa), PY(xa * bw->value * 1e-3), PX(xb), PY(xb * bw->value * 1e-3), bw->value);
+      snprintf(b, sizeof b, "%.0f GB/s", bw->value);
+      double lx = xa * pow(xb / xa, 0.25);
+      char rot[96];
+      double ang = -atan2(PY(xa * bw->value * 1e-3) - PY(xb * bw->value * 1e-3), PX(xb) - PX(xa)) * 180 / M_PI;
+      snprintf(rot, sizeof rot, "font-size=\"11\" fill=\"#444444\" transform=\"rotate(%.1f %.1f %.1f)\"", ang, PX(lx),
+               PY(lx * bw->value * 1e-3) - 6);
+      svg_text(f, PX(lx), PY(lx * bw->value * 1e-3) - 6, "middle", rot, b);
+    }
+  }
+  for (int k = 0; cal && k < cal->n_entries; k++) {
+    const qs_calib_entry *e = &cal->e[k];
+    if (strcmp(e->kind, "gemm") != 0 || strcmp(e->status, "ok") != 0 || !(e->value > 0)) continue;
+    double xs = bw ? fmax(xmin, e->value * 1e3 / bw->value) : xmin;
+    const char *col = colour_of_prec_name(a, e->precision);
+    fprintf(f, "<line class=\"roof\" data-precision=\"");
+    xml_text(f, e->precision);
+    fprintf(f, "\" data-tflops=\"%.6g\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+            "stroke-width=\"2\" stroke-dasharray=\"6 3\"><title>", e->value, PX(xs), PY(e->value), PX(xmax),
+            PY(e->value), col);
+    xml_text(f, e->name);
+    fprintf(f, ": %.1f %s</title></line>\n", e->value, e->unit);
+    snprintf(b, sizeof b, "%s %.3g", e->precision, e->value);
+    char fill[48];
+    snprintf(fill, sizeof fill, "font-size=\"11\" fill=\"%s\"", col);
+    svg_text(f, left + plot_w - 4, PY(e->value) - 4, "end", fill, b);
+  }
+  fputs("</g>\n<g class=\"points\">\n", f);
+  static const char *const close_tag[4] = {"circle", "rect", "polygon", "polygon"};
+  for (int i = 0; i < a->n_cells; i++) {
+    const qa_cell *c = &a->cells[i];
+    if (!roof_point(c)) continue;
+    marker(f, c->prec, PX(c->arith_intensity), PY(c->achieved_tflops), prec_colour(a, c->prec), "><title>");
+    xml_text(f, c->r->model);
+    fprintf(f, " %s b%d: %.3g TFLOP/s at %.3g FLOP/B", c->r->precision, (int)c->r->batch, c->achieved_tflops,
+            c->arith_intensity);
+    if (isfinite(c->ceiling_pct)) fprintf(f, ", %.1f%% of the %s ceiling", c->ceiling_pct, c->r->precision);
+    fprintf(f, "</title></%s>\n", close_tag[c->prec % 4]);
+  }
+  fputs("</g>\n", f);
+#undef PX
+#undef PY
+  double lx = left + plot_w + 20, ly = top + 10;
+  svg_text(f, lx, ly, "start", "font-weight=\"bold\"", "precision");
+  for (int p = 0; p < a->n_precs; p++) {
+    ly += 20;
+    marker(f, p, lx + 6, ly - 4, prec_colour(a, p), "/>\n");
+    svg_text(f, lx + 18, ly, "start", NULL, a->precs[p].name);
+  }
+  if (n_roofs) {
+    ly += 30;
+    svg_text(f, lx, ly, "start", "font-size=\"11\" fill=\"#555555\"", "dashed: GEMM ceiling");
+    if (bw) svg_text(f, lx, ly + 16, "start", "font-size=\"11\" fill=\"#555555\"", "solid: copy bandwidth");
+  }
+  svg_end(f);
+}
 
 int qa_write_svgs(const qa_analysis *a, const char *dir) {
   if (mkdir(dir, 0777) != 0 && errno != EEXIST)

@@ -34,15 +34,18 @@
 enum { K_STR, K_I32, K_F64 };
 
 typedef struct {
-  const char *name; /* member name in /cells == C field name */
+  const char *name; /* member name in the compound == C field name */
   int kind;
-  size_t off;       /* offset in qs_cell_result */
+  size_t off;       /* offset in the C struct */
   size_t cap;       /* size of the C field (char array capacity for strings) */
+  int optional;     /* a member added after schema_version 1 was fixed: files written
+                     * before it lack it and read as NaN (h5/README.md, Versioning) */
 } cell_field;
 
-#define FS(f) {#f, K_STR, offsetof(qs_cell_result, f), sizeof(((qs_cell_result *)0)->f)}
-#define FI(f) {#f, K_I32, offsetof(qs_cell_result, f), sizeof(((qs_cell_result *)0)->f)}
-#define FD(f) {#f, K_F64, offsetof(qs_cell_result, f), sizeof(((qs_cell_result *)0)->f)}
+#define FS(f) {#f, K_STR, offsetof(qs_cell_result, f), sizeof(((qs_cell_result *)0)->f), 0}
+#define FI(f) {#f, K_I32, offsetof(qs_cell_result, f), sizeof(((qs_cell_result *)0)->f), 0}
+#define FD(f) {#f, K_F64, offsetof(qs_cell_result, f), sizeof(((qs_cell_result *)0)->f), 0}
+#define FDO(f) {#f, K_F64, offsetof(qs_cell_result, f), sizeof(((qs_cell_result *)0)->f), 1}
 
 static const cell_field k_cell_fields[] = {
     FS(key), FS(model), FS(precision), FI(batch), FI(tp), FS(backend), FS(status),
@@ -53,12 +56,23 @@ static const cell_field k_cell_fields[] = {
     FD(workspace_mb), FD(peak_mb), FD(device_mb), FD(qweight_bits),
     FD(energy_mj_per_image), FD(fid_cosine), FD(fid_rel_l2), FD(fid_max_abs),
     FD(fid_top1), FD(allreduce_share), FD(sm_clock_start_mhz), FD(sm_clock_end_mhz),
-    FD(started_unix), FD(duration_s),
+    FD(started_unix), FD(duration_s), FDO(act_mb),
 };
 #define N_CELL_FIELDS ((int)QS_ARRAY_LEN(k_cell_fields))
 
 _Static_assert(sizeof(((qs_cell_result *)0)->batch) == 4, "int32 members");
 _Static_assert(sizeof(((qs_cell_result *)0)->rank) == 4, "int32 members");
+
+/* /calibration/rank<R>/entries: one row per measurement (qs_calib_entry). */
+#define CS(f) {#f, K_STR, offsetof(qs_calib_entry, f), sizeof(((qs_calib_entry *)0)->f), 0}
+#define CI(f) {#f, K_I32, offsetof(qs_calib_entry, f), sizeof(((qs_calib_entry *)0)->f), 0}
+#define CD(f) {#f, K_F64, offsetof(qs_calib_entry, f), sizeof(((qs_calib_entry *)0)->f), 0}
+static const cell_field k_calib_fields[] = {
+    CS(name), CS(kind), CS(precision), CS(status), CS(unit), CD(value), CD(best), CD(median_ms),
+    CD(min_ms), CI(m), CI(n), CI(k), CD(bytes), CI(warmup), CI(reps), CS(method), CS(message),
+};
+#define N_CALIB_FIELDS ((int)QS_ARRAY_LEN(k_calib_fields))
+#define MAX_TABLE_FIELDS (N_CELL_FIELDS > N_CALIB_FIELDS ? N_CELL_FIELDS : N_CALIB_FIELDS)
 
 enum { M_FIXED, M_OWNED, M_I32 };
 
@@ -82,17 +96,17 @@ static const meta_field k_meta_fields[] = {
 #define N_META_FIELDS ((int)QS_ARRAY_LEN(k_meta_fields))
 
 /* The in-memory row that HDF5 converts to and from: strings as char *, in table order. */
-static size_t wire_layout(size_t off[N_CELL_FIELDS]) {
+static size_t table_layout(const cell_field *t, int n, size_t *off) {
   size_t pos = 0;
-  for (int i = 0; i < N_CELL_FIELDS; i++) {
-    size_t sz = k_cell_fields[i].kind == K_STR ? sizeof(char *)
-                : k_cell_fields[i].kind == K_I32 ? sizeof(int32_t) : sizeof(double);
+  for (int i = 0; i < n; i++) {
+    size_t sz = t[i].kind == K_STR ? sizeof(char *) : t[i].kind == K_I32 ? sizeof(int32_t) : sizeof(double);
     pos = (pos + sz - 1) / sz * sz;
     off[i] = pos;
     pos += sz;
   }
   return (pos + 7) / 8 * 8;
 }
+static size_t wire_layout(size_t off[N_CELL_FIELDS]) { return table_layout(k_cell_fields, N_CELL_FIELDS, off); }
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -211,16 +225,17 @@ static hid_t make_vlen_str(void) {
   return t;
 }
 
-/* The compound type of a /cells row: in memory (wire layout, native numbers) or in
- * the file (packed, little-endian). */
-static hid_t make_row_type(int for_file) {
-  size_t off[N_CELL_FIELDS];
-  size_t size = wire_layout(off);
+/* The compound type of a table row: in memory (wire layout, native numbers) or in the
+ * file (packed, little-endian). present (NULL: all) leaves out the members a file lacks. */
+static hid_t make_table_type(const cell_field *tab, int n, int for_file, const unsigned char *present) {
+  size_t off[MAX_TABLE_FIELDS];
+  size_t size = table_layout(tab, n, off);
   hid_t t = -1, str = -1;
   if ((str = make_vlen_str()) < 0) return -1;
   if ((t = H5Tcreate(H5T_COMPOUND, size)) < 0) goto fail;
-  for (int i = 0; i < N_CELL_FIELDS; i++) {
-    const cell_field *f = &k_cell_fields[i];
+  for (int i = 0; i < n; i++) {
+    const cell_field *f = &tab[i];
+    if (present && !present[i]) continue;
     hid_t mt = f->kind == K_STR ? str
                : f->kind == K_I32 ? (for_file ? H5T_STD_I32LE : H5T_NATIVE_INT32)
                                   : (for_file ? H5T_IEEE_F64LE : H5T_NATIVE_DOUBLE);
@@ -233,6 +248,10 @@ fail:
   if (t >= 0) H5Tclose(t);
   H5Tclose(str);
   return -1;
+}
+
+static hid_t make_row_type(int for_file, const unsigned char *present) {
+  return make_table_type(k_cell_fields, N_CELL_FIELDS, for_file, present);
 }
 
 /* Write (replacing) a scalar UTF-8 string attribute. */
@@ -586,8 +605,9 @@ done:
 }
 
 /* Open /cells and check it: rank 1, compound, every member we know present with a
- * compatible class (extra members are fine), at most QS_RESULTS_MAX_ROWS rows. */
-static int open_cells(hid_t file, const char *path, hid_t *out, int64_t *n_rows) {
+ * compatible class (extra members are fine; an optional one may be missing, and
+ * present[] says which are there), at most QS_RESULTS_MAX_ROWS rows. */
+static int open_cells(hid_t file, const char *path, hid_t *out, int64_t *n_rows, unsigned char *present) {
   int rc = QS_OK;
   hid_t ds = -1, ftype = -1, space = -1, mtype = -1;
   hsize_t dims[1] = {0};
@@ -609,6 +629,11 @@ static int open_cells(hid_t file, const char *path, hid_t *out, int64_t *n_rows)
   for (int i = 0; i < N_CELL_FIELDS; i++) {
     const cell_field *f = &k_cell_fields[i];
     int idx = H5Tget_member_index(ftype, f->name);
+    present[i] = idx >= 0;
+    if (idx < 0 && f->optional) {
+      H5Eclear2(H5E_DEFAULT);
+      continue;
+    }
     if (idx < 0) {
       H5Eclear2(H5E_DEFAULT);
       rc = qs_fail(QS_EINVAL, "%s: /cells: member %s: missing", path, f->name);
@@ -908,12 +933,12 @@ int qs_results_create(const char *path, const qs_run_meta *meta, int overwrite,
   H5_CHECK(space = H5Screate_simple(1, dims, maxdims), "/cells");
   H5_CHECK(dcpl = H5Pcreate(H5P_DATASET_CREATE), "/cells");
   H5_CHECK(H5Pset_chunk(dcpl, 1, chunk), "/cells");
-  H5_CHECK(ftype = make_row_type(1), "/cells type");
+  H5_CHECK(ftype = make_row_type(1, NULL), "/cells type");
   H5_CHECK(f->cells = H5Dcreate2(f->file, "cells", ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
            "create /cells");
   H5_CHECK(f->samples = H5Gcreate2(f->file, "samples", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
            "create /samples");
-  H5_CHECK(f->row_type = make_row_type(0), "/cells type");
+  H5_CHECK(f->row_type = make_row_type(0, NULL), "/cells type");
   QS_CHECK(persist(f));
 done:
   CLOSE_T(ftype);
@@ -941,7 +966,8 @@ int qs_results_open_append(const char *path, qs_results **out) {
   }
   H5_CHECK(fapl = core_fapl(), "file access properties");
   QS_CHECK(open_checked(path, H5F_ACC_RDWR, fapl, &f->file));
-  QS_CHECK(open_cells(f->file, path, &f->cells, &f->n_rows));
+  unsigned char present[N_CELL_FIELDS];
+  QS_CHECK(open_cells(f->file, path, &f->cells, &f->n_rows, present));
   if (stat(f->real, &st) == 0) {
     f->mode = st.st_mode;
     f->keep_mode = 1;
@@ -953,7 +979,8 @@ int qs_results_open_append(const char *path, qs_results **out) {
   else
     H5_CHECK(f->samples = H5Gcreate2(f->file, "samples", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
              "create /samples");
-  H5_CHECK(f->row_type = make_row_type(0), "/cells type");
+  /* a file from before an optional member keeps its columns: rows appended to it lack it */
+  H5_CHECK(f->row_type = make_row_type(0, present), "/cells type");
 done:
   CLOSE_P(fapl);
   if (rc != QS_OK) results_free(f);
@@ -1146,7 +1173,8 @@ static int read_file(const char *path, int want_samples, qs_cell_result **rows_o
   *rows_out = NULL;
   *n_out = 0;
   QS_CHECK(open_checked(path, H5F_ACC_RDONLY, H5P_DEFAULT, &file));
-  QS_CHECK(open_cells(file, path, &cells, &n));
+  unsigned char present[N_CELL_FIELDS];
+  QS_CHECK(open_cells(file, path, &cells, &n, present));
   if (meta) {
     QS_CHECK(read_meta(file, path, meta));
     have_meta = 1;
@@ -1157,7 +1185,7 @@ static int read_file(const char *path, int want_samples, qs_cell_result **rows_o
     goto done;
   }
   for (int64_t i = 0; i < n; i++) qs_cell_result_init(&rows[i]);
-  H5_CHECK(mtype = make_row_type(0), "/cells type");
+  H5_CHECK(mtype = make_row_type(0, present), "/cells type");
   H5_CHECK(fspace = H5Dget_space(cells), "/cells");
   for (int64_t start = 0; start < n; start += QS_READ_BLOCK_ROWS) {
     hsize_t cnt[1] = {(hsize_t)(n - start < QS_READ_BLOCK_ROWS ? n - start : QS_READ_BLOCK_ROWS)};
@@ -1173,6 +1201,7 @@ static int read_file(const char *path, int want_samples, qs_cell_result **rows_o
       for (int j = 0; j < N_CELL_FIELDS; j++) {
         const cell_field *fd = &k_cell_fields[j];
         char *dst = (char *)r + fd->off;
+        if (!present[j]) continue; /* an optional member the file lacks: NaN from init */
         if (fd->kind == K_STR) {
           const char *s;
           memcpy(&s, w + off[j], sizeof s);
@@ -1218,6 +1247,266 @@ int qs_results_read(const char *path, qs_cell_result **rows, int *n_rows, qs_run
   h5_quiet q;
   quiet_begin(&q);
   int rc = read_file(path, 1, rows, n_rows, meta);
+  quiet_end(&q);
+  return rc;
+}
+
+/* ---- calibration ------------------------------------------------------------ */
+
+const qs_calib_entry *qs_calib_find(const qs_calibration *c, const char *name) {
+  if (!c || !name) return NULL;
+  for (int i = 0; i < c->n_entries && i < QS_CALIB_MAX_ENTRIES; i++)
+    if (strcmp(c->e[i].name, name) == 0) return &c->e[i];
+  return NULL;
+}
+
+/* The entries of c as wire rows (strings cleaned into strs) in wire. */
+static void calib_to_wire(const qs_calibration *c, unsigned char *wire, size_t wsize, char *strs) {
+  size_t off[N_CALIB_FIELDS];
+  (void)table_layout(k_calib_fields, N_CALIB_FIELDS, off);
+  size_t used = 0;
+  for (int r = 0; r < c->n_entries; r++) {
+    const char *src_row = (const char *)&c->e[r];
+    unsigned char *w = wire + (size_t)r * wsize;
+    for (int i = 0; i < N_CALIB_FIELDS; i++) {
+      const cell_field *fd = &k_calib_fields[i];
+      const char *src = src_row + fd->off;
+      if (fd->kind == K_STR) {
+        char *dst = strs + used;
+        utf8_copy(dst, fd->cap, src, fd->cap);
+        used += fd->cap;
+        memcpy(w + off[i], &dst, sizeof dst);
+      } else {
+        memcpy(w + off[i], src, fd->cap);
+      }
+    }
+  }
+}
+
+int qs_results_put_calibration(qs_results *f, const qs_calibration *c) {
+  if (!f || !c) return qs_fail(QS_EINVAL, "results put_calibration: no file or calibration");
+  const char *path = f->name;
+  int rc = QS_OK;
+  hid_t grp = -1, rg = -1, space = -1, ftype = -1, mtype = -1, ds = -1;
+  unsigned char *wire = NULL;
+  char *strs = NULL, name[32];
+  h5_quiet q;
+  quiet_begin(&q);
+  if (c->n_entries < 0 || c->n_entries > QS_CALIB_MAX_ENTRIES || c->rank < 0) {
+    rc = qs_fail(QS_EINVAL, "%s: calibration of rank %d: %d entries (0..%d)", path, (int)c->rank,
+                 (int)c->n_entries, QS_CALIB_MAX_ENTRIES);
+    goto done;
+  }
+  snprintf(name, sizeof name, "rank%d", (int)c->rank);
+  htri_t ex = H5Lexists(f->file, "calibration", H5P_DEFAULT);
+  H5_CHECK(ex, "/calibration");
+  if (ex > 0)
+    H5_CHECK(grp = H5Gopen2(f->file, "calibration", H5P_DEFAULT), "/calibration");
+  else
+    H5_CHECK(grp = H5Gcreate2(f->file, "calibration", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /calibration");
+  ex = H5Lexists(grp, name, H5P_DEFAULT);
+  H5_CHECK(ex, "/calibration");
+  if (ex > 0) H5_CHECK(H5Ldelete(grp, name, H5P_DEFAULT), "/calibration: replace"); /* an earlier run's */
+  H5_CHECK(rg = H5Gcreate2(grp, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create /calibration/rank");
+  QS_CHECK(attr_put_i32(rg, path, "rank", c->rank));
+  QS_CHECK(attr_put_i32(rg, path, "device_index", c->device_index));
+  {
+    char clean[sizeof c->device];
+    utf8_copy(clean, sizeof c->host, c->host, sizeof c->host);
+    QS_CHECK(attr_put_str(rg, path, "host", clean));
+    utf8_copy(clean, sizeof c->device, c->device, sizeof c->device);
+    QS_CHECK(attr_put_str(rg, path, "device", clean));
+    utf8_copy(clean, sizeof c->backend, c->backend, sizeof c->backend);
+    QS_CHECK(attr_put_str(rg, path, "backend", clean));
+    utf8_copy(clean, sizeof c->measured_utc, c->measured_utc, sizeof c->measured_utc);
+    QS_CHECK(attr_put_str(rg, path, "measured_utc", clean));
+  }
+  size_t off[N_CALIB_FIELDS];
+  size_t wsize = table_layout(k_calib_fields, N_CALIB_FIELDS, off);
+  size_t nrow = (size_t)c->n_entries;
+  if (!(wire = qs_calloc(nrow ? nrow : 1, wsize)) || !(strs = qs_malloc((nrow ? nrow : 1) * sizeof(qs_calib_entry)))) {
+    rc = QS_ENOMEM;
+    goto done;
+  }
+  calib_to_wire(c, wire, wsize, strs);
+  hsize_t dims[1] = {(hsize_t)nrow};
+  H5_CHECK(space = H5Screate_simple(1, dims, NULL), "/calibration entries");
+  H5_CHECK(ftype = make_table_type(k_calib_fields, N_CALIB_FIELDS, 1, NULL), "/calibration entries type");
+  H5_CHECK(mtype = make_table_type(k_calib_fields, N_CALIB_FIELDS, 0, NULL), "/calibration entries type");
+  H5_CHECK(ds = H5Dcreate2(rg, "entries", ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+           "create /calibration entries");
+  if (nrow > 0) H5_CHECK(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, wire), "write /calibration entries");
+  CLOSE_D(ds);
+  CLOSE_G(rg);
+  CLOSE_G(grp);
+  rc = persist(f);
+done:
+  CLOSE_D(ds);
+  CLOSE_T(mtype);
+  CLOSE_T(ftype);
+  CLOSE_S(space);
+  CLOSE_G(rg);
+  CLOSE_G(grp);
+  free(strs);
+  free(wire);
+  quiet_end(&q);
+  return rc;
+}
+
+/* One /calibration/<name> group into c. */
+static int read_calib_group(hid_t grp, const char *path, const char *name, qs_calibration *c) {
+  int rc = QS_OK;
+  hid_t rg = -1, ds = -1, space = -1, ftype = -1, mtype = -1, mt = -1;
+  unsigned char *wire = NULL;
+  int wire_live = 0;
+  char where[96], what[160], *s = NULL;
+  memset(c, 0, sizeof *c);
+  snprintf(where, sizeof where, "/calibration/%s: ", name);
+  snprintf(what, sizeof what, "/calibration/%s", name);
+  H5_CHECK(rg = H5Gopen2(grp, name, H5P_DEFAULT), what);
+  QS_CHECK(attr_get_i32(rg, path, "rank", &c->rank));
+  QS_CHECK(attr_get_i32(rg, path, "device_index", &c->device_index));
+  static const struct {
+    const char *attr;
+    size_t off, cap;
+  } k_strs[] = {{"host", offsetof(qs_calibration, host), sizeof c->host},
+                {"device", offsetof(qs_calibration, device), sizeof c->device},
+                {"backend", offsetof(qs_calibration, backend), sizeof c->backend},
+                {"measured_utc", offsetof(qs_calibration, measured_utc), sizeof c->measured_utc}};
+  for (size_t i = 0; i < QS_ARRAY_LEN(k_strs); i++) {
+    QS_CHECK(attr_get_str(rg, path, where, k_strs[i].attr, &s));
+    utf8_copy((char *)c + k_strs[i].off, k_strs[i].cap, s, (size_t)-1);
+    free(s);
+    s = NULL;
+  }
+  htri_t ex = H5Lexists(rg, "entries", H5P_DEFAULT);
+  H5_CHECK(ex, what);
+  if (ex == 0) goto done; /* no measurements */
+  H5_CHECK(ds = H5Dopen2(rg, "entries", H5P_DEFAULT), what);
+  H5_CHECK(ftype = H5Dget_type(ds), what);
+  H5_CHECK(space = H5Dget_space(ds), what);
+  hsize_t dims[1] = {0};
+  if (H5Tget_class(ftype) != H5T_COMPOUND || H5Sget_simple_extent_ndims(space) != 1) {
+    rc = qs_fail(QS_EINVAL, "%s: %s/entries: not a one-dimensional compound dataset", path, what);
+    goto done;
+  }
+  for (int i = 0; i < N_CALIB_FIELDS; i++) {
+    const cell_field *f = &k_calib_fields[i];
+    int idx = H5Tget_member_index(ftype, f->name);
+    if (idx < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      rc = qs_fail(QS_EINVAL, "%s: %s/entries: member %s: missing", path, what, f->name);
+      goto done;
+    }
+    H5_CHECK(mt = H5Tget_member_type(ftype, (unsigned)idx), what);
+    H5T_class_t cls = H5Tget_class(mt);
+    int ok = f->kind == K_STR ? (cls == H5T_STRING && H5Tis_variable_str(mt) > 0) : (cls == H5T_INTEGER || cls == H5T_FLOAT);
+    CLOSE_T(mt);
+    if (!ok) {
+      rc = qs_fail(QS_EINVAL, "%s: %s/entries: member %s: wrong type (expected %s)", path, what, f->name,
+                   f->kind == K_STR ? "variable-length string" : "number");
+      goto done;
+    }
+  }
+  H5_CHECK(H5Sget_simple_extent_dims(space, dims, NULL), what);
+  if (dims[0] > QS_CALIB_MAX_ENTRIES) {
+    rc = qs_fail(QS_EINVAL, "%s: %s/entries: %llu rows is over the cap of %d", path, what,
+                 (unsigned long long)dims[0], QS_CALIB_MAX_ENTRIES);
+    goto done;
+  }
+  size_t off[N_CALIB_FIELDS];
+  size_t wsize = table_layout(k_calib_fields, N_CALIB_FIELDS, off);
+  if (dims[0] > 0) {
+    if (!(wire = qs_calloc((size_t)dims[0], wsize))) {
+      rc = QS_ENOMEM;
+      goto done;
+    }
+    H5_CHECK(mtype = make_table_type(k_calib_fields, N_CALIB_FIELDS, 0, NULL), what);
+    wire_live = 1;
+    H5_CHECK(H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, wire), what);
+    for (hsize_t r = 0; r < dims[0]; r++) {
+      char *row = (char *)&c->e[r];
+      const unsigned char *w = wire + r * wsize;
+      for (int j = 0; j < N_CALIB_FIELDS; j++) {
+        const cell_field *fd = &k_calib_fields[j];
+        if (fd->kind == K_STR) {
+          const char *v;
+          memcpy(&v, w + off[j], sizeof v);
+          utf8_copy(row + fd->off, fd->cap, v ? v : "", (size_t)-1);
+        } else {
+          memcpy(row + fd->off, w + off[j], fd->cap);
+        }
+      }
+    }
+    wire_live = 0;
+    H5_CHECK(H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, wire), what);
+    c->n_entries = (int32_t)dims[0];
+  }
+done:
+  if (wire_live) H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, wire);
+  free(wire);
+  free(s);
+  CLOSE_T(mt);
+  CLOSE_T(mtype);
+  CLOSE_T(ftype);
+  CLOSE_S(space);
+  CLOSE_D(ds);
+  CLOSE_G(rg);
+  return rc;
+}
+
+static int calib_rank_cmp(const void *x, const void *y) {
+  const qs_calibration *a = x, *b = y;
+  return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
+#define QS_CALIB_MAX_GROUPS 65536
+
+int qs_results_read_calibration(const char *path, qs_calibration **cals, int *n) {
+  int rc = QS_OK;
+  hid_t file = -1, grp = -1;
+  qs_calibration *out = NULL;
+  int count = 0;
+  h5_quiet q;
+  if (!cals || !n) return qs_fail(QS_EINVAL, "%s: read calibration: no output", path);
+  *cals = NULL;
+  *n = 0;
+  quiet_begin(&q);
+  QS_CHECK(open_checked(path, H5F_ACC_RDONLY, H5P_DEFAULT, &file));
+  htri_t ex = H5Lexists(file, "calibration", H5P_DEFAULT);
+  H5_CHECK(ex, "/calibration");
+  if (ex == 0) goto done;
+  H5_CHECK(grp = H5Gopen2(file, "calibration", H5P_DEFAULT), "/calibration");
+  H5G_info_t info;
+  H5_CHECK(H5Gget_info(grp, &info), "/calibration");
+  if (info.nlinks > QS_CALIB_MAX_GROUPS) {
+    rc = qs_fail(QS_EINVAL, "%s: /calibration: %llu groups is over the cap of %d", path,
+                 (unsigned long long)info.nlinks, QS_CALIB_MAX_GROUPS);
+    goto done;
+  }
+  if (!(out = qs_calloc(info.nlinks ? (size_t)info.nlinks : 1, sizeof *out))) {
+    rc = QS_ENOMEM;
+    goto done;
+  }
+  for (hsize_t i = 0; i < info.nlinks; i++) {
+    char name[64];
+    ssize_t len = H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+    H5_CHECK(len, "/calibration");
+    if ((size_t)len >= sizeof name || strncmp(name, "rank", 4) != 0) continue; /* not ours */
+    QS_CHECK(read_calib_group(grp, path, name, &out[count]));
+    count++;
+  }
+  qsort(out, (size_t)count, sizeof *out, calib_rank_cmp);
+done:
+  CLOSE_G(grp);
+  CLOSE_F(file);
+  if (rc != QS_OK || count == 0) {
+    free(out);
+    out = NULL;
+    count = 0;
+  }
+  *cals = out;
+  *n = count;
   quiet_end(&q);
   return rc;
 }

@@ -2,6 +2,8 @@
  *
  * Layout (schema version QS_RESULTS_SCHEMA_VERSION; h5/README.md documents it):
  *   /cells            compound dataset, 1-D, chunked, extendible: one row (qs_cell_result) per cell
+ *   /calibration/rank<R>  the device's measured ceilings on rank R (qs_calibration):
+ *                     attributes and a compound dataset "entries", one row per measurement
  *   /samples/<row>    1-D float64 dataset of the raw per-iteration latencies (ms) of the cell
  *                     in /cells row <row> (decimal, 0-based), with a "key" string attribute;
  *                     written with the row, absent for a row without samples
@@ -70,6 +72,10 @@ typedef struct {
   /* bookkeeping */
   double started_unix;   /* wall-clock start, seconds since the epoch */
   double duration_s;     /* wall time of the whole cell incl. setup */
+  /* roofline inputs (the achieved rate, bytes moved and arithmetic intensity are derived
+   * from these, gflops, batch, weight_mb and the latency: analysis/README.md) */
+  double act_mb;         /* estimated activation bytes one forward reads and writes, MB
+                          * (qs_act_bytes, cost.h); NaN in files written before it */
   /* raw samples (ms); owned by the row, may be NULL */
   double *samples_ms;
   int32_t n_samples;
@@ -93,6 +99,41 @@ typedef struct {
   char nccl_version[64];
   char backend[16];
 } qs_run_meta;
+
+/* ---- calibration: the ceilings of one rank's device (qsweep calibrate, and every rank
+ * of a CUDA sweep at its start) ---- */
+#define QS_CALIB_MAX_ENTRIES 12
+
+/* One measurement: a copy bandwidth or one precision's dense GEMM throughput. */
+typedef struct {
+  char name[32];       /* copy_d2d, gemm_fp32, gemm_fp16, gemm_bf16, gemm_int8, gemm_fp8, ... */
+  char kind[16];       /* "bandwidth" or "gemm" */
+  char precision[16];  /* gemm: the operands' type (fp32 fp16 bf16 int8 fp8); bandwidth: "" */
+  char status[16];     /* ok, unsupported (e.g. fp8 below compute capability 8.9), failed */
+  char unit[16];       /* "GB/s" (bytes read + written per second, 1e9) or "TFLOP/s" (int8: tera-ops/s) */
+  double value;        /* the rate of the median repetition; NaN unless ok */
+  double best;         /* the rate of the fastest repetition; NaN unless ok */
+  double median_ms, min_ms; /* time of one repetition */
+  int32_t m, n, k;     /* gemm: D[m, n] = A[m, k] B[k, n]; bandwidth: 0 */
+  double bytes;        /* bandwidth: bytes read + written per repetition; gemm: of A, B and D */
+  int32_t warmup, reps;
+  char method[256];    /* what ran, e.g. "cublasLtMatmul, A/B/D fp16, COMPUTE_32F, ..." */
+  char message[256];   /* why it is not ok (empty when ok) */
+} qs_calib_entry;
+
+typedef struct {
+  int32_t rank;          /* MPI rank (0 for `qsweep calibrate`) */
+  int32_t device_index;  /* CUDA ordinal, -1 on the CPU */
+  char host[64];
+  char device[128];      /* the backend's device name */
+  char backend[16];      /* cuda, cpu */
+  char measured_utc[40]; /* RFC 3339 */
+  int32_t n_entries;
+  qs_calib_entry e[QS_CALIB_MAX_ENTRIES];
+} qs_calibration;
+
+/* The entry named name (ok or not), or NULL. */
+const qs_calib_entry *qs_calib_find(const qs_calibration *c, const char *name);
 
 typedef struct qs_results qs_results; /* opaque open file */
 
@@ -125,6 +166,12 @@ int qs_results_seal(const char *path);
 int qs_results_reseal(const char *path, int *n_rows);
 /* QS_OK when the file's seal matches its contents (nothing else is checked). */
 int qs_results_verify_seal(const char *path);
+
+/* Write (replacing) /calibration/rank<c->rank> and make it durable. */
+int qs_results_put_calibration(qs_results *f, const qs_calibration *c);
+/* Every /calibration/rank<R> group of a file, by rank; none (n 0, *cals NULL) in a
+ * file without calibration. Caller frees *cals. */
+int qs_results_read_calibration(const char *path, qs_calibration **cals, int *n);
 
 /* Read a whole file: rows (with samples) and metadata. Caller frees with
  * qs_results_free_rows / qs_run_meta_free. */

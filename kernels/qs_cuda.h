@@ -142,6 +142,11 @@ int qs_concat_launch(qs_dtype dt, const void *a, const void *t, void *y, int B, 
  * y [B, C] = mean over H*W of act(x) for x [B, H*W, C] (act rounded to dt, fp32 sums). */
 int qs_avgpool_launch(qs_dtype dt, const void *x, void *y, int B, int HW, int C, qs_cuda_act act, cudaStream_t s);
 
+/* ---- calibrate.cu (qsweep calibrate) -------------------------------------------------
+ * p [n] of type t = pseudo-random values in [-1, 1) (int8: [-127, 127]) from seed. */
+typedef enum { QS_CALIB_F32 = 0, QS_CALIB_F16, QS_CALIB_BF16, QS_CALIB_I8, QS_CALIB_E4M3 } qs_calib_type;
+int qs_calib_fill_launch(qs_calib_type t, void *p, int64_t n, uint32_t seed, cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif

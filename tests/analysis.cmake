@@ -39,3 +39,13 @@ if(TARGET qsweep-analyze)
     endforeach()
   endif()
 endif()
+
+# The roofline on a synthetic run (known FLOPs, latency, bytes and ceilings: known rates,
+# shares, intensities and roofs) in memory, through a results file and in every output;
+# and the activation estimate of ViT-B/16 by hand.
+if(TARGET qsweep-analyze)
+  qs_add_test(NAME test_roofline SOURCES test_roofline.c analysis/test_util.c LABELS unit analysis
+              ARGS $<TARGET_FILE:qsweep-analyze> TIMEOUT 120)
+  target_link_libraries(test_roofline PRIVATE qsweep_analysis)
+  add_dependencies(test_roofline qsweep-analyze)
+endif()

@@ -35,6 +35,16 @@ head -c $((2 * 3 * 448 * 448 * 4)) /dev/zero > "$tmp/in2.raw"
 expect 1 "\[2, 3, 448, 448\]), expected \[2, 3, 224, 224\]" -- "$q" forward --model deit-tiny-ultra-efficient --batch 2 --input "$tmp/in2.raw"
 fx=$(cd "$(dirname "$0")" && pwd)/fixtures/tiny/vit-pooler/io.safetensors
 expect 1 "pixel_values: shape \[2, 3, 32, 32\], expected \[1, 3, 224, 224\]" -- "$q" forward --model deit-tiny-ultra-efficient --input "$fx"
+# calibrate: no GPU (none visible, or a build without CUDA) is one clear line and exit 1
+expect 1 'calibrate: .*there is no GPU to measure' -- env CUDA_VISIBLE_DEVICES= "$q" calibrate
+expect 1 'the sim backend measures nothing' -- "$q" calibrate --backend sim
+expect 2 '\-\-size: 3 is out of range' -- "$q" calibrate --size 3
+expect 2 '\-\-format: unknown "xml"' -- "$q" calibrate --format xml
+expect 2 'unexpected argument "extra"' -- "$q" calibrate --backend cpu extra
+expect 2 'backend: unknown "tpu"' -- "$q" calibrate --backend tpu
+"$q" calibrate --backend cpu --size 64 --reps 2 --copy-mb 1 -f json | grep -q '"name":.*"gemm_fp32"' &&
+  pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: calibrate --backend cpu -f json"; }
+"$q" --help | grep -q "^  calibrate " && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: --help lists calibrate"; }
 "$q" --help | grep -q "export-weights" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: --help"; }
 "$q" models | grep -q "vit-huge-patch14-2020 .* 632.40" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: models"; }
 echo "cli_errors: $pass passed, $fail failed"

@@ -21,6 +21,9 @@ if(TARGET qsweep_cuda)
   add_test(NAME test_gpu_model_fixtures COMMAND test_gpu_models fixtures)
   set_tests_properties(test_gpu_model_fixtures PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 300)
   qs_add_test(NAME test_gpu_mobilevit SOURCES test_gpu_mobilevit.c LABELS gpu TIMEOUT 300)
+  # qsweep calibrate's measurement: every entry, plausible rates, fp8 where the GPU has it,
+  # and its /calibration group through a results file
+  qs_add_test(NAME test_gpu_calibrate SOURCES test_gpu_calibrate.c LABELS gpu TIMEOUT 300)
 
   # Tensor parallelism over NCCL: tp = 2 and 4 against tp = 1 (and int8 / nf4 against the
   # CPU reference's tp forward), one GPU per MPI rank; skipped (77) with fewer GPUs than ranks.

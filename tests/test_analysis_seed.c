@@ -191,7 +191,8 @@ static void check_exports(const char *exe, const char *h5) {
     CHECK(qa_count_lines(csv) == 65);
     CHECK(strncmp(csv, "key,model,precision,batch,tp,backend,status,message,", 52) == 0);
     for (int f = 0; f < qa_n_cell_fields; f++) CHECK(qa_contains(csv, qa_cell_fields[f].name));
-    CHECK(qa_contains(csv, ",speedup,memory_reduction_pct\r\n"));
+    CHECK(qa_contains(csv, ",speedup,memory_reduction_pct,achieved_tflops,bytes_moved_mb,arith_intensity,"
+                           "ceiling_tflops,ceiling_pct,roof_tflops\r\n"));
     CHECK(qa_contains(csv, "vit-huge-patch14-2020|fp16|b1|tp1,vit-huge-patch14-2020,fp16,1,1,"
                            "cuda,ok,,"));
   }

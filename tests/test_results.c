@@ -39,7 +39,7 @@ static const char *tpath(const char *name) {
   X(throughput_ips) X(weight_mb) X(workspace_mb) X(peak_mb) X(device_mb)              \
   X(qweight_bits) X(energy_mj_per_image) X(fid_cosine) X(fid_rel_l2) X(fid_max_abs)   \
   X(fid_top1) X(allreduce_share) X(sm_clock_start_mhz) X(sm_clock_end_mhz)            \
-  X(started_unix) X(duration_s)
+  X(started_unix) X(duration_s) X(act_mb)
 
 /* A deterministic row i: every field set, some NaN, long and UTF-8 strings. */
 static void make_row(int i, qs_cell_result *r) {
@@ -365,7 +365,9 @@ static void test_refusals(void) {
   CHECK(open_ids() == ids0);
 }
 
-/* Rebuild /cells of a qsweep file with one member dropped and/or one added. */
+/* Rebuild /cells of a qsweep file with one member dropped and/or one added; contiguous,
+ * or chunked and extendible as qsweep writes it when g_rewrite_chunked is set. */
+static int g_rewrite_chunked;
 static int rewrite_cells(const char *path, const char *drop, const char *add) {
   hid_t fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
   hid_t ds = H5Dopen2(fid, "cells", H5P_DEFAULT);
@@ -393,8 +395,12 @@ static int rewrite_cells(const char *path, const char *drop, const char *add) {
   H5Dclose(ds);
   H5Ldelete(fid, "cells", H5P_DEFAULT);
   hsize_t dims[1] = {(hsize_t)n};
-  hid_t fixed = H5Screate_simple(1, dims, NULL); /* contiguous: the reader must not care */
-  ds = H5Dcreate2(fid, "cells", nt, fixed, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {64};
+  hid_t fixed = H5Screate_simple(1, dims, g_rewrite_chunked ? maxdims : NULL); /* contiguous: the reader must not care */
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (g_rewrite_chunked) H5Pset_chunk(dcpl, 1, chunk);
+  ds = H5Dcreate2(fid, "cells", nt, fixed, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Pclose(dcpl);
   H5Sclose(fixed);
   herr_t st = H5Dwrite(ds, nt, H5S_ALL, H5S_ALL, H5P_DEFAULT, nbuf);
   H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
@@ -474,6 +480,115 @@ static void test_schema_checks(void) {
   CHECK(qs_results_seal(huge) == QS_OK);
   CHECK(qs_results_read(huge, &rows, &n, NULL) == QS_EINVAL);
   CHECK_MSG(contains(qs_last_error(), "10000000 rows"), "%s", qs_last_error());
+  CHECK(open_ids() == ids0);
+}
+
+/* act_mb came after schema_version 1 was fixed: a file without it reads (NaN) and takes
+ * appended rows (which then lack it too). */
+static void test_optional_member(void) {
+  long ids0 = open_ids();
+  qs_cell_result *rows = NULL;
+  int n = 0;
+  const char *old = tpath("before-act-mb.h5");
+  CHECK(write_rows(old, 0, 3, 1) == QS_OK);
+  g_rewrite_chunked = 1;
+  CHECK(rewrite_cells(old, "act_mb", NULL) == 0);
+  g_rewrite_chunked = 0;
+  CHECK_MSG(qs_results_read(old, &rows, &n, NULL) == QS_OK, "%s", qs_last_error());
+  CHECK(n == 3);
+  for (int i = 0; i < n; i++) {
+    qs_cell_result want;
+    make_row(i, &want);
+    want.act_mb = NAN;
+    CHECK(compare_rows(&rows[i], &want, i) == 0);
+    qs_cell_result_free(&want);
+  }
+  qs_results_free_rows(rows, n);
+  CHECK_MSG(write_rows(old, 3, 5, 0) == QS_OK, "%s", qs_last_error());
+  CHECK_MSG(qs_results_read(old, &rows, &n, NULL) == QS_OK, "%s", qs_last_error());
+  CHECK(n == 5);
+  for (int i = 0; i < n; i++) CHECK(isnan(rows[i].act_mb) && rows[i].lat_median_ms > 0);
+  qs_results_free_rows(rows, n);
+  CHECK(open_ids() == ids0);
+}
+
+static void make_calibration(qs_calibration *c, int rank) {
+  memset(c, 0, sizeof *c);
+  c->rank = rank;
+  c->device_index = rank % 4;
+  snprintf(c->host, sizeof c->host, "node%02d", rank / 4);
+  snprintf(c->device, sizeof c->device, "NVIDIA H200 #%d", rank);
+  snprintf(c->backend, sizeof c->backend, "cuda");
+  snprintf(c->measured_utc, sizeof c->measured_utc, "2025-01-02T03:04:0%dZ", rank % 10);
+  static const char *names[] = {"copy_d2d", "gemm_fp32", "gemm_fp16", "gemm_fp8"};
+  c->n_entries = 4;
+  for (int i = 0; i < 4; i++) {
+    qs_calib_entry *e = &c->e[i];
+    snprintf(e->name, sizeof e->name, "%s", names[i]);
+    snprintf(e->kind, sizeof e->kind, "%s", i ? "gemm" : "bandwidth");
+    snprintf(e->precision, sizeof e->precision, "%s", i ? names[i] + 5 : "");
+    snprintf(e->status, sizeof e->status, "%s", i == 3 ? "unsupported" : "ok");
+    snprintf(e->unit, sizeof e->unit, "%s", i ? "TFLOP/s" : "GB/s");
+    e->value = i == 3 ? NAN : 1000.0 * (i + 1) + rank;
+    e->best = i == 3 ? NAN : e->value * 1.01;
+    e->median_ms = 1.5 + i;
+    e->min_ms = 1.25 + i;
+    e->m = e->n = e->k = i ? 8192 : 0;
+    e->bytes = i ? 3.0 * 8192 * 8192 * 2 : 2.0 * (1 << 30);
+    e->warmup = 3;
+    e->reps = 10 + i;
+    snprintf(e->method, sizeof e->method, "cublasLtMatmul résumé %d", i);
+    if (i == 3) snprintf(e->message, sizeof e->message, "compute capability 8.0 < 8.9");
+  }
+}
+
+static void test_calibration(void) {
+  long ids0 = open_ids();
+  const char *path = tpath("calib.h5");
+  qs_calibration *cals = NULL, want;
+  int n = -1;
+  CHECK(write_rows(path, 0, 2, 1) == QS_OK);
+  CHECK_MSG(qs_results_read_calibration(path, &cals, &n) == QS_OK, "%s", qs_last_error());
+  CHECK(n == 0 && cals == NULL); /* a file without calibration */
+  qs_results *f = NULL;
+  CHECK(qs_results_open_append(path, &f) == QS_OK);
+  for (int r = 2; r >= 0; r--) {
+    make_calibration(&want, r);
+    CHECK_MSG(qs_results_put_calibration(f, &want) == QS_OK, "%s", qs_last_error());
+  }
+  make_calibration(&want, 1); /* rank 1 again: replaces its group */
+  want.e[0].value = 7777.0;
+  CHECK(qs_results_put_calibration(f, &want) == QS_OK);
+  want.n_entries = QS_CALIB_MAX_ENTRIES + 1;
+  CHECK(qs_results_put_calibration(f, &want) == QS_EINVAL);
+  CHECK(qs_results_close(f) == QS_OK);
+  CHECK_MSG(qs_results_read_calibration(path, &cals, &n) == QS_OK, "%s", qs_last_error());
+  CHECK(n == 3);
+  for (int r = 0; r < n && r < 3; r++) {
+    qs_calibration w;
+    make_calibration(&w, r);
+    if (r == 1) w.e[0].value = 7777.0;
+    const qs_calibration *c = &cals[r];
+    CHECK(c->rank == r && c->device_index == w.device_index && c->n_entries == 4);
+    CHECK(!strcmp(c->host, w.host) && !strcmp(c->device, w.device) && !strcmp(c->backend, "cuda") &&
+          !strcmp(c->measured_utc, w.measured_utc));
+    for (int i = 0; i < 4; i++) {
+      const qs_calib_entry *a = &c->e[i], *b = &w.e[i];
+      CHECK(!strcmp(a->name, b->name) && !strcmp(a->kind, b->kind) && !strcmp(a->precision, b->precision) &&
+            !strcmp(a->status, b->status) && !strcmp(a->unit, b->unit) && !strcmp(a->method, b->method) &&
+            !strcmp(a->message, b->message));
+      CHECK(same_double(a->value, b->value) && same_double(a->best, b->best) && a->median_ms == b->median_ms &&
+            a->min_ms == b->min_ms && a->bytes == b->bytes);
+      CHECK(a->m == b->m && a->n == b->n && a->k == b->k && a->warmup == b->warmup && a->reps == b->reps);
+    }
+    CHECK(qs_calib_find(c, "gemm_fp16") == &c->e[2] && qs_calib_find(c, "gemm_int8") == NULL);
+  }
+  free(cals);
+  /* the rows are untouched */
+  qs_cell_result *rows = NULL;
+  int nr = 0;
+  CHECK(qs_results_read(path, &rows, &nr, NULL) == QS_OK && nr == 2);
+  qs_results_free_rows(rows, nr);
   CHECK(open_ids() == ids0);
 }
 
@@ -655,6 +770,8 @@ int main(void) {
   test_round_trip();
   test_refusals();
   test_schema_checks();
+  test_optional_member();
+  test_calibration();
   test_done_keys();
   test_append_many();
   test_durability();

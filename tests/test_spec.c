@@ -49,6 +49,7 @@ static void test_parse(void) {
    * tiny-dinov2: 2 prec (no nf4) x 3 = 6 */
   CHECK(s.n_cells == 18);
   CHECK(s.seed == 7 && fabsf(s.int8_threshold - 4.5f) < 1e-6f && s.nf4_double_quant == 1);
+  CHECK(s.calibrate == -1); /* absent: the cuda backend calibrates, cpu does not */
   CHECK(find(&s, "tiny-vit|nf4|b1|tp2") >= 0);
   CHECK(find(&s, "tiny-vit|fp32|b8|tp2") < 0);
   CHECK(find(&s, "tiny-deit|int8|b4|tp1") >= 0);
@@ -95,6 +96,18 @@ static void test_bad(void) {
       "min_time_s: expected a number, got a string");
   bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"nf4_double_quant\": 1}",
       "nf4_double_quant: expected true or false");
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"calibrate\": \"yes\"}",
+      "calibrate: expected true or false");
+  {
+    qs_spec c;
+    for (int v = 0; v < 2; v++) {
+      int prc = parse(v ? "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"calibrate\": true}"
+                        : "{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"calibrate\": false}",
+                      &c);
+      CHECK_MSG(prc == QS_OK && c.calibrate == v, "calibrate %d: %s", v, qs_last_error());
+      if (prc == QS_OK) qs_spec_free(&c);
+    }
+  }
   bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"exclude\": [{}]}", "exclude[0]: an empty pattern");
   bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"exclude\": [{\"precision\": \"fp32\"}]}",
       "every cell is excluded");

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "calibrate.h"
 #include "cell.h"
 #include "commands.h"
 #include "coordinator.h"
@@ -34,7 +35,7 @@ typedef struct {
   const char *out;
   const char *backend; /* NULL: default */
   const char *inject;
-  int resume, force, dry_run, share_gpu, quiet;
+  int resume, force, dry_run, share_gpu, quiet, no_calibrate;
   qs_rank0_mode rank0;
 } run_opts;
 
@@ -53,6 +54,10 @@ static void usage(FILE *f) {
           "      --dry-run            print the cells in hand-out order, their estimated cost, the rank\n"
           "                           each of the first starts on, and the tp cells no node can run\n"
           "      --share-gpu          allow more ranks on a node than visible GPUs (timings interfere)\n"
+          "      --no-calibrate       do not measure each rank's copy bandwidth and GEMM rates at the start\n"
+          "                           (qsweep calibrate; stored in /calibration of the file for the report's\n"
+          "                           roofline; done on cuda unless the spec says \"calibrate\": false, on\n"
+          "                           cpu where it says true, never on sim)\n"
           "      --inject-failure PAT cells whose key contains PAT fail with \"injected failure\" (a test\n"
           "                           switch; also QSWEEP_INJECT_FAILURE)\n"
           "      --rank0 MODE         with more than one rank: thread (default: rank 0 runs cells on a\n"
@@ -72,6 +77,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *help) {
                                        {"force", no_argument, 0, 'F'},
                                        {"dry-run", no_argument, 0, 'n'},
                                        {"share-gpu", no_argument, 0, 'S'},
+                                       {"no-calibrate", no_argument, 0, 'C'},
                                        {"inject-failure", required_argument, 0, 'I'},
                                        {"rank0", required_argument, 0, 'Z'},
                                        {"quiet", no_argument, 0, 'q'},
@@ -91,6 +97,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *help) {
       case 'F': o->force = 1; break;
       case 'n': o->dry_run = 1; break;
       case 'S': o->share_gpu = 1; break;
+      case 'C': o->no_calibrate = 1; break;
       case 'I': o->inject = optarg; break;
       case 'q': o->quiet = 1; break;
       case 'Z':
@@ -213,6 +220,56 @@ static int check_output(const run_opts *o, const qs_spec *s, unsigned char *skip
     }
   qs_results_free_keys(keys, nk);
   return QS_OK;
+}
+
+/* Every rank (collective): measure this rank's device (calibrate.h) and rank 0 writes each
+ * rank's result to /calibration/rank<R>. A rank whose measurement fails is reported and
+ * left out; the sweep goes on either way. */
+static void calibrate_ranks(const qs_backend *be, int device, int rank, int world, const char *host, qs_results *out,
+                            int quiet) {
+  qs_calibration *mine = calloc(1, sizeof *mine);
+  qs_calibration *all = rank == 0 ? calloc((size_t)world, sizeof *all) : NULL;
+  int ok = 0, *oks = rank == 0 ? calloc((size_t)world, sizeof *oks) : NULL;
+  char why[256] = "", *whys = rank == 0 ? calloc((size_t)world, sizeof why) : NULL;
+  if (!mine || (rank == 0 && (!all || !oks || !whys))) MPI_Abort(MPI_COMM_WORLD, 1);
+  qs_calib_opts co;
+  qs_calib_opts_default(be, &co);
+  mine->rank = rank;
+  qs_strlcpy(mine->host, host, sizeof mine->host);
+  double t0 = qs_now_s();
+  ok = qs_calibrate(be, device, &co, mine) == QS_OK;
+  if (!ok) qs_strlcpy(why, qs_last_error(), sizeof why);
+  MPI_Gather(&ok, 1, MPI_INT, oks, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  MPI_Gather(why, sizeof why, MPI_CHAR, whys, sizeof why, MPI_CHAR, 0, MPI_COMM_WORLD);
+  MPI_Gather(mine, (int)sizeof *mine, MPI_BYTE, all, (int)sizeof *all, MPI_BYTE, 0, MPI_COMM_WORLD);
+  if (rank == 0) {
+    for (int r = 0; r < world; r++) {
+      if (!oks[r]) {
+        fprintf(stderr, "qsweep run: rank %d: %s (no calibration stored; the sweep goes on)\n", r,
+                whys + (size_t)r * sizeof why);
+        continue;
+      }
+      all[r].rank = r;
+      if (qs_results_put_calibration(out, &all[r]) != QS_OK)
+        fprintf(stderr, "qsweep run: rank %d: calibration not stored: %s\n", r, qs_last_error());
+      if (quiet) continue;
+      char line[512];
+      size_t o = (size_t)snprintf(line, sizeof line, "qsweep run: rank %d calibrated (%s):", r, all[r].device);
+      for (int i = 0; i < all[r].n_entries && o < sizeof line; i++) {
+        const qs_calib_entry *e = &all[r].e[i];
+        if (strcmp(e->status, "ok") == 0)
+          o += (size_t)snprintf(line + o, sizeof line - o, " %s %.0f %s", e->name, e->value, e->unit);
+        else
+          o += (size_t)snprintf(line + o, sizeof line - o, " %s %s", e->name, e->status);
+      }
+      fprintf(stderr, "%s\n", line);
+    }
+    if (!quiet) fprintf(stderr, "qsweep run: calibration took %.1f s\n", qs_now_s() - t0);
+  }
+  free(mine);
+  free(all);
+  free(oks);
+  free(whys);
 }
 
 static const double *g_dry_cost; /* qsort has no context argument in C11 */
@@ -507,6 +564,12 @@ int qs_cmd_run(int argc, char **argv) {
       qs_cell_ctx_free(ctx);
       goto fatal;
     }
+
+    /* ---- each rank's device ceilings: on cuda unless turned off, on cpu when the spec
+     * asks ("calibrate": true), never on sim ---- */
+    if (!o.no_calibrate && ((strcmp(be->name, "cuda") == 0 && spec.calibrate != 0) ||
+                            (strcmp(be->name, "cpu") == 0 && spec.calibrate == 1)))
+      calibrate_ranks(be, device, rank, world, host, out, o.quiet);
 
     /* ---- the sweep ---- */
     qs_coord_run run;

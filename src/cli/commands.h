@@ -14,6 +14,7 @@ int qs_cmd_export(int argc, char **argv);
 int qs_cmd_bench(int argc, char **argv);
 int qs_cmd_run(int argc, char **argv);
 int qs_cmd_seal(int argc, char **argv);
+int qs_cmd_calibrate(int argc, char **argv);
 
 /* Shared helpers for the commands. */
 int qs_parse_u64(const char *opt, const char *s, uint64_t *out);

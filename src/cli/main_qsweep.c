@@ -15,6 +15,7 @@ static const qs_command commands[] = {
     {"models", qs_cmd_models, "list the model zoo: family, size, tokens, parameters, GFLOPs, weight bytes"},
     {"forward", qs_cmd_forward, "run one forward pass and print the output (and fidelity against fp32)"},
     {"bench", qs_cmd_bench, "benchmark one cell (model x precision x batch) and print one row"},
+    {"calibrate", qs_cmd_calibrate, "measure the GPU's copy bandwidth and GEMM throughput per precision (roofline)"},
     {"run", qs_cmd_run, "run a sweep spec over MPI ranks into an HDF5 results file"},
     {"export-weights", qs_cmd_export, "write a model's synthetic weights as HF config.json + model.safetensors"},
     {"seal", qs_cmd_seal, "check or re-seal results files (after an edit on purpose, e.g. with h5py)"},

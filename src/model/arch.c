@@ -402,6 +402,29 @@ double qs_arch_gflops(const qs_arch *a) {
   return f * 1e-9;
 }
 
+/* Elements one transformer block reads and writes over n tokens of width d, mlp width m
+ * (arch.h, qs_arch_act_elems): two residual + layernorm steps (read x and r, write x and
+ * the normed y: 4 n d each), q|k|v (in n d, out 3 n d), attention (in 3 n d, out n d, no
+ * n x n matrix), the attention output (in n d, out n d), FC1 (in n d, out n m), GELU (in
+ * and out n m), FC2 (in n m, out n d). *qin += the inputs of the quantizable Linears. */
+double qs_block_act_elems(double n, double d, double m, double *qin) {
+  if (qin) *qin += n * (3.0 * d + m);
+  return n * (20.0 * d + 4.0 * m);
+}
+
+double qs_arch_act_elems(const qs_arch *a, double *qlin_in) {
+  if (qlin_in) *qlin_in = 0;
+  if (a->family == QS_FAM_MOBILEVIT) return qs_mobilevit_act_elems(a, qlin_in);
+  double n = qs_arch_tokens(a), d = a->hidden, m = a->mlp;
+  double g = qs_arch_grid(a), s = qs_arch_input_size(a);
+  /* the image read, its patches written and read (im2col), the patch embeddings written
+   * and read, the token sequence written */
+  double f = a->num_channels * s * s * 3.0 + g * g * d * 2.0 + n * d;
+  for (int l = 0; l < a->layers; l++) f += qs_block_act_elems(n, d, m, qlin_in);
+  f += 2.0 * n * d; /* the final layernorm */
+  return f;
+}
+
 /* ---- config.json writer ---------------------------------------------------- */
 
 /* A float field in the shortest form that reads back to the same float, always with

@@ -100,6 +100,16 @@ const char *qs_output_name(qs_output_kind o);
  * (2 per multiply-add, GEMMs, attention and convolutions). */
 int64_t qs_arch_param_count(const qs_arch *a);
 double qs_arch_gflops(const qs_arch *a);
+/* Activation elements one forward of one image reads and writes (an estimate for the
+ * roofline, not a measurement): every op's input read and output written once, fused
+ * epilogues not credited, attention without an n x n matrix, heads left out. qlin_in (if
+ * not NULL) gets the elements entering the Linears a quantized precision quantizes (the
+ * encoder blocks'), which an activation-quantizing precision reads and writes once more
+ * as bytes. 0 where the architecture is not valid. */
+double qs_arch_act_elems(const qs_arch *a, double *qlin_in);
+/* One transformer block's share of it over n tokens of width d and MLP width m
+ * (qlin_in accumulates; MobileViT's blocks use it too). */
+double qs_block_act_elems(double n, double d, double m, double *qlin_in);
 
 /* The tensors of the model (caller frees *specs). */
 #include "specs.h"
@@ -111,5 +121,6 @@ void qs_vit_specs(const qs_arch *a, qs_spec_list *l);
 /* MobileViT parts (mobilevit.c). */
 int qs_mobilevit_specs(const qs_arch *a, qs_spec_list *l);
 double qs_mobilevit_gflops(const qs_arch *a);
+double qs_mobilevit_act_elems(const qs_arch *a, double *qlin_in);
 
 #endif

@@ -173,6 +173,41 @@ static double ir_flops(const qs_arch *a, int h_in, int cin, int cout, int stride
   return conv_flops(h_in, cin, e, 1, 1) + conv_flops(ho, e, e, 3, e) + conv_flops(ho, e, cout, 1, 1);
 }
 
+/* ---- activation traffic (qs_arch_act_elems) ------------------------------------ */
+
+/* input h_in x h_in x cin read, ho x ho x cout written */
+static double conv_elems(int h_in, int ho, int cin, int cout) { return (double)h_in * h_in * cin + (double)ho * ho * cout; }
+
+static double ir_elems(const qs_arch *a, int h_in, int cin, int cout, int stride, int *h_out) {
+  const int e = mv_expanded(a, cin);
+  const int ho = conv_out(h_in, 3, stride);
+  *h_out = ho;
+  return conv_elems(h_in, h_in, cin, e) + conv_elems(h_in, ho, e, e) + conv_elems(ho, ho, e, cout);
+}
+
+double qs_mobilevit_act_elems(const qs_arch *a, double *qlin_in) {
+  if (check_arch(a) != QS_OK) return 0.0;
+  const int *n = a->mv_neck;
+  const int P = a->mv_patch;
+  int h0 = a->input_size, h = conv_out(a->input_size, 3, 2);
+  double f = conv_elems(h0, h, a->num_channels, n[0]);
+  f += ir_elems(a, h, n[0], n[1], 1, &h);
+  for (int j = 0; j < 3; j++) f += ir_elems(a, h, j == 0 ? n[1] : n[2], n[2], j == 0 ? 2 : 1, &h);
+  for (int k = 2; k <= 4; k++) {
+    const int c = n[k + 1];
+    const int d = a->mv_hidden[k - 2];
+    const double m = mv_mlp(a, d);
+    f += ir_elems(a, h, n[k], c, 2, &h);
+    f += conv_elems(h, h, c, c) + conv_elems(h, h, c, d);
+    const double side = ceil((double)h / P), tokens = side * side * P * P; /* all P*P sequences */
+    for (int l = 0; l < mv_layers[k - 2]; l++) f += qs_block_act_elems(tokens, d, m, qlin_in);
+    f += 2.0 * tokens * d; /* the layernorm after the blocks */
+    f += conv_elems(h, h, d, c) + conv_elems(h, h, 2 * c, c);
+  }
+  f += conv_elems(h, h, n[5], n[6]);
+  return f;
+}
+
 double qs_mobilevit_gflops(const qs_arch *a) {
   if (check_arch(a) != QS_OK) return 0.0;
   const int *n = a->mv_neck;

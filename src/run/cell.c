@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cost.h"
 #include "fidelity.h"
 #include "model.h"
 #include "qs_common.h"
@@ -350,6 +351,8 @@ static void fill_identity(qs_cell_ctx *c, const qs_arch *a, const qs_prec_opts *
   r->warmup = bo ? bo->warmup : 0;
   r->iterations = 0;
   r->qweight_bits = qs_qweight_bits(a, po);
+  double act = tp == 1 ? qs_act_bytes(a, po->prec, batch) : 0.0; /* a tp cell spans several devices */
+  r->act_mb = act > 0 ? act * 1e-6 : NAN;
   qs_clear_error();
 }
 
@@ -429,7 +432,7 @@ static const wire_field k_wire[] = {
     WD(lat_ci_lo_ms), WD(lat_ci_hi_ms), WD(throughput_ips), WD(weight_mb), WD(workspace_mb), WD(peak_mb),
     WD(device_mb), WD(qweight_bits), WD(energy_mj_per_image), WD(fid_cosine), WD(fid_rel_l2), WD(fid_max_abs),
     WD(fid_top1), WD(allreduce_share), WD(sm_clock_start_mhz), WD(sm_clock_end_mhz), WD(started_unix),
-    WD(duration_s)};
+    WD(duration_s), WD(act_mb)};
 #define WIRE_MAGIC 0x51535231u /* "QSR1" */
 
 int qs_cell_result_pack(const qs_cell_result *r, unsigned char **buf, size_t *len) {

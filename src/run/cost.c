@@ -89,3 +89,14 @@ double qs_cell_cost(const qs_arch *a, qs_precision p, int batch, int tp, const q
   if (loop < floor_us) loop = floor_us;
   return qs_cell_setup_cost_us(a, p) + qs_forward_cost_us(a, QS_PREC_FP32, batch) + loop;
 }
+
+double qs_act_bytes(const qs_arch *a, qs_precision p, int batch) {
+  double qin = 0;
+  double elems = qs_arch_act_elems(a, &qin);
+  if (!(elems > 0) || batch < 1) return 0.0;
+  const double es = p == QS_PREC_FP32 ? 4.0 : 2.0;
+  const double img = (double)a->num_channels * qs_arch_input_size(a) * qs_arch_input_size(a);
+  double per_image = (elems - img) * es + img * 4.0; /* the input image is read once as fp32 */
+  if (p == QS_PREC_INT8 || p == QS_PREC_INT8DYN || p == QS_PREC_FP8) per_image += 2.0 * qin;
+  return per_image * batch;
+}

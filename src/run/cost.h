@@ -26,4 +26,12 @@ double qs_forward_cost_us(const qs_arch *a, qs_precision p, int batch);
 double qs_cell_setup_cost_us(const qs_arch *a, qs_precision p);
 double qs_cell_cost(const qs_arch *a, qs_precision p, int batch, int tp, const qs_bench_opts *o);
 
+/* Estimated bytes of activations one forward of `batch` images reads and writes in
+ * precision p (the roofline's activation traffic, analysis/README.md): the elements of
+ * qs_arch_act_elems at 4 bytes (fp32) or 2 (every other precision computes in fp16 /
+ * bf16), the input image read once at 4 bytes (fp32), plus, for the
+ * activation-quantizing precisions (int8, int8dyn, fp8), one byte written and one read
+ * per element entering a quantized Linear. 0 where the architecture says nothing. Never a measurement. */
+double qs_act_bytes(const qs_arch *a, qs_precision p, int batch);
+
 #endif

@@ -58,6 +58,9 @@ typedef struct qs_spec {
   uint64_t seed;      /* synthetic weight seed */
   float int8_threshold;
   int nf4_double_quant;
+  int calibrate;      /* "calibrate": -1 absent (measure each rank's device ceilings at the
+                       * start of a CUDA sweep, calibrate.h), 1 true (on the cpu backend
+                       * too), 0 false (never) */
   int n_models;
   qs_spec_model *models;
   int n_exclude;

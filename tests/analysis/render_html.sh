@@ -3,8 +3,10 @@
 # zoo (tests/fixtures/tiny-zoo.json) on the CPU backend, 3 models x 4 precisions x
 # batch sizes 1 and 4, with one injected failure; and --compare of two such runs.
 #   structure  every section, table and chart id is in the file, one speedup heatmap
-#              per batch size, a latency and a throughput panel per model, the failed
-#              cell with its message, nothing fetched from outside; the memory
+#              per batch size, a latency and a throughput panel per model, the roofline
+#              (the CPU's measured fp32 ceiling and bandwidth as roofs, a point per
+#              successful cell), the failed cell with its message, nothing fetched from
+#              outside; the memory
 #              reductions come from weight bytes (the CPU backend has no peak counter)
 #              and say so in the HTML, markdown, CSV and JSON
 #   render     headless Chromium renders both pages: a screenshot that is not blank and
@@ -29,9 +31,10 @@ case $mode in
 esac
 
 # the sweep: exit 3 means "finished, some cells failed" (the injected one)
+# ("calibrate": true: the CPU's ceilings in /calibration, the roofline's roofs)
 cat >"$tmp/s.json" <<JSON
 {"models": ["tiny-vit", "tiny-deit", "tiny-dinov2"], "precisions": ["fp32", "fp16", "int8", "nf4"],
- "batch_sizes": [1, 4], "zoo": "$fix/tiny-zoo.json", "warmup": 1, "iterations": 5}
+ "batch_sizes": [1, 4], "zoo": "$fix/tiny-zoo.json", "warmup": 1, "iterations": 5, "calibrate": true}
 JSON
 rc=0
 $mpiexec -np 1 "$qsweep" run "$tmp/s.json" --backend cpu -o "$tmp/r.h5" --quiet \
@@ -51,8 +54,9 @@ report_ids="run overview key-insights performance-summary category-summary categ
   table-run table-categories table-leaders table-methods table-latency-b1 table-speedup-b1
   table-memory-b1 table-weights-b1 table-percentiles-b1 table-latency-b4 table-speedup-b4
   table-memory-b4 table-weights-b4 table-percentiles-b4 table-architecture table-failed
+  roofline calibration roofline-cells table-calibration table-roofline
   chart-latency-vs-batch chart-throughput-vs-batch chart-speedup-heatmap-b1
-  chart-speedup-heatmap-b4 chart-memory-reduction chart-fidelity chart-latency-vs-params"
+  chart-speedup-heatmap-b4 chart-memory-reduction chart-fidelity chart-latency-vs-params chart-roofline"
 compare_ids="table-runs summary table-precisions cells table-cells not-compared"
 
 has_ids() { # has_ids FILE IDS...: every id="X" in FILE
@@ -104,7 +108,23 @@ if [ "$mode" = structure ]; then
   grep -q -- '- \*\*FP16 average memory reduction\*\*: 50.0% (3 models, from weight bytes)' "$tmp/report.md" ||
     fail "report.md: FP16 average memory reduction not from weight bytes"
   grep -q ',memory_reduction_basis,speedup,memory_reduction_pct' "$tmp/cells.csv" || fail "cells.csv: no basis column"
-  grep -q 'tiny-vit|fp16|b1|tp1,.*,weight_bytes,[0-9.]*,[0-9.]*.$' "$tmp/cells.csv" || fail "cells.csv: tiny-vit fp16 not from weight bytes"
+  grep -q 'tiny-vit|fp16|b1|tp1,.*,weight_bytes,[0-9.]*,[0-9.]*,' "$tmp/cells.csv" || fail "cells.csv: tiny-vit fp16 not from weight bytes"
+  # the roofline: the CPU's fp32 GEMM as the one roof, its copy bandwidth as the slope, one
+  # point per successful cell (24 - 1 failed), fp32 cells with a share of their ceiling
+  roof=$(element "$html" chart-roofline "</figure>")
+  n=$(echo "$roof" | grep -c '<line class="roof" data-precision="fp32"')
+  [ "$n" -eq 1 ] || fail "chart-roofline: $n fp32 roofs, expected 1"
+  echo "$roof" | grep -q 'class="roof-bandwidth"' || fail "chart-roofline: no bandwidth roof"
+  n=$(echo "$roof" | sed -n '/<g class="points">/,/<\/g>/p' | grep -c '<title>')
+  [ "$n" -eq 23 ] || fail "chart-roofline: $n points, expected 23"
+  echo "$roof" | grep -q 'tiny-vit fp32 b4: .* TFLOP/s at .* FLOP/B, .*% of the fp32 ceiling' || fail "chart-roofline: no share of the ceiling"
+  n=$(element "$html" table-calibration "</table>" | grep -c '<td>copy_host</td>\|<td>gemm_fp32</td>')
+  [ "$n" -eq 2 ] || fail "table-calibration: $n of copy_host and gemm_fp32"
+  element "$html" table-roofline "</table>" | grep -q '<td>tiny-vit</td><td>fp32</td><td class="num">4</td><td class="num">[0-9.]*</td><td class="num">[0-9.]*</td><td class="num">[0-9.]*%</td>' ||
+    fail "table-roofline: tiny-vit fp32 b4 without achieved rate, ceiling and share"
+  head -1 "$tmp/cells.csv" | grep -q ',act_mb,n_samples,.*,achieved_tflops,bytes_moved_mb,arith_intensity,ceiling_tflops,ceiling_pct,roof_tflops' ||
+    fail "cells.csv: no roofline columns"
+  grep -q '"ceiling_pct":' "$tmp/summary.json" && grep -q '"calibration":' "$tmp/summary.json" || fail "summary.json: no roofline"
   grep -q '"memory_reduction_basis":[[:space:]]*"weight_bytes"' "$tmp/summary.json" || fail "summary.json: no weight_bytes basis"
   echo "ok: report.html and compare.html have every section, table and chart, and nothing from outside"
 else
@@ -122,7 +142,7 @@ else
     has_ids "$dom" $ids
     if [ "$page" = report ]; then
       n=$(grep -o '<svg' "$dom" | wc -l)
-      [ "$n" -eq 7 ] || fail "the browser's DOM has $n inline charts, expected 7"
+      [ "$n" -eq 8 ] || fail "the browser's DOM has $n inline charts, expected 8"
     fi
     echo "ok: $page.html renders (not blank) and its DOM has every id"
     if [ -n "${QA_HTML_DIR:-}" ]; then mkdir -p "$QA_HTML_DIR"; cp "$tmp/$page.html" "$png" "$QA_HTML_DIR/"; fi
