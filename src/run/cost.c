@@ -89,3 +89,9 @@ double qs_cell_cost(const qs_arch *a, qs_precision p, int batch, int tp, const q
   if (loop < floor_us) loop = floor_us;
   return qs_cell_setup_cost_us(a, p) + qs_forward_cost_us(a, QS_PREC_FP32, batch) + loop;
 }
+
+double qs_cell_time_limit_s(double setting_s, double cost_us, double slowdown) {
+  if (setting_s >= 0) return setting_s;
+  const double est_s = QS_CELL_TIMEOUT_MARGIN * (slowdown > 1 ? slowdown : 1) * (cost_us > 0 ? cost_us : 0) * 1e-6;
+  return est_s > QS_CELL_TIMEOUT_FLOOR_S ? est_s : QS_CELL_TIMEOUT_FLOOR_S;
+}

@@ -22,7 +22,7 @@ static const char *const k_top_keys[] = {"models",      "precisions", "batch_siz
                                          "exclude",     "overrides",  "warmup",       "iterations",
                                          "min_time_s",  "warmup_s",   "seed",         "input_seed",
                                          "zoo",         "int8_threshold", "nf4_double_quant",
-                                         "cuda_graph",  "description"};
+                                         "cuda_graph",  "description", "cell_timeout_s"};
 static const char *const k_override_keys[] = {"precisions", "batch_sizes", "tp", "image_sizes", "warmup",
                                               "iterations", "min_time_s",  "warmup_s", "cuda_graph"};
 static const char *const k_exclude_keys[] = {"model", "precision", "batch", "tp"};
@@ -477,6 +477,7 @@ int qs_spec_parse(const char *path, const char *text, const char *zoo_override, 
   s->seed = 1234u;
   s->int8_threshold = 6.0f;
   s->nf4_double_quant = 0;
+  s->cell_timeout_s = -1.0;
   dflt.batch = def_batch;
   dflt.n_batch = 1;
   dflt.tp = def_tp;
@@ -506,6 +507,8 @@ int qs_spec_parse(const char *path, const char *text, const char *zoo_override, 
       if ((rc = get_num(path, k, f, 0, 1e6, &d)) == QS_OK) s->int8_threshold = (float)d;
     } else if (!strcmp(k, "nf4_double_quant")) {
       rc = get_bool(path, k, f, &s->nf4_double_quant);
+    } else if (!strcmp(k, "cell_timeout_s")) {
+      rc = get_num(path, k, f, 0, 1e7, &s->cell_timeout_s);
     } else if (!strcmp(k, "zoo")) {
       if (!cJSON_IsString(f) || !f->valuestring[0])
         rc = qs_fail(QS_EINVAL, "%s: zoo: expected a file name, got %s", path, type_name(f));

@@ -58,6 +58,8 @@ typedef struct qs_spec {
   uint64_t seed;      /* synthetic weight seed */
   float int8_threshold;
   int nf4_double_quant;
+  double cell_timeout_s; /* per-cell time limit (cost.h, qs_cell_time_limit_s): -1 not given (the
+                          * default, from the cost estimate), 0 none, else seconds */
   int n_models;
   qs_spec_model *models;
   int n_exclude;
