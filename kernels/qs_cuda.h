@@ -142,6 +142,14 @@ int qs_concat_launch(qs_dtype dt, const void *a, const void *t, void *y, int B, 
  * y [B, C] = mean over H*W of act(x) for x [B, H*W, C] (act rounded to dt, fp32 sums). */
 int qs_avgpool_launch(qs_dtype dt, const void *x, void *y, int B, int HW, int C, qs_cuda_act act, cudaStream_t s);
 
+/* ---- fault.cu ---------------------------------------------------------------------
+ * Device faults on purpose (the backend's .fault, a test switch run only in a cell's
+ * worker process). The first launches one thread that stores to an unmapped address: the
+ * next synchronisation returns cudaErrorIllegalAddress, sticky for the process's context.
+ * The second launches a kernel that spins forever: the synchronisation never returns. */
+int qs_fault_illegal_address_launch(cudaStream_t s);
+int qs_fault_spin_launch(cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif
