@@ -338,7 +338,7 @@ static void fault_row(qs_cell_ctx *ctx, const qs_backend *be, const worker_req *
 int qs_worker_main(int argc, char **argv) {
   int fd = -1, device = -1, rank = 0;
   const char *backend = NULL, *inject = "";
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) { /* --name value pairs */
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     int bad = !v;
     if (!strcmp(argv[i], "--fd")) bad = bad || parse_int(v, &fd) || fd < 3;
@@ -351,7 +351,6 @@ int qs_worker_main(int argc, char **argv) {
       worker_usage();
       return 2;
     }
-    i++;
   }
   if (fd < 3 || !backend || fcntl(fd, F_GETFD) < 0) {
     worker_usage();
