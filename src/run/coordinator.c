@@ -7,6 +7,10 @@
  * cell thread runs the cell runner and a writer thread appends rows to the results
  * file, so neither a long cell nor an fsync delays a hand-out.
  *
+ * Every rank runs its tp = 1 cells in its worker process (worker.h: a crash, a lost
+ * device context or a hang there costs that cell, with status failed or timeout, and the
+ * next cell starts a fresh worker); tp > 1 cells run in the ranks themselves.
+ *
  * Protocol (one round trip per cell): a worker sends TAG_REQUEST = {int32 last model,
  * int32 has_result} followed by its packed result (cell.h wire format) if it has one;
  * rank 0 queues the result for the writer and answers TAG_ASSIGN = int32

@@ -27,6 +27,8 @@ extern char **environ;
 #define REPLY_LOST 1u               /* flags: the device context is lost, the worker exits */
 #define REPLY_MAX ((uint64_t)QS_RESULTS_MAX_SAMPLES * 8u + (1u << 20))
 #define EXIT_WAIT_S 5.0             /* how long a worker told to go may take before SIGKILL */
+#define HELLO_MAGIC 0x51535752u     /* "QSWR": the worker is up, before its first cell */
+#define START_LIMIT_S 300.0         /* how long a worker may take to start (loading the CUDA libraries) */
 
 /* One cell, as the rank sends it: plain structs, the same binary on both ends. */
 typedef struct {
@@ -110,46 +112,6 @@ void qs_worker_set_inject(qs_worker *w, const char *pattern) {
 
 int qs_worker_starts(const qs_worker *w) { return w ? w->starts : 0; }
 
-static int spawn(qs_worker *w) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    return qs_fail(QS_EIO, "worker: socketpair: %s", strerror(errno));
-  /* dup2 onto the same number would keep close-on-exec */
-  if (sv[1] == WORKER_FD) (void)fcntl(sv[1], F_SETFD, 0);
-  char dev[16], rank[16];
-  snprintf(dev, sizeof dev, "%d", w->device);
-  snprintf(rank, sizeof rank, "%d", w->rank);
-  char a0[] = "qsweep", a1[] = "worker", a2[] = "--fd", a3[] = "3", a4[] = "--backend", a6[] = "--device",
-       a8[] = "--rank", a10[] = "--inject";
-  char *argv[] = {a0, a1, a2, a3, a4, w->backend, a6, dev, a8, rank, a10, w->inject, NULL};
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t at;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&at);
-  if (sv[1] != WORKER_FD) posix_spawn_file_actions_adddup2(&fa, sv[1], WORKER_FD);
-  /* a clean signal state: nothing blocked or ignored that the rank's libraries chose */
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = 0;
-  /* /proc/self/exe: this very binary, even if the file was replaced since it started */
-  int e = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  close(sv[1]);
-  if (e != 0) {
-    close(sv[0]);
-    return qs_fail(QS_EIO, "worker: cannot start /proc/self/exe: %s", strerror(e));
-  }
-  w->pid = pid;
-  w->fd = sv[0];
-  w->starts++;
-  return QS_OK;
-}
-
 static const char *signal_name(int sig) {
   switch (sig) {
     case SIGSEGV: return "SIGSEGV";
@@ -205,6 +167,57 @@ static void reap(qs_worker *w, int kill_now, char *why, size_t cap) {
   w->pid = 0;
 }
 
+static int spawn(qs_worker *w) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return qs_fail(QS_EIO, "worker: socketpair: %s", strerror(errno));
+  /* dup2 onto the same number would keep close-on-exec */
+  if (sv[1] == WORKER_FD) (void)fcntl(sv[1], F_SETFD, 0);
+  char dev[16], rank[16];
+  snprintf(dev, sizeof dev, "%d", w->device);
+  snprintf(rank, sizeof rank, "%d", w->rank);
+  char a0[] = "qsweep", a1[] = "worker", a2[] = "--fd", a3[] = "3", a4[] = "--backend", a6[] = "--device",
+       a8[] = "--rank", a10[] = "--inject";
+  char *argv[] = {a0, a1, a2, a3, a4, w->backend, a6, dev, a8, rank, a10, w->inject, NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  if (sv[1] != WORKER_FD) posix_spawn_file_actions_adddup2(&fa, sv[1], WORKER_FD);
+  /* a clean signal state: nothing blocked or ignored that the rank's libraries chose */
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  /* /proc/self/exe: this very binary, even if the file was replaced since it started */
+  int e = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  close(sv[1]);
+  if (e != 0) {
+    close(sv[0]);
+    return qs_fail(QS_EIO, "worker: cannot start /proc/self/exe: %s", strerror(e));
+  }
+  w->pid = pid;
+  w->fd = sv[0];
+  w->starts++;
+  /* its hello: loaded and ready (the cell's time limit starts after this, so a slow
+   * start on a loaded node is never a cell's timeout) */
+  uint32_t hello[2] = {0, 0};
+  int io = read_all(w->fd, hello, sizeof hello, qs_now_s() + START_LIMIT_S);
+  if (io != IO_OK || hello[0] != HELLO_MAGIC || hello[1] != (uint32_t)sizeof(worker_req)) {
+    char why[256];
+    reap(w, io == IO_TIMEOUT, why, sizeof why);
+    if (io == IO_TIMEOUT) return qs_fail(QS_EINTERNAL, "worker: not ready within %g s of its start", START_LIMIT_S);
+    if (io == IO_OK) return qs_fail(QS_EINTERNAL, "worker: another qsweep binary answered (hello %08x, %u)", hello[0], hello[1]);
+    return qs_fail(QS_EINTERNAL, "worker: did not start: %s", why[0] ? why : "its socket failed");
+  }
+  return QS_OK;
+}
+
 void qs_worker_free(qs_worker *w) {
   if (!w) return;
   char why[128];
@@ -226,7 +239,7 @@ static int send_req(qs_worker *w, const worker_req *q) {
 
 void qs_worker_run(qs_worker *w, qs_cell_ctx *ctx, const qs_arch *a, uint64_t weight_seed, const qs_prec_opts *po,
                    int batch, const qs_bench_opts *bo, qs_fault_kind fault, double limit_s, qs_cell_result *r) {
-  const double t0 = qs_now_s(), started = unix_now();
+  double t0 = qs_now_s(), started = unix_now();
   worker_req q;
   memset(&q, 0, sizeof q); /* no stray bytes in the padding */
   q.magic = REQ_MAGIC;
@@ -247,6 +260,9 @@ void qs_worker_run(qs_worker *w, qs_cell_ctx *ctx, const qs_arch *a, uint64_t we
       qs_strlcpy(msg, qs_last_error(), sizeof msg);
       break;
     }
+    /* the cell's clock starts here, with the worker up */
+    t0 = qs_now_s();
+    started = unix_now();
     if (send_req(w, &q) == IO_OK) sent = 1;
     else reap(w, 1, why, sizeof why);
   }
@@ -375,7 +391,9 @@ int qs_worker_main(int argc, char **argv) {
   pthread_t th;
   if (pthread_create(&th, NULL, watchdog_main, NULL) == 0) pthread_detach(th);
   int status = 0;
-  for (;;) {
+  const uint32_t hello[2] = {HELLO_MAGIC, (uint32_t)sizeof(worker_req)};
+  if (write_all(fd, hello, sizeof hello) != IO_OK) status = 1;
+  for (; status == 0;) {
     uint64_t len = 0;
     int io = read_all(fd, &len, sizeof len, 0);
     if (io == IO_EOF) break; /* the rank is done with us */

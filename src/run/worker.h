@@ -8,7 +8,10 @@
  * survive fork; an executed image starts clean: it never calls MPI and builds its own
  * CUDA context. The two talk over a socketpair (the worker's end is its fd 3):
  *
- *   rank -> worker   one request per cell: u64 length, then a qs_worker_req (the
+ *   worker -> rank   once, when it is up: u32 "QSWR", u32 the request's size (the same
+ *                    binary answered); the time limit of a cell starts after this, so
+ *                    loading the CUDA libraries on a busy node never counts against it
+ *   rank -> worker   one request per cell: u64 length, then a worker_req (worker.c: the
  *                    architecture, weight seed, precision options, batch, bench options
  *                    and the fault to inject: plain structs, the same binary on both ends)
  *   worker -> rank   u64 length, u8 flags (1: the device context is lost and the worker
