@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -417,6 +418,43 @@ int qa_any_mem_weights(const qa_analysis *a) {
   for (int i = 0; i < a->n_cells; i++)
     if (a->cells[i].mem_basis == QA_MEM_WEIGHTS) return 1;
   return 0;
+}
+
+const char *const qa_status_names[QA_N_STATUS] = {"ok", "failed", "timeout", "oom", "unsupported", "skipped"};
+
+int qa_status_count(const qa_analysis *a, const char *status) {
+  int n = 0;
+  for (int i = 0; i < a->n_cells; i++)
+    if (!strcmp(a->cells[i].r->status, status)) n++;
+  return n;
+}
+
+static int known_status(const char *s) {
+  for (int k = 0; k < QA_N_STATUS; k++)
+    if (!strcmp(s, qa_status_names[k])) return 1;
+  return 0;
+}
+
+void qa_bad_status_summary(const qa_analysis *a, char *buf, size_t cap) {
+  size_t used = 0;
+  if (cap) buf[0] = '\0';
+  for (int k = 1; k <= QA_N_STATUS; k++) { /* k == QA_N_STATUS: the statuses of no list */
+    for (int i = 0; i < a->n_cells; i++) {
+      const char *st = a->cells[i].r->status;
+      if (k < QA_N_STATUS ? strcmp(st, qa_status_names[k]) != 0 : known_status(st)) continue;
+      int first = 1; /* count a status once, at its first cell */
+      for (int j = 0; j < i && first; j++) first = strcmp(a->cells[j].r->status, st) != 0;
+      if (!first) continue;
+      int n = qa_status_count(a, st);
+      int w = snprintf(buf + used, used < cap ? cap - used : 0, "%s%s %d", used ? ", " : "", st, n);
+      if (w > 0) used += (size_t)w;
+      if (used >= cap) {
+        if (cap) buf[cap - 1] = '\0';
+        return;
+      }
+      if (k < QA_N_STATUS) break; /* a listed status: counted */
+    }
+  }
 }
 
 static void summarize(qa_analysis *a) {

@@ -124,6 +124,15 @@ typedef struct {
   int n_calib;
 } qa_analysis;
 
+/* The statuses of a row (h5/README.md), in the order the summaries list them. */
+#define QA_N_STATUS 6
+extern const char *const qa_status_names[QA_N_STATUS]; /* ok failed timeout oom unsupported skipped */
+/* Cells (the last row of each key) with status `status`. */
+int qa_status_count(const qa_analysis *a, const char *status);
+/* The cells not ok by status, "failed 1, timeout 1" (statuses outside qa_status_names
+ * too, in order of first appearance); "" when every cell is ok. */
+void qa_bad_status_summary(const qa_analysis *a, char *buf, size_t cap);
+
 /* Read `path` and analyse it. On failure a one-line message naming the file and the
  * field is left in qs_last_error() and `a` holds nothing to free. */
 int qa_load(const char *path, const qa_options *opt, qa_analysis *a);

@@ -72,6 +72,12 @@ static cJSON *summary_json(const qa_analysis *a) {
   cJSON_AddNumberToObject(o, "cells", a->n_cells);
   cJSON_AddNumberToObject(o, "successful_cells", a->n_ok);
   cJSON_AddNumberToObject(o, "failed_cells", a->n_bad);
+  /* every listed status (0 where none), then any other a file holds */
+  cJSON *by = cJSON_AddObjectToObject(o, "cells_by_status");
+  for (int k = 0; k < QA_N_STATUS; k++) cJSON_AddNumberToObject(by, qa_status_names[k], qa_status_count(a, qa_status_names[k]));
+  for (int i = 0; i < a->n_cells; i++)
+    if (!cJSON_GetObjectItemCaseSensitive(by, a->cells[i].r->status))
+      cJSON_AddNumberToObject(by, a->cells[i].r->status, qa_status_count(a, a->cells[i].r->status));
   put_num(o, "success_rate_pct", a->n_cells ? 100.0 * a->n_ok / a->n_cells : NAN);
   cJSON_AddNumberToObject(o, "models", a->n_models);
   cJSON *batches = cJSON_AddArrayToObject(o, "batch_sizes");

@@ -172,6 +172,11 @@ static void write_overview(const qa_analysis *a, qa_doc *d) {
   doc_item_end(d);
   item_label(d, "Failed cells");
   doc_textf(d, "%d", a->n_bad);
+  if (a->n_bad > 0) { /* by status: a timeout is not a crash */
+    char by[256];
+    qa_bad_status_summary(a, by, sizeof by);
+    doc_textf(d, " (%s)", by);
+  }
   doc_item_end(d);
   item_label(d, "Success rate");
   char b[NB];

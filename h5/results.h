@@ -38,7 +38,7 @@ typedef struct {
   int32_t batch;
   int32_t tp;
   char backend[16];     /* cpu, cuda, sim (sim rows are never measurements) */
-  char status[16];      /* ok failed oom unsupported skipped */
+  char status[16];      /* ok failed oom unsupported timeout skipped */
   char message[QS_MSG_MAX];
   /* where it ran */
   int32_t rank;

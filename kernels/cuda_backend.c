@@ -238,6 +238,29 @@ static void cuda_device_name(int device, char *buf, size_t cap) {
   }
 }
 
+/* ---- fault injection and the context's health (src/run/worker.h) ----------------------- */
+
+/* In a worker only: the illegal store returns its sticky error here; the spin kernel
+ * blocks the synchronisation until the rank kills the process at the time limit. */
+static int cuda_fault(qs_fault_kind kind, int device) {
+  CUDA_CHECK(cudaSetDevice(device < 0 ? 0 : device));
+  if (kind == QS_FAULT_CRASH) QS_TRY(qs_fault_illegal_address_launch(0));
+  else if (kind == QS_FAULT_HANG) QS_TRY(qs_fault_spin_launch(0));
+  else return qs_fail(QS_EINVAL, "fault: unknown kind %d", (int)kind);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  return qs_fail(QS_EINTERNAL, "the fault kernel finished without an error");
+}
+
+/* After a failed cell: a sticky error (illegal address, launch failure, a trap) is
+ * returned by every call from now on, so a synchronisation tells. Any error left counts:
+ * a fresh worker costs only a rebuild of the weights. */
+static int cuda_context_lost(int device) {
+  cudaError_t e = cudaSetDevice(device < 0 ? 0 : device);
+  if (e == cudaSuccess) e = cudaDeviceSynchronize();
+  if (e == cudaSuccess) e = cudaGetLastError();
+  return e != cudaSuccess;
+}
+
 const qs_backend qs_backend_cuda = {
     .name = "cuda",
     .available = cuda_available,
@@ -249,4 +272,6 @@ const qs_backend qs_backend_cuda = {
 #ifdef QS_HAVE_NCCL
     .plan_create_tp = qs_cuda_plan_create_tp,
 #endif
+    .fault = cuda_fault,
+    .context_lost = cuda_context_lost,
 };

@@ -147,6 +147,14 @@ int qs_avgpool_launch(qs_dtype dt, const void *x, void *y, int B, int HW, int C,
 typedef enum { QS_CALIB_F32 = 0, QS_CALIB_F16, QS_CALIB_BF16, QS_CALIB_I8, QS_CALIB_E4M3 } qs_calib_type;
 int qs_calib_fill_launch(qs_calib_type t, void *p, int64_t n, uint32_t seed, cudaStream_t s);
 
+/* ---- fault.cu ---------------------------------------------------------------------
+ * Device faults on purpose (the backend's .fault, a test switch run only in a cell's
+ * worker process). The first launches one thread that stores to an unmapped address: the
+ * next synchronisation returns cudaErrorIllegalAddress, sticky for the process's context.
+ * The second launches a kernel that spins forever: the synchronisation never returns. */
+int qs_fault_illegal_address_launch(cudaStream_t s);
+int qs_fault_spin_launch(cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif

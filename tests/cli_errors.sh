@@ -22,6 +22,11 @@ expect 2 'precision: unknown "int3"' -- "$q" forward --model deit-tiny-ultra-eff
 expect 2 '\-\-batch' -- "$q" forward --model deit-tiny-ultra-efficient --batch 0
 expect 2 'required' -- "$q" forward
 expect 2 'unknown command' -- "$q" frobnicate
+# the worker process of qsweep run, not a command to type: refused without its socket
+expect 2 'the cell process of qsweep run' -- "$q" worker
+expect 2 'the cell process of qsweep run' -- "$q" worker --fd 7 --backend cpu
+# (qsweep run initialises MPI, whose own allocations a leak check of a sanitizer build would report)
+expect 2 '\-\-cell-timeout: "-3" is not a number of seconds' -- env ASAN_OPTIONS=detect_leaks=0 "$q" run x.json -o x.h5 --cell-timeout -3
 expect 2 'not a backend that computes' -- "$q" forward --model deit-tiny-ultra-efficient --backend sim
 expect 2 'required' -- "$q" export-weights --model deit-tiny-ultra-efficient
 mkdir -p "$tmp/ck"; printf '{"model_type": "vit",' > "$tmp/ck/config.json"

@@ -37,6 +37,13 @@ if(TARGET qsweep_cuda)
                          SKIP_RETURN_CODE 77)
   endforeach()
 
+  # A device fault (illegal address) and a spinning kernel cost one cell each: the worker
+  # processes of `qsweep run` on the CUDA backend (tests/gpu_isolate.sh; exits 77 without a GPU).
+  string(REPLACE ";" " " _qs_mpiexec_str "${QS_MPIEXEC}")
+  add_test(NAME gpu_isolate COMMAND bash ${QS_TEST_DIR}/gpu_isolate.sh $<TARGET_FILE:qsweep>)
+  set_tests_properties(gpu_isolate PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 600
+                       ENVIRONMENT "${QS_MPI_ENV};QSWEEP_MPIEXEC=${_qs_mpiexec_str};QS_FIXTURE_DIR=${QS_FIXTURE_DIR}")
+
   # Standalone driver of the vtable's timed loop (bench/peer_pytorch.py falls back to it).
   add_executable(qsweep_gpu_bench ${CMAKE_SOURCE_DIR}/bench/gpu_bench.c)
   target_link_libraries(qsweep_gpu_bench PRIVATE qsweep_core)

@@ -2,7 +2,7 @@
 # run_sweep.sh SCENARIO QSWEEP - multi-step scenarios of `qsweep run` / `qsweep bench`.
 # Environment: QSWEEP_MPIEXEC (the MPI launcher with its options, e.g. "mpiexec
 # --oversubscribe"), QS_FIXTURE_DIR (tests/fixtures). Scenarios: ranks, inject, kill,
-# badspec, files, dryrun, fewcells, bench, extend, seal, reported, sizes.
+# badspec, files, dryrun, fewcells, bench, extend, seal, reported, sizes, isolate, orphan.
 set -u
 scenario=$1
 QSWEEP=$2
@@ -11,7 +11,7 @@ FIX=${QS_FIXTURE_DIR:?QS_FIXTURE_DIR must name tests/fixtures}
 ZOO=$FIX/tiny-zoo.json
 T=$(mktemp -d "${TMPDIR:-/tmp}/qsweep-run-$scenario.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-unset QSWEEP_ZOO QSWEEP_INJECT_FAILURE
+unset QSWEEP_ZOO QSWEEP_INJECT_FAILURE QSWEEP_INJECT_CRASH QSWEEP_INJECT_HANG
 fails=0
 pass=0
 ok() { pass=$((pass + 1)); }
@@ -35,7 +35,8 @@ JSON
 
 # Keys of /cells, one per line, in row order (h5dump, no qsweep code involved).
 keys() { h5dump -d /cells "$1" | grep -o '"[^"]*|b[0-9]*|tp[0-9]*"' | tr -d '"'; }
-statuses() { h5dump -d /cells "$1" | grep -oE '"(ok|failed|oom|unsupported|skipped)"' | tr -d '"'; }
+statuses() { h5dump -d /cells "$1" | grep -oE '"(ok|failed|oom|unsupported|timeout|skipped)"' | tr -d '"'; }
+status_of() { paste <(keys "$1") <(statuses "$1") | awk -v k="$2" '$1 == k {print $2}' | tr '\n' ' '; } # FILE KEY
 rows() { h5dump -H "$1" | awk '/DATASET "cells"/ {c = 1} c && /DATASPACE/ {gsub(/[^0-9 ]/, " "); print $1; exit}'; }
 # qsweep's own lines on stderr (mpiexec adds a banner when a rank exits non-zero)
 qlines() { grep -c '^qsweep' "$1"; }
@@ -390,6 +391,100 @@ JSON
   check "--resume runs only the two: $(grep -o '[0-9]* cells, [0-9]* to run[^)]*)' "$T/err2")" grep -q "6 cells, 2 to run" "$T/err2"
   check "the ok cells still once, the two retried a second row" test \
     "$(keys "$T/r.h5" | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" = "2 2 1 1 1 1 "
+  ;;
+isolate)
+  # A cell that crashes its worker (a real SIGSEGV) and one that hangs (killed at the
+  # time limit) on 2 ranks: every other cell ok, those two failed / timeout, each cell
+  # once, and --resume retries only the two. Then one rank (inline) on the sim backend:
+  # the cell after each fault runs ok in the fresh worker.
+  spec "$T/s.json" '"cell_timeout_s": 600'
+  expected_keys >"$T/want"
+  crash='tiny-deit|int8|b2|tp1'
+  hang='tiny-vit|fp16|b1|tp1'
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --inject-crash "$crash" --inject-hang "$hang" \
+    --cell-timeout 5 2>"$T/err"
+  rc=$?
+  check "exit 3 (got $rc): $(tail -2 "$T/err")" test $rc -eq 3
+  check "the 24 cells, each once" diff "$T/want" <(keys "$T/r.h5" | sort)
+  check "22 ok, 1 failed, 1 timeout: $(statuses "$T/r.h5" | sort | uniq -c | tr -s ' ' | tr '\n' ';')" \
+    test "$(statuses "$T/r.h5" | sort | uniq -c | tr -s ' ' | tr '\n' ';')" = " 1 failed; 22 ok; 1 timeout;"
+  check "the crashing cell failed ($(status_of "$T/r.h5" "$crash"))" test "$(status_of "$T/r.h5" "$crash")" = "failed "
+  check "the hanging cell timed out ($(status_of "$T/r.h5" "$hang"))" test "$(status_of "$T/r.h5" "$hang")" = "timeout "
+  check "the signal is named" grep -q 'worker killed by SIGSEGV (Segmentation fault) during the cell' \
+    <(h5dump -d /cells "$T/r.h5")
+  check "the limit is named" grep -q 'cell time limit of 5 s exceeded' <(h5dump -d /cells "$T/r.h5")
+  check "the option's limit, not the spec's" grep -q 'time limit 5 s a cell' "$T/err"
+  check "summary line" grep -q '24 cells run: 22 ok, 1 failed, 0 oom, 0 unsupported, 1 timeout' "$T/err"
+  check "both ranks ran cells" test "$(sed -nE 's/.* rank ([0-9]+) .*/\1/p' "$T/err" | sort -u | tr '\n' ' ')" = "0 1 "
+  ANALYZE=$(dirname "$QSWEEP")/qsweep-analyze
+  if [ -x "$ANALYZE" ]; then
+    "$ANALYZE" "$T/r.h5" --report "$T/r.md" --csv "$T/r.csv" --json "$T/r.json" 2>"$T/aerr"
+    check "qsweep-analyze reads it: $(tail -1 "$T/aerr")" test -s "$T/r.md"
+    check "the report lists the timeout" grep -q '| tiny-vit | fp16 | 1 | 1 | timeout |' "$T/r.md"
+    check "the report lists the crash" grep -q '| tiny-deit | int8 | 2 | 1 | failed |' "$T/r.md"
+    check "the CSV row" grep -q '^tiny-vit|fp16|b1|tp1,tiny-vit,fp16,1,1,cpu,timeout,' "$T/r.csv"
+    check "the JSON counts" grep -qE '"timeout":[[:space:]]*1,' "$T/r.json"
+  fi
+  $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --resume 2>"$T/err2"
+  rc=$?
+  check "--resume: exit 0 (got $rc): $(tail -1 "$T/err2")" test $rc -eq 0
+  check "--resume runs only the two" grep -q '24 cells, 2 to run (22 already ok)' "$T/err2"
+  check "--resume: both ok" grep -q '2 cells run: 2 ok' "$T/err2"
+  check "the two have a second row, every other cell one" test \
+    "$(keys "$T/r.h5" | sort | uniq -c | awk '$1 == 2 {print $2}' | tr '\n' ' ')" = "$(printf '%s\n' "$crash" "$hang" | sort | tr '\n' ' ')"
+  check "26 rows" test "$(keys "$T/r.h5" | wc -l)" -eq 26
+  # one rank, sim backend, the switches from the environment and the time limit from the spec
+  spec "$T/one.json" '"cell_timeout_s": 2'
+  QSWEEP_INJECT_CRASH='tiny-vit|int8|b2' QSWEEP_INJECT_HANG='tiny-deit|fp16|b1' \
+    $MPIEXEC -np 1 "$QSWEEP" run "$T/one.json" -o "$T/one.h5" --backend sim 2>"$T/err3"
+  rc=$?
+  check "one rank: exit 3 (got $rc): $(tail -1 "$T/err3")" test $rc -eq 3
+  check "one rank: 22 ok, 1 failed, 1 timeout" grep -q '24 cells run: 22 ok, 1 failed, 0 oom, 0 unsupported, 1 timeout' "$T/err3"
+  check "one rank: the spec's limit" grep -q 'time limit 2 s a cell' "$T/err3"
+  sed -nE 's/^\[ *[0-9]+\/[0-9]+\] ([a-z]+) .*/\1/p' "$T/err3" >"$T/order"
+  for bad in failed timeout; do
+    next=$(awk -v b=$bad 'f {print; exit} $1 == b {f = 1}' "$T/order")
+    check "one rank: the cell after the $bad one is ok in a fresh worker (got '$next')" test "$next" = ok
+  done
+  check "one rank: each cell once" diff "$T/want" <(keys "$T/one.h5" | sort)
+  # --no-worker: the switches refuse to fault the rank itself
+  $MPIEXEC -np 1 "$QSWEEP" run "$T/one.json" -o "$T/nw.h5" --backend sim --no-worker --inject-crash 'tiny-vit|int8|b2' \
+    2>"$T/err4"
+  rc=$?
+  check "--no-worker: exit 3 (got $rc)" test $rc -eq 3
+  check "--no-worker: said so" grep -q 'injected crash: not run, the cell runs in the rank.s process (--no-worker)' "$T/err4"
+  check "--no-worker: 23 ok" grep -q '24 cells run: 23 ok, 1 failed' "$T/err4"
+  ;;
+orphan)
+  # the rank dies (SIGKILL) while its worker hangs in a cell without a time limit: the
+  # worker sees its socket hang up and exits, it does not outlive the job
+  spec "$T/s.json"
+  setsid $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --backend sim --cell-timeout 0 --quiet \
+    --inject-hang 'tiny-dinov2|fp32|b1' 2>"$T/err" &
+  mpi=$!
+  n=0
+  for _ in $(seq 1 300); do # the hanging cell is the last of the 24: the others are in the file first
+    sleep 0.1
+    [ -f "$T/r.h5" ] && n=$(rows "$T/r.h5" 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge 23 ] && break
+  done
+  rank=$(pgrep -P "$mpi" -f 'qsweep run' | head -1)
+  worker=
+  [ -n "$rank" ] && worker=$(pgrep -P "$rank" -f 'qsweep worker' | head -1)
+  check "23 cells done, then the rank ($rank) and its worker ($worker) in the hanging cell" \
+    test "${n:-0}" -ge 23 -a -n "$rank" -a -n "$worker"
+  if [ -n "$worker" ]; then
+    kill -9 "$rank"
+    gone=0
+    for _ in $(seq 1 50); do
+      sleep 0.1
+      if ! kill -0 "$worker" 2>/dev/null; then gone=1; break; fi
+    done
+    check "the worker exited within 5 s of its rank's death" test $gone -eq 1
+    [ $gone -eq 1 ] || kill -9 "$worker" 2>/dev/null
+  fi
+  kill -9 -- -"$mpi" 2>/dev/null
+  wait "$mpi" 2>/dev/null
   ;;
 *)
   echo "unknown scenario $scenario" >&2

@@ -5,7 +5,7 @@ qs_add_test(NAME test_spec SOURCES test_spec.c LABELS unit TIMEOUT 120)
 
 string(REPLACE ";" " " QS_MPIEXEC_STR "${QS_MPIEXEC}")
 set(QS_RUN_ENV ${QS_MPI_ENV} "QSWEEP_MPIEXEC=${QS_MPIEXEC_STR}" "QS_FIXTURE_DIR=${QS_FIXTURE_DIR}")
-foreach(scenario ranks inject kill reported badspec files dryrun fewcells bench extend seal sizes)
+foreach(scenario ranks inject kill reported badspec files dryrun fewcells bench extend seal sizes isolate orphan)
   add_test(NAME run_${scenario}
            COMMAND bash ${QS_TEST_DIR}/run_sweep.sh ${scenario} $<TARGET_FILE:qsweep>)
   set_tests_properties(run_${scenario} PROPERTIES LABELS "mpi" ENVIRONMENT "${QS_RUN_ENV}" TIMEOUT 300)

@@ -173,7 +173,7 @@ static void test_failed(void) {
   char *md = NULL, *err = NULL;
   int rc = analyze(h5, "", &md, &err);
   CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
-  CHECK(qa_contains(md, "- **Failed cells**: 2\n"));
+  CHECK(qa_contains(md, "- **Failed cells**: 2 (oom 1, unsupported 1)\n"));
   CHECK(qa_contains(md, "- **Success rate**: 96.9%\n"));
   CHECK(qa_contains(md, "- **Superseded rows**: 2 "));
   CHECK(qa_contains(md, "- **FP16 average speedup**: 1.25x (15 models)"));
@@ -208,6 +208,59 @@ static void test_failed(void) {
   CHECK(qa_contains(csv, ",oom,\"CUDA out of memory: tried to allocate 1.2 GB, \"\"arena\"\" "
                          "full\",0,node001,"));
   free(csv);
+  for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
+}
+
+/* (3b) a cell killed at its time limit (status timeout, qsweep run --cell-timeout): a
+ * failed cell like the others, named by its status in the overview, the failed-cells
+ * table, the tables, the CSV and the JSON counts */
+static void test_timeout(void) {
+  int n = seed_rows(1, 0);
+  int k = row_of(n, "deit-tiny-ultra-efficient", "int8", 1);
+  qs_strlcpy(g_rows[k].status, "timeout", sizeof g_rows[k].status);
+  qs_strlcpy(g_rows[k].message, "cell time limit of 600 s exceeded: the worker was killed (SIGKILL) and is restarted",
+             sizeof g_rows[k].message);
+  int j = row_of(n, "beit-large-2021", "nf4", 1);
+  qs_strlcpy(g_rows[j].status, "failed", sizeof g_rows[j].status);
+  qs_strlcpy(g_rows[j].message, "worker killed by SIGSEGV (Segmentation fault) during the cell; the worker is restarted",
+             sizeof g_rows[j].message);
+  char h5[512];
+  snprintf(h5, sizeof h5, "%s", qa_tpath("timeout.h5"));
+  write_file(h5, n, "cuda");
+  qa_analysis a;
+  CHECK(qa_load(h5, NULL, &a) == QS_OK);
+  CHECK(a.n_ok == 62 && a.n_bad == 2);
+  CHECK(qa_status_count(&a, "timeout") == 1 && qa_status_count(&a, "failed") == 1);
+  CHECK(find_prec(&a, "int8")->n_speedup == 15 && find_prec(&a, "int8")->bad_cells == 1);
+  qa_free(&a);
+
+  char *md = NULL, *err = NULL, extra[1200];
+  snprintf(extra, sizeof extra, "--report - --csv '%s' --json '%s'", qa_tpath("timeout.csv"), qa_tpath("timeout.json"));
+  int rc = analyze(h5, extra, &md, &err);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+  CHECK(qa_contains(md, "- **Failed cells**: 2 (failed 1, timeout 1)\n"));
+  char *failed = qa_section(md, "## Failed cells");
+  CHECK(qa_contains(failed, "| deit-tiny-ultra-efficient | int8 | 1 | 1 | timeout | node001 | cell time limit of "
+                            "600 s exceeded"));
+  CHECK(qa_contains(failed, "| beit-large-2021 | nf4 | 1 | 1 | failed | node001 | worker killed by SIGSEGV"));
+  free(failed);
+  char *lat = qa_section(md, "### Latency (ms, median) - batch size 1");
+  CHECK(qa_contains(lat, "| deit-tiny-ultra-efficient |") && qa_contains(lat, "| timeout |"));
+  free(lat);
+  char *csv = qa_slurp(qa_tpath("timeout.csv"));
+  CHECK(qa_contains(csv, "\ndeit-tiny-ultra-efficient|int8|b1|tp1,deit-tiny-ultra-efficient,int8,1,1,cuda,timeout,"));
+  free(csv);
+  char *js = qa_slurp(qa_tpath("timeout.json"));
+  cJSON *root = cJSON_Parse(js);
+  const cJSON *by = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "summary"), "cells_by_status");
+  CHECK(by && cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(by, "ok")) == 62);
+  CHECK(by && cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(by, "timeout")) == 1);
+  CHECK(by && cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(by, "failed")) == 1);
+  CHECK(by && cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(by, "oom")) == 0);
+  cJSON_Delete(root);
+  free(js);
+  free(md);
+  free(err);
   for (int i = 0; i < n; i++) qs_cell_result_free(&g_rows[i]);
 }
 
@@ -837,6 +890,7 @@ int main(int argc, char **argv) {
   g_exe = argv[1];
   test_batches();
   test_failed();
+  test_timeout();
   test_missing_baseline();
   test_refusals();
   test_empty_and_tp();

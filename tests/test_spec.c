@@ -317,6 +317,33 @@ static void test_hopper_precisions(void) {
       "unknown precision \"fp-8\"");
 }
 
+/* cell_timeout_s: parsed (0 is "no limit"), refused when negative or not a number; the
+ * default limit from the cost estimate, scaled by the backend, never under the floor */
+static void test_cell_timeout(void) {
+  qs_spec s;
+  int rc = parse("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"cell_timeout_s\": 90.5}", &s);
+  CHECK_MSG(rc == QS_OK && s.cell_timeout_s == 90.5, "%s", qs_last_error());
+  if (rc == QS_OK) qs_spec_free(&s);
+  rc = parse("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"cell_timeout_s\": 0}", &s);
+  CHECK(rc == QS_OK && s.cell_timeout_s == 0);
+  if (rc == QS_OK) qs_spec_free(&s);
+  rc = parse("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"]}", &s);
+  CHECK(rc == QS_OK && s.cell_timeout_s < 0);
+  if (rc == QS_OK) qs_spec_free(&s);
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"cell_timeout_s\": -1}",
+      "cell_timeout_s: -1 is out of range");
+  bad("{\"models\": [\"tiny-vit\"], \"precisions\": [\"fp32\"], \"cell_timeout_s\": \"1h\"}",
+      "cell_timeout_s: expected a number, got a string");
+  /* a setting wins; 0 is none; the default: 20 x slowdown x estimate, at least 600 s */
+  CHECK(qs_cell_time_limit_s(30, 1e12, 1) == 30);
+  CHECK(qs_cell_time_limit_s(0, 1e12, 1) == 0);
+  CHECK(qs_cell_time_limit_s(-1, 1e6, 1) == QS_CELL_TIMEOUT_FLOOR_S);
+  CHECK(fabs(qs_cell_time_limit_s(-1, 100e6, 1) - 2000.0) < 1e-9);   /* 100 s estimated on the GPU */
+  CHECK(fabs(qs_cell_time_limit_s(-1, 1e3, 1e5) - 2000.0) < 1e-9);   /* 1 ms estimated, on the CPU */
+  CHECK(qs_cell_time_limit_s(-1, 100e6, 0.01) == 2000.0);            /* a slowdown below 1 counts as 1 */
+  CHECK(qs_backend_slowdown(&qs_backend_cpu) == 1e5);
+}
+
 int main(void) {
   test_parse();
   test_image_sizes();
@@ -325,5 +352,6 @@ int main(void) {
   test_sched();
   test_wire();
   test_cell();
+  test_cell_timeout();
   return qs_test_finish("test_spec");
 }

@@ -4,7 +4,7 @@
  * checks the output file (--resume / --force), and broadcasts the spec text, so all
  * ranks expand the same cells. Then each rank binds to a GPU by its node-local rank,
  * and the coordinator (coordinator.c) runs the cells. Only rank 0 prints.
- * Exit codes: 0 every cell ok; 3 some cell not ok (failed, oom, unsupported);
+ * Exit codes: 0 every cell ok; 3 some cell not ok (failed, oom, unsupported, timeout);
  * 2 usage; 1 fatal (bad spec, bad output file, no device, write failure). */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -26,6 +26,7 @@
 #include "qs_version.h"
 #include "results.h"
 #include "spec.h"
+#include "worker.h"
 #include "zoo.h"
 
 enum { EXIT_OK = 0, EXIT_FATAL = 1, EXIT_USAGE = 2, EXIT_CELLS = 3 };
@@ -34,8 +35,9 @@ typedef struct {
   const char *spec_path;
   const char *out;
   const char *backend; /* NULL: default */
-  const char *inject;
-  int resume, force, dry_run, share_gpu, quiet, no_calibrate;
+  const char *inject, *inject_crash, *inject_hang;
+  double cell_timeout_s; /* < 0: not given (the spec's, else from the estimate) */
+  int resume, force, dry_run, share_gpu, quiet, no_worker, no_calibrate;
   qs_rank0_mode rank0;
 } run_opts;
 
@@ -58,16 +60,28 @@ static void usage(FILE *f) {
           "                           (qsweep calibrate; stored in /calibration of the file for the report's\n"
           "                           roofline; done on cuda unless the spec says \"calibrate\": false, on\n"
           "                           cpu where it says true, never on sim)\n"
+          "      --cell-timeout S     kill a cell's worker after S seconds and record the cell `timeout`;\n"
+          "                           0: no limit (default: the spec's cell_timeout_s, else %g x the\n"
+          "                           estimated cost scaled to the backend, at least %g s)\n"
+          "      --no-worker          run cells in the rank's own process (for a debugger): a crash then\n"
+          "                           ends the rank and no time limit applies\n"
           "      --inject-failure PAT cells whose key contains PAT fail with \"injected failure\" (a test\n"
           "                           switch; also QSWEEP_INJECT_FAILURE)\n"
+          "      --inject-crash PAT   cells whose key contains PAT crash their worker for real: SIGSEGV on\n"
+          "                           cpu / sim, a kernel storing to an illegal address on cuda (a test\n"
+          "                           switch; also QSWEEP_INJECT_CRASH)\n"
+          "      --inject-hang PAT    ... hang for real until the time limit: sleep on cpu / sim, a\n"
+          "                           kernel spinning forever on cuda (also QSWEEP_INJECT_HANG)\n"
           "      --rank0 MODE         with more than one rank: thread (default: rank 0 runs cells on a\n"
           "                           helper thread and answers requests at once), inline (rank 0 runs\n"
           "                           cells itself and answers between them), coord (rank 0 runs none)\n"
           "  -q, --quiet              no per-cell progress lines\n"
           "  -h, --help               this text\n\n"
           "environment: QSWEEP_ZOO (zoo file, overrides the spec's \"zoo\"), QSWEEP_SIM_SCALE (sim\n"
-          "backend: sleep per estimated microsecond, default 0.01), QSWEEP_INJECT_FAILURE.\n"
-          "exit status: 0 every cell ok, 3 some cell not ok, 2 usage error, 1 fatal error.\n");
+          "backend: sleep per estimated microsecond, default 0.01), QSWEEP_INJECT_FAILURE,\n"
+          "QSWEEP_INJECT_CRASH, QSWEEP_INJECT_HANG.\n"
+          "exit status: 0 every cell ok, 3 some cell not ok, 2 usage error, 1 fatal error.\n",
+          QS_CELL_TIMEOUT_MARGIN, QS_CELL_TIMEOUT_FLOOR_S);
 }
 
 static int parse_opts(int argc, char **argv, run_opts *o, int *help) {
@@ -77,14 +91,19 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *help) {
                                        {"force", no_argument, 0, 'F'},
                                        {"dry-run", no_argument, 0, 'n'},
                                        {"share-gpu", no_argument, 0, 'S'},
-                                       {"no-calibrate", no_argument, 0, 'C'},
+                                       {"no-calibrate", no_argument, 0, 'K'},
                                        {"inject-failure", required_argument, 0, 'I'},
+                                       {"inject-crash", required_argument, 0, 'C'},
+                                       {"inject-hang", required_argument, 0, 'H'},
+                                       {"cell-timeout", required_argument, 0, 'T'},
+                                       {"no-worker", no_argument, 0, 'W'},
                                        {"rank0", required_argument, 0, 'Z'},
                                        {"quiet", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->rank0 = QS_RANK0_THREAD;
+  o->cell_timeout_s = -1.0;
   *help = 0;
   int c;
   optind = 1;
@@ -97,8 +116,20 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *help) {
       case 'F': o->force = 1; break;
       case 'n': o->dry_run = 1; break;
       case 'S': o->share_gpu = 1; break;
-      case 'C': o->no_calibrate = 1; break;
+      case 'K': o->no_calibrate = 1; break;
       case 'I': o->inject = optarg; break;
+      case 'C': o->inject_crash = optarg; break;
+      case 'H': o->inject_hang = optarg; break;
+      case 'W': o->no_worker = 1; break;
+      case 'T': {
+        char *end = NULL;
+        double v = strtod(optarg, &end);
+        if (!optarg[0] || *end || !(v >= 0 && v <= 1e7))
+          return qs_fail(QS_EINVAL, "--cell-timeout: \"%s\" is not a number of seconds in [0, 1e7] (0: no limit)",
+                         optarg);
+        o->cell_timeout_s = v;
+        break;
+      }
       case 'q': o->quiet = 1; break;
       case 'Z':
         if (!strcmp(optarg, "thread")) o->rank0 = QS_RANK0_THREAD;
@@ -120,9 +151,15 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *help) {
   if (!o->spec_path) return qs_fail(QS_EINVAL, "SPEC: missing (a sweep JSON file, e.g. sweep/seed64.json)");
   if (!o->out && !o->dry_run) return qs_fail(QS_EINVAL, "-o/--out: missing (the HDF5 results file)");
   if (o->force && !o->resume) return qs_fail(QS_EINVAL, "--force: only with --resume");
-  if (!o->inject) {
-    const char *e = getenv("QSWEEP_INJECT_FAILURE");
-    if (e && e[0]) o->inject = e;
+  const struct {
+    const char **opt;
+    const char *env;
+  } envs[] = {{&o->inject, "QSWEEP_INJECT_FAILURE"},
+              {&o->inject_crash, "QSWEEP_INJECT_CRASH"},
+              {&o->inject_hang, "QSWEEP_INJECT_HANG"}};
+  for (size_t i = 0; i < QS_ARRAY_LEN(envs); i++) {
+    const char *e = getenv(envs[i].env);
+    if (!*envs[i].opt && e && e[0]) *envs[i].opt = e;
   }
   return QS_OK;
 }
@@ -512,6 +549,12 @@ int qs_cmd_run(int argc, char **argv) {
     qs_cell_ctx *ctx = NULL;
     if (qs_cell_ctx_create(be, device, rank, &ctx) != QS_OK) MPI_Abort(MPI_COMM_WORLD, 1);
     qs_cell_ctx_set_inject(ctx, o.inject);
+    /* the worker process starts at this rank's first cell (worker.h) */
+    qs_worker *worker = NULL;
+    if (!o.no_worker) {
+      if (qs_worker_create(be->name, device, rank, &worker) != QS_OK) MPI_Abort(MPI_COMM_WORLD, 1);
+      qs_worker_set_inject(worker, o.inject);
+    }
 
     /* ---- provenance: hosts and devices of every rank ---- */
     char host[64] = "", dev[128] = "";
@@ -561,6 +604,7 @@ int qs_cmd_run(int argc, char **argv) {
     if (bcast_code(rc) != QS_OK) {
       if (out) qs_results_close(out);
       qs_run_meta_free(&meta);
+      qs_worker_free(worker);
       qs_cell_ctx_free(ctx);
       goto fatal;
     }
@@ -578,20 +622,38 @@ int qs_cmd_run(int argc, char **argv) {
     run.skip = skip;
     run.out = out;
     run.cell = ctx;
+    run.worker = worker;
+    run.cell_timeout_s = o.cell_timeout_s >= 0 ? o.cell_timeout_s : spec.cell_timeout_s;
+    run.slowdown = qs_backend_slowdown(be);
+    run.inject_crash = o.inject_crash;
+    run.inject_hang = o.inject_hang;
     run.rank0_mode = o.rank0;
     run.quiet = o.quiet;
     double t0 = qs_now_s();
-    if (rank == 0 && !o.quiet)
+    if (rank == 0 && !o.quiet) {
       fprintf(stderr, "qsweep run: %s: %d cells, %d to run (%d already ok), %d rank%s -> %s\n", spec.path,
               spec.n_cells, spec.n_cells - n_skip, n_skip, world, world == 1 ? "" : "s", o.out);
+      if (o.no_worker)
+        fprintf(stderr, "qsweep run: cells run in the rank processes (--no-worker): no time limit\n");
+      else if (run.cell_timeout_s > 0)
+        fprintf(stderr, "qsweep run: cells run in a worker process per rank; time limit %g s a cell\n",
+                run.cell_timeout_s);
+      else if (run.cell_timeout_s == 0)
+        fprintf(stderr, "qsweep run: cells run in a worker process per rank; no time limit\n");
+      else
+        fprintf(stderr, "qsweep run: cells run in a worker process per rank; time limit per cell %g x its "
+                "estimate on %s (slowdown %g), at least %g s\n", QS_CELL_TIMEOUT_MARGIN, be->name, run.slowdown,
+                QS_CELL_TIMEOUT_FLOOR_S);
+    }
     rc = qs_coord_run_sweep(&run, rank, world);
     int code = EXIT_OK;
     if (rank == 0) {
       utc_now(meta.finished_utc, sizeof meta.finished_utc);
       if (qs_results_set_meta(out, &meta) != QS_OK && rc == QS_OK) rc = QS_EIO;
       if (qs_results_close(out) != QS_OK && rc == QS_OK) rc = QS_EIO;
-      fprintf(stderr, "qsweep run: %d cells run: %d ok, %d failed, %d oom, %d unsupported (%d already ok) in %.1f s -> %s\n",
-              run.n_run, run.n_ok, run.n_failed, run.n_oom, run.n_unsupported, n_skip, qs_now_s() - t0, o.out);
+      fprintf(stderr, "qsweep run: %d cells run: %d ok, %d failed, %d oom, %d unsupported, %d timeout (%d already ok) in "
+              "%.1f s -> %s\n", run.n_run, run.n_ok, run.n_failed, run.n_oom, run.n_unsupported, run.n_timeout, n_skip,
+              qs_now_s() - t0, o.out);
       if (rc != QS_OK) {
         fprintf(stderr, "qsweep run: %s: %d row%s could not be written\n", o.out, run.write_errors,
                 run.write_errors == 1 ? "" : "s");
@@ -602,6 +664,7 @@ int qs_cmd_run(int argc, char **argv) {
     }
     code = bcast_code(code);
     qs_run_meta_free(&meta);
+    qs_worker_free(worker);
     qs_cell_ctx_free(ctx);
     free(skip);
     qs_run_meta_free(&old);

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "qs_version.h"
+#include "worker.h"
 
 typedef struct {
   const char *name;
@@ -48,6 +49,8 @@ int main(int argc, char **argv) {
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+  /* not listed: the cell process `qsweep run` starts on every rank (src/run/worker.h) */
+  if (!strcmp(argv[1], "worker")) return qs_worker_main(argc - 1, argv + 1);
   fprintf(stderr, "qsweep: unknown command \"%s\"\n\n", argv[1]);
   usage(stderr);
   return 2;

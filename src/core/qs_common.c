@@ -63,6 +63,7 @@ const char *qs_status_name(int code) {
     case QS_EUNSUPPORTED: return "unsupported";
     case QS_EOOM: return "out of device memory";
     case QS_EDEVICE: return "device error";
+    case QS_ETIMEOUT: return "time limit exceeded";
     default: return "internal error";
   }
 }

@@ -18,7 +18,8 @@ enum {
   QS_EUNSUPPORTED = -4,/* valid request this backend cannot run */
   QS_EOOM = -5,        /* device out of memory */
   QS_EDEVICE = -6,     /* CUDA / cuBLAS / NCCL error */
-  QS_EINTERNAL = -7
+  QS_EINTERNAL = -7,
+  QS_ETIMEOUT = -8     /* a cell ran past its time limit (qsweep run --cell-timeout) */
 };
 
 /* Record a message for the current thread (printf-style); returns `code`. */

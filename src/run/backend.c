@@ -1,8 +1,11 @@
 /* backend.c - the backend registry and the default bench options. */
+#define _POSIX_C_SOURCE 200809L
 #include "backend.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qs_common.h"
 
@@ -53,3 +56,31 @@ const qs_backend *qs_backend_default(char *why, size_t cap) {
 }
 
 int qs_backend_tp_capable(const qs_backend *be) { return be->plan_create_tp != NULL && !be->no_weights; }
+
+double qs_backend_slowdown(const qs_backend *be) {
+  double s = be->slowdown ? be->slowdown() : 1.0;
+  return s >= 1.0 ? s : 1.0;
+}
+
+int qs_fault_host(qs_fault_kind kind, int device) {
+  (void)device;
+  if (kind == QS_FAULT_CRASH) {
+    /* the default action, not a sanitizer's handler (which would exit with a status):
+     * the process dies of SIGSEGV as it would of a wild store */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGSEGV);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(SIGSEGV);
+    return qs_fail(QS_EINTERNAL, "injected crash: SIGSEGV was raised but the process survived it");
+  }
+  if (kind == QS_FAULT_HANG) {
+    for (;;) pause(); /* the parent's time limit ends this */
+  }
+  return qs_fail(QS_EINVAL, "fault: unknown kind %d", (int)kind);
+}

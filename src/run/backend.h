@@ -40,6 +40,9 @@ typedef struct {
 
 struct qs_tp_group; /* tp.h */
 
+/* Faults a backend can inject for real (qsweep run --inject-crash / --inject-hang). */
+typedef enum { QS_FAULT_NONE = 0, QS_FAULT_CRASH = 1, QS_FAULT_HANG = 2 } qs_fault_kind;
+
 typedef struct qs_backend {
   const char *name; /* "cpu", "cuda", "sim" */
   /* 0 if usable here; else a reason in why */
@@ -68,7 +71,29 @@ typedef struct qs_backend {
    * and fill allreduce_share; the runner then takes the per-iteration max over the group. */
   int (*plan_create_tp)(const qs_model *m, const qs_prec_opts *p, int batch, const qs_bench_opts *o,
                         const struct qs_tp_group *g, void **plan);
+  /* Fault injection, a test switch run only in a cell's worker process (worker.h): make
+   * this process fault for real on the device. QS_FAULT_CRASH: the cpu and sim backends
+   * raise SIGSEGV with its default action restored (the process dies of the signal,
+   * sanitizers or not); cuda launches a kernel that stores to an unmapped device address
+   * and returns the sticky error that the synchronisation reports. QS_FAULT_HANG: never
+   * returns (cpu, sim: the thread sleeps forever; cuda: a kernel that spins forever).
+   * NULL: the backend has none (the cell then fails saying so). */
+  int (*fault)(qs_fault_kind kind, int device);
+  /* 1 if a sticky error has left this process's device context unusable (after a CUDA
+   * illegal address or launch failure every later call fails): the worker process then
+   * exits after its reply and the rank starts a fresh one. NULL: never. */
+  int (*context_lost)(int device);
+  /* At most how many times the cost model's estimate (cost.h: reference-GPU
+   * microseconds) a cell takes on this backend: the scale of the default time limit
+   * (qs_cell_time_limit_s). NULL: 1. */
+  double (*slowdown)(void);
 } qs_backend;
+
+/* The host fault of the cpu and sim backends (their .fault): SIGSEGV with the default
+ * action, or sleep forever. */
+int qs_fault_host(qs_fault_kind kind, int device);
+/* be->slowdown(), or 1 */
+double qs_backend_slowdown(const qs_backend *be);
 
 /* Registry: "cpu", "sim", and "cuda" where built. NULL (with an error) if unknown. */
 const qs_backend *qs_backend_get(const char *name);

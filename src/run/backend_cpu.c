@@ -183,6 +183,10 @@ static int cpu_bench_tp(cpu_plan *p, const float *input, const qs_bench_opts *o,
   return QS_OK;
 }
 
+/* The cost model's unit is a microsecond of an H100: the CPU reference is ~10^3 to
+ * 10^5 times slower (fp16 and the quantized precisions emulate their rounding). */
+static double cpu_slowdown(void) { return 1e5; }
+
 const qs_backend qs_backend_cpu = {
     .name = "cpu",
     .available = cpu_available,
@@ -192,4 +196,6 @@ const qs_backend qs_backend_cpu = {
     .bench = cpu_bench,
     .plan_destroy = cpu_plan_destroy,
     .plan_create_tp = cpu_plan_create_tp,
+    .fault = qs_fault_host,
+    .slowdown = cpu_slowdown,
 };

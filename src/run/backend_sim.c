@@ -131,4 +131,6 @@ const qs_backend qs_backend_sim = {
     .bench = sim_bench,
     .plan_destroy = sim_plan_destroy,
     .no_weights = 1,
+    .fault = qs_fault_host,
+    .slowdown = sim_scale, /* a cell sleeps its estimate times the scale */
 };

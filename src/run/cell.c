@@ -46,6 +46,7 @@ struct qs_cell_ctx {
 const char *qs_cell_status_of(int code) {
   if (code == QS_EUNSUPPORTED) return "unsupported";
   if (code == QS_EOOM) return "oom";
+  if (code == QS_ETIMEOUT) return "timeout";
   return "failed";
 }
 

@@ -45,7 +45,8 @@ void qs_cell_report(qs_cell_ctx *c, const qs_arch *a, const qs_prec_opts *po, in
 int qs_cell_ctx_tp_capable(const qs_cell_ctx *c);
 const char *qs_cell_ctx_backend(const qs_cell_ctx *c);
 
-/* Status of an error code: QS_EUNSUPPORTED -> unsupported, QS_EOOM -> oom, else failed. */
+/* Status of an error code: QS_EUNSUPPORTED -> unsupported, QS_EOOM -> oom, QS_ETIMEOUT ->
+ * timeout (a worker process killed at its cell's time limit, worker.h), else failed. */
 const char *qs_cell_status_of(int code);
 
 /* Wire format of a result (for MPI): explicit little tables of strings, int32s and

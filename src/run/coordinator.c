@@ -7,6 +7,10 @@
  * cell thread runs the cell runner and a writer thread appends rows to the results
  * file, so neither a long cell nor an fsync delays a hand-out.
  *
+ * Every rank runs its tp = 1 cells in its worker process (worker.h: a crash, a lost
+ * device context or a hang there costs that cell, with status failed or timeout, and the
+ * next cell starts a fresh worker); tp > 1 cells run in the ranks themselves.
+ *
  * Protocol (one round trip per cell): a worker sends TAG_REQUEST = {int32 last model,
  * int32 has_result} followed by its packed result (cell.h wire format) if it has one;
  * rank 0 queues the result for the writer and answers TAG_ASSIGN = int32
@@ -51,6 +55,7 @@
 #include "qs_common.h"
 #include "spec.h"
 #include "tp.h"
+#include "worker.h"
 
 /* ---- rank 0: the writer thread ------------------------------------------------------- */
 
@@ -284,27 +289,47 @@ static int proxy_poll(tp_proxy *px) {
 
 typedef struct {
   pthread_t th;
-  qs_cell_ctx *ctx;
-  const qs_spec *spec;
+  qs_coord_run *run;
   int cell;
   const qs_tp_group *group; /* NULL: tp = 1 */
   qs_cell_result r;
   atomic_int done;
 } local_cell;
 
-static void run_cell_group(qs_cell_ctx *ctx, const qs_spec *s, int ci, const qs_tp_group *g, qs_cell_result *r) {
+/* One cell on this rank: tp = 1 cells in the rank's worker process (worker.h) where it
+ * has one, tp > 1 cells (and every cell under --no-worker) in the rank itself. */
+static void run_cell_group(qs_coord_run *run, int ci, const qs_tp_group *g, qs_cell_result *r) {
+  const qs_spec *s = run->spec;
+  qs_cell_ctx *ctx = run->cell;
   const qs_cell *c = &s->cells[ci];
   const qs_spec_model *m = &s->models[c->model];
   qs_prec_opts po;
   qs_spec_prec_opts(s, c->prec, &po);
-  if (m->unsupported[0]) qs_cell_report(ctx, &m->arch, &po, c->batch, c->tp, &m->bench, QS_EUNSUPPORTED, m->unsupported, r);
-  else if (g) qs_cell_run_group(ctx, &m->arch, s->seed, &po, c->batch, g, &m->bench, r);
-  else qs_cell_run(ctx, &m->arch, s->seed, &po, c->batch, c->tp, &m->bench, r);
+  const qs_fault_kind fault = qs_key_matches(c->key, run->inject_crash)  ? QS_FAULT_CRASH
+                              : qs_key_matches(c->key, run->inject_hang) ? QS_FAULT_HANG
+                                                                         : QS_FAULT_NONE;
+  if (m->unsupported[0]) {
+    qs_cell_report(ctx, &m->arch, &po, c->batch, c->tp, &m->bench, QS_EUNSUPPORTED, m->unsupported, r);
+  } else if (fault != QS_FAULT_NONE && (g || !run->worker)) {
+    /* a real fault here would take the rank (and the sweep) with it */
+    char msg[QS_MSG_MAX];
+    snprintf(msg, sizeof msg, "injected %s: not run, the cell runs in the rank's process (%s)",
+             fault == QS_FAULT_HANG ? "hang" : "crash",
+             g ? "tensor-parallel cells are not isolated in a worker" : "--no-worker");
+    qs_cell_report(ctx, &m->arch, &po, c->batch, c->tp, &m->bench, QS_EINTERNAL, msg, r);
+  } else if (g) {
+    qs_cell_run_group(ctx, &m->arch, s->seed, &po, c->batch, g, &m->bench, r);
+  } else if (run->worker) {
+    const double limit_s = qs_cell_time_limit_s(run->cell_timeout_s, c->cost, run->slowdown);
+    qs_worker_run(run->worker, ctx, &m->arch, s->seed, &po, c->batch, &m->bench, fault, limit_s, r);
+  } else {
+    qs_cell_run(ctx, &m->arch, s->seed, &po, c->batch, c->tp, &m->bench, r);
+  }
 }
 
 static void *local_main(void *arg) {
   local_cell *l = arg;
-  run_cell_group(l->ctx, l->spec, l->cell, l->group, &l->r);
+  run_cell_group(l->run, l->cell, l->group, &l->r);
   atomic_store(&l->done, 1);
   return NULL;
 }
@@ -353,6 +378,7 @@ static void on_result(progress *p, writer *w, qs_cell_result *r, int cell) {
   if (!strcmp(r->status, "ok")) run->n_ok++;
   else if (!strcmp(r->status, "oom")) run->n_oom++;
   else if (!strcmp(r->status, "unsupported")) run->n_unsupported++;
+  else if (!strcmp(r->status, "timeout")) run->n_timeout++;
   else run->n_failed++;
   if (ci >= 0) {
     p->done_cost += p->spec->cells[ci].cost;
@@ -812,8 +838,7 @@ static int coordinate(qs_coord_run *run, int world, const int *leader, comm_cach
   }
   pthread_mutex_init(&c.px.mu, NULL);
   pthread_cond_init(&c.px.cv, NULL);
-  c.lc.ctx = run->cell;
-  c.lc.spec = s;
+  c.lc.run = run;
   c.p.t_start = qs_now_s();
   report_unrunnable(&c);
 
@@ -881,9 +906,9 @@ static int coordinate(qs_coord_run *run, int world, const int *leader, comm_cach
         qs_tp_group g;
         qs_tp_group_mpi(comm_get(cc, c.pend_members, k), &store, &g);
         g.key = group_key(c.pend_members, k);
-        run_cell_group(run->cell, s, cell, &g, &r);
+        run_cell_group(run, cell, &g, &r);
       } else {
-        run_cell_group(run->cell, s, cell, NULL, &r);
+        run_cell_group(run, cell, NULL, &r);
       }
       c.rs[0].idle = 1;
       c.rs[0].cell = -1;
@@ -992,10 +1017,10 @@ static void work(qs_coord_run *run, comm_cache *cc) {
       qs_tp_group g;
       qs_tp_group_mpi(comm_get(cc, msg + 3, k), &store, &g);
       g.key = group_key(msg + 3, k);
-      run_cell_group(run->cell, s, cell, &g, &r);
+      run_cell_group(run, cell, &g, &r);
       report = g.rank == 0;
     } else {
-      run_cell_group(run->cell, s, cell, NULL, &r);
+      run_cell_group(run, cell, NULL, &r);
     }
     if (report && qs_cell_result_pack(&r, &packed, &plen) != QS_OK) {
       fprintf(stderr, "qsweep run: %s\n", qs_last_error());

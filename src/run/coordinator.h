@@ -21,6 +21,7 @@ double qs_eta_s(double elapsed_s, double total_cost, double done_cost, int done,
 struct qs_spec;
 struct qs_results;
 struct qs_cell_ctx;
+struct qs_worker;
 
 typedef enum {
   QS_RANK0_THREAD = 0, /* rank 0 runs cells on a helper thread; its main thread coordinates */
@@ -33,10 +34,16 @@ typedef struct {
   const unsigned char *skip;   /* [n_cells]: already ok in the file (--resume) */
   struct qs_results *out;      /* rank 0: the open results file */
   struct qs_cell_ctx *cell;    /* this rank's cell runner */
+  struct qs_worker *worker;    /* this rank's worker process (worker.h): tp = 1 cells run there;
+                                * NULL: every cell runs in the rank (--no-worker) */
+  double cell_timeout_s;       /* the time limit setting (cost.h): < 0 from the estimate, 0 none */
+  double slowdown;             /* the backend's, for that estimate (qs_backend_slowdown) */
+  const char *inject_crash;    /* test switches: tp = 1 cells whose key contains them crash or */
+  const char *inject_hang;     /* hang for real in their worker (backend.h, fault) */
   qs_rank0_mode rank0_mode;
   int quiet;
   /* filled on rank 0 */
-  int n_run, n_ok, n_failed, n_oom, n_unsupported;
+  int n_run, n_ok, n_failed, n_oom, n_unsupported, n_timeout;
   int write_errors;
   double makespan_s;           /* first hand-out to last result */
   double writer_lag_s;         /* last result to last row durable */

@@ -100,3 +100,9 @@ double qs_act_bytes(const qs_arch *a, qs_precision p, int batch) {
   if (p == QS_PREC_INT8 || p == QS_PREC_INT8DYN || p == QS_PREC_FP8) per_image += 2.0 * qin;
   return per_image * batch;
 }
+
+double qs_cell_time_limit_s(double setting_s, double cost_us, double slowdown) {
+  if (setting_s >= 0) return setting_s;
+  const double est_s = QS_CELL_TIMEOUT_MARGIN * (slowdown > 1 ? slowdown : 1) * (cost_us > 0 ? cost_us : 0) * 1e-6;
+  return est_s > QS_CELL_TIMEOUT_FLOOR_S ? est_s : QS_CELL_TIMEOUT_FLOOR_S;
+}

@@ -33,5 +33,15 @@ double qs_cell_cost(const qs_arch *a, qs_precision p, int batch, int tp, const q
  * activation-quantizing precisions (int8, int8dyn, fp8), one byte written and one read
  * per element entering a quantized Linear. 0 where the architecture says nothing. Never a measurement. */
 double qs_act_bytes(const qs_arch *a, qs_precision p, int batch);
+/* ---- the per-cell time limit (qsweep run --cell-timeout, the spec's cell_timeout_s) ----
+ * setting_s > 0: that many seconds for every cell; 0: no limit; < 0 (the default):
+ *   max(QS_CELL_TIMEOUT_FLOOR_S, QS_CELL_TIMEOUT_MARGIN * slowdown * cost)
+ * with the cell's estimated cost in seconds and the backend's slowdown over the
+ * reference GPU (qs_backend_slowdown: cuda 1, cpu 1e5, sim its sleep scale). The
+ * limit covers the whole cell in its worker process (weights, reference, plan, timed
+ * loop), so a generous margin: it is there to end a hang, not to judge a slow cell. */
+#define QS_CELL_TIMEOUT_FLOOR_S 600.0
+#define QS_CELL_TIMEOUT_MARGIN 20.0
+double qs_cell_time_limit_s(double setting_s, double cost_us, double slowdown);
 
 #endif

@@ -22,7 +22,8 @@ static const char *const k_top_keys[] = {"models",      "precisions", "batch_siz
                                          "exclude",     "overrides",  "warmup",       "iterations",
                                          "min_time_s",  "warmup_s",   "seed",         "input_seed",
                                          "zoo",         "int8_threshold", "nf4_double_quant",
-                                         "cuda_graph",  "description", "calibrate"};
+                                         "cuda_graph",  "description", "calibrate",
+                                         "cell_timeout_s"};
 static const char *const k_override_keys[] = {"precisions", "batch_sizes", "tp", "image_sizes", "warmup",
                                               "iterations", "min_time_s",  "warmup_s", "cuda_graph"};
 static const char *const k_exclude_keys[] = {"model", "precision", "batch", "tp"};
@@ -478,6 +479,7 @@ int qs_spec_parse(const char *path, const char *text, const char *zoo_override, 
   s->int8_threshold = 6.0f;
   s->nf4_double_quant = 0;
   s->calibrate = -1;
+  s->cell_timeout_s = -1.0;
   dflt.batch = def_batch;
   dflt.n_batch = 1;
   dflt.tp = def_tp;
@@ -509,6 +511,8 @@ int qs_spec_parse(const char *path, const char *text, const char *zoo_override, 
       rc = get_bool(path, k, f, &s->nf4_double_quant);
     } else if (!strcmp(k, "calibrate")) {
       rc = get_bool(path, k, f, &s->calibrate);
+    } else if (!strcmp(k, "cell_timeout_s")) {
+      rc = get_num(path, k, f, 0, 1e7, &s->cell_timeout_s);
     } else if (!strcmp(k, "zoo")) {
       if (!cJSON_IsString(f) || !f->valuestring[0])
         rc = qs_fail(QS_EINVAL, "%s: zoo: expected a file name, got %s", path, type_name(f));

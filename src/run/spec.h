@@ -61,6 +61,8 @@ typedef struct qs_spec {
   int calibrate;      /* "calibrate": -1 absent (measure each rank's device ceilings at the
                        * start of a CUDA sweep, calibrate.h), 1 true (on the cpu backend
                        * too), 0 false (never) */
+  double cell_timeout_s; /* per-cell time limit (cost.h, qs_cell_time_limit_s): -1 not given (the
+                          * default, from the cost estimate), 0 none, else seconds */
   int n_models;
   qs_spec_model *models;
   int n_exclude;
