@@ -232,6 +232,9 @@ static int upload(qs_cuda_plan *P) {
       if (P->dt == QS_DT_F16) {
         uint16_t *h = stage;
         for (int64_t e = 0; e < n; e++) h[e] = s ? qs_float_to_half(s[e]) : 0;
+      } else if (P->dt == QS_DT_BF16) { /* round to nearest even: the CPU reference's b() */
+        uint16_t *h = stage;
+        for (int64_t e = 0; e < n; e++) h[e] = s ? qs_float_to_bf16(s[e]) : 0;
       } else if (s) {
         memcpy(stage, s, (size_t)n * sizeof(float));
       } else {
@@ -357,13 +360,13 @@ static int plan_build(qs_cuda_plan *P) {
  * rank of a tensor-parallel group). */
 static int plan_check(const qs_model *m, const qs_prec_opts *po, int batch) {
   const qs_arch *a = &m->arch;
-  /* bf16 and fp8 have CPU references (quant.h sections 4, 5) and no kernels yet:
-   * refused here, before anything is uploaded, so such a cell is recorded unsupported
-   * and never runs in another precision. Their kernels will also need a device check
-   * (bf16 tensor cores: sm_80+; fp8 e4m3: sm_89+) refusing older GPUs with the reason.
-   * int8dyn (section 6) is the int8 path with the outlier threshold at 0. */
+  /* fp8 has a CPU reference (quant.h section 5) and no kernels yet: refused here,
+   * before anything is uploaded, so such a cell is recorded unsupported and never runs
+   * in another precision. Its kernels will also need a device check (fp8 e4m3: sm_89+)
+   * as bf16 has (device_check). int8dyn (section 6) is the int8 path with the outlier
+   * threshold at 0. */
   if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16 && po->prec != QS_PREC_INT8 && po->prec != QS_PREC_NF4 &&
-      po->prec != QS_PREC_INT8DYN)
+      po->prec != QS_PREC_INT8DYN && po->prec != QS_PREC_BF16)
     return qs_fail(QS_EUNSUPPORTED, "%s: cuda: %s: no CUDA kernels for this precision in this build", a->name,
                    qs_precision_name(po->prec));
   if (po->prec == QS_PREC_NF4 && po->nf4_block < 1)
@@ -375,12 +378,26 @@ static int plan_check(const qs_model *m, const qs_prec_opts *po, int batch) {
   return QS_OK;
 }
 
+/* The checks of the plan's device: bf16 needs compute capability 8.0 (bf16 tensor cores,
+ * mma.sync .bf16 in the attention); an older device refuses the plan with the reason. */
+static int device_check(const qs_cuda_plan *P) {
+  if (P->dt != QS_DT_BF16) return QS_OK;
+  int major = 0, minor = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, P->device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, P->device));
+  if (major < 8)
+    return qs_fail(QS_EUNSUPPORTED, "%s: cuda: bf16 needs compute capability 8.0 or newer, device %d has %d.%d",
+                   P->a->name, P->device, major, minor);
+  return QS_OK;
+}
+
 static void plan_init(qs_cuda_plan *P, const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o) {
   const qs_arch *a = &m->arch;
   P->m = m;
   P->a = a;
-  /* int8 / nf4: every layer the precision does not quantize runs in fp16 (as the CPU reference) */
-  P->dt = po->prec == QS_PREC_FP32 ? QS_DT_F32 : QS_DT_F16;
+  /* int8 / nf4: every layer the precision does not quantize runs in fp16 (as the CPU
+   * reference); bf16: every layer in bf16 (quant.h section 4) */
+  P->dt = po->prec == QS_PREC_FP32 ? QS_DT_F32 : po->prec == QS_PREC_BF16 ? QS_DT_BF16 : QS_DT_F16;
   P->po = *po;
   /* int8dyn: LLM.int8's kernels without the outlier decomposition (quant.h section 6) */
   if (po->prec == QS_PREC_INT8DYN) P->po.int8_threshold = 0.0f;
@@ -418,7 +435,8 @@ int qs_cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch, co
   qs_cuda_plan *P = qs_calloc(1, sizeof *P);
   if (!P) return QS_ENOMEM;
   plan_init(P, m, po, batch, o);
-  int rc = plan_build(P);
+  int rc = device_check(P);
+  if (rc == QS_OK) rc = plan_build(P);
   if (rc != QS_OK) {
     qs_error_prefix("%s: cuda %s b%d", a->name, qs_precision_name(po->prec), batch);
     plan_free(P);
@@ -434,11 +452,11 @@ void qs_cuda_plan_destroy(void *plan) { plan_free(plan); }
  * plan_create_tp shards the encoder Linears as the CPU reference does (tp.h): q|k|v and
  * FC1 by output features, the attention output dense and FC2 by input features, whose
  * GEMMs run without bias; after each of those two, one ncclAllReduce (sum, in place, in
- * the compute dtype: ncclFloat for fp32 plans, ncclHalf otherwise) on the plan's stream,
- * then the bias once (qs_bias_add_launch), then the residual + LayerNorm of the dense
- * path (tp_reduce, cuda_linear.c). The collectives are issued by qs_cuda_record, so
- * they are captured into the plan's CUDA graph like every other launch (NCCL supports
- * stream capture).
+ * the compute dtype: ncclFloat for fp32 plans, ncclBfloat16 for bf16 ones, ncclHalf
+ * otherwise) on the plan's stream, then the bias once (qs_bias_add_launch), then the
+ * residual + LayerNorm of the dense path (tp_reduce, cuda_linear.c). The collectives
+ * are issued by qs_cuda_record, so they are captured into the plan's CUDA graph like
+ * every other launch (NCCL supports stream capture).
  *
  * The communicator: tp rank 0 makes an ncclUniqueId, the group's control plane
  * broadcasts it, every rank calls ncclCommInitRank on its own device. It is cached for
@@ -571,6 +589,7 @@ int qs_cuda_plan_create_tp(const qs_model *m, const qs_prec_opts *po, int batch,
     P->tp_r = g->rank;
     P->Hl = P->H / g->size;
     if (!(P->tp = qs_calloc(1, sizeof *P->tp))) rc = QS_ENOMEM;
+    if (rc == QS_OK) rc = device_check(P);
     if (rc == QS_OK) {
       P->tp->g = *g;
       rc = plan_prepare(P, &free0);
