@@ -1,5 +1,5 @@
 /* activation.cu - elementwise activations in place, and the residual add (fp32 math,
- * stored in dt). */
+ * stored in dt: fp32, fp16 or bf16). */
 #include <stdint.h>
 
 #include "qs_cuda_dev.cuh"
@@ -107,6 +107,11 @@ extern "C" int qs_gelu_launch(qs_dtype dt, void *x, int64_t n, cudaStream_t s) {
       gelu_vec_kernel<__half><<<qs::grid_for(n / 8, threads), threads, 0, s>>>((__half *)x, n / 8);
     else
       gelu_kernel<__half><<<qs::grid_for(n, threads), threads, 0, s>>>((__half *)x, n);
+  } else if (dt == QS_DT_BF16) {
+    if (vec_ok<__nv_bfloat16>(x, x, n))
+      gelu_vec_kernel<__nv_bfloat16><<<qs::grid_for(n / 8, threads), threads, 0, s>>>((__nv_bfloat16 *)x, n / 8);
+    else
+      gelu_kernel<__nv_bfloat16><<<qs::grid_for(n, threads), threads, 0, s>>>((__nv_bfloat16 *)x, n);
   } else {
     if (vec_ok<float>(x, x, n))
       gelu_vec_kernel<float><<<qs::grid_for(n / 4, threads), threads, 0, s>>>((float *)x, n / 4);
@@ -121,6 +126,7 @@ extern "C" int qs_act_launch(qs_dtype dt, qs_cuda_act act, void *x, int64_t n, c
   QS_REQUIRE(x && n > 0, "act: empty input");
   if (act == QS_CUDA_ACT_NONE) return QS_OK;
   if (dt == QS_DT_F16) act_run<__half>((__half *)x, n, (int)act, s);
+  else if (dt == QS_DT_BF16) act_run<__nv_bfloat16>((__nv_bfloat16 *)x, n, (int)act, s);
   else act_run<float>((float *)x, n, (int)act, s);
   QS_LAUNCH_CHECK();
   return QS_OK;
@@ -129,6 +135,7 @@ extern "C" int qs_act_launch(qs_dtype dt, qs_cuda_act act, void *x, int64_t n, c
 extern "C" int qs_add_launch(qs_dtype dt, void *y, const void *x, int64_t n, cudaStream_t s) {
   QS_REQUIRE(y && x && n > 0, "add: empty input");
   if (dt == QS_DT_F16) add_run<__half>((__half *)y, (const __half *)x, n, s);
+  else if (dt == QS_DT_BF16) add_run<__nv_bfloat16>((__nv_bfloat16 *)y, (const __nv_bfloat16 *)x, n, s);
   else add_run<float>((float *)y, (const float *)x, n, s);
   QS_LAUNCH_CHECK();
   return QS_OK;

@@ -149,6 +149,9 @@ extern "C" int qs_nchw_to_nhwc_launch(qs_dtype dt, const float *x, void *y, int 
   const int64_t n = (int64_t)B * C * H * W;
   if (dt == QS_DT_F16)
     nchw_to_nhwc_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(x, (__half *)y, C, H * W, n);
+  else if (dt == QS_DT_BF16)
+    nchw_to_nhwc_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(x, (__nv_bfloat16 *)y, C,
+                                                                                        H * W, n);
   else nchw_to_nhwc_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(x, (float *)y, C, H * W, n);
   QS_LAUNCH_CHECK();
   return QS_OK;
@@ -176,6 +179,9 @@ extern "C" int qs_im2col_nhwc_launch(qs_dtype dt, const void *x, void *cols, int
   if (dt == QS_DT_F16)
     im2col_nhwc_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
         (const __half *)x, (__half *)cols, H, W, C, k, stride, pad, Ho, Wo, Kp, perm, n);
+  else if (dt == QS_DT_BF16)
+    im2col_nhwc_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
+        (const __nv_bfloat16 *)x, (__nv_bfloat16 *)cols, H, W, C, k, stride, pad, Ho, Wo, Kp, perm, n);
   else
     im2col_nhwc_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
         (const float *)x, (float *)cols, H, W, C, k, stride, pad, Ho, Wo, Kp, perm, n);
@@ -198,6 +204,10 @@ extern "C" int qs_dwconv_launch(qs_dtype dt, const void *x, const void *w, const
     dwconv_vec_kernel<__half><<<qs::grid_for(n / V, kThreads), kThreads, 0, s>>>(
         (const __half *)x, (const __half *)w, (const __half *)bias, (__half *)y, H, W, C, k, stride, pad, Ho, Wo,
         (int)act_in, (int)act_out, n / V);
+  else if (vec && dt == QS_DT_BF16)
+    dwconv_vec_kernel<__nv_bfloat16><<<qs::grid_for(n / V, kThreads), kThreads, 0, s>>>(
+        (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)w, (const __nv_bfloat16 *)bias, (__nv_bfloat16 *)y, H, W,
+        C, k, stride, pad, Ho, Wo, (int)act_in, (int)act_out, n / V);
   else if (vec)
     dwconv_vec_kernel<float><<<qs::grid_for(n / V, kThreads), kThreads, 0, s>>>(
         (const float *)x, (const float *)w, (const float *)bias, (float *)y, H, W, C, k, stride, pad, Ho, Wo,
@@ -206,6 +216,10 @@ extern "C" int qs_dwconv_launch(qs_dtype dt, const void *x, const void *w, const
     dwconv_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
         (const __half *)x, (const __half *)w, (const __half *)bias, (__half *)y, H, W, C, k, stride, pad, Ho, Wo,
         (int)act_in, (int)act_out, n);
+  else if (dt == QS_DT_BF16)
+    dwconv_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
+        (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)w, (const __nv_bfloat16 *)bias, (__nv_bfloat16 *)y, H, W, C,
+        k, stride, pad, Ho, Wo, (int)act_in, (int)act_out, n);
   else
     dwconv_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
         (const float *)x, (const float *)w, (const float *)bias, (float *)y, H, W, C, k, stride, pad, Ho, Wo,

@@ -451,8 +451,8 @@ static int tp_reduce(const qs_cuda_plan *P, const qs_linear *l, void *y) {
   if (!t || !t->comm) return qs_fail(QS_EINTERNAL, "%s: a column-split Linear without a communicator", P->a->name);
   const int timed = t->timing && t->nev < QS_TP_MAX_AR && 2 * t->nev + 1 < t->nmade;
   if (timed) CUDA_CHECK(cudaEventRecord(t->ev[2 * t->nev], P->stream));
-  NCCL_CHECK(ncclAllReduce(y, y, (size_t)l->M * (size_t)l->N, P->dt == QS_DT_F16 ? ncclHalf : ncclFloat, ncclSum,
-                           t->comm, P->stream));
+  const ncclDataType_t nt = P->dt == QS_DT_F16 ? ncclHalf : P->dt == QS_DT_BF16 ? ncclBfloat16 : ncclFloat;
+  NCCL_CHECK(ncclAllReduce(y, y, (size_t)l->M * (size_t)l->N, nt, ncclSum, t->comm, P->stream));
   if (timed) {
     CUDA_CHECK(cudaEventRecord(t->ev[2 * t->nev + 1], P->stream));
     t->nev++;

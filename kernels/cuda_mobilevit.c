@@ -1,5 +1,5 @@
 /* cuda_mobilevit.c - MobileViT (HF MobileViTForImageClassification) on the CUDA
- * backend, fp32 and fp16, on the plan, arena, CUDA graph and timed loop of the
+ * backend, fp32, fp16 and bf16, on the plan, arena, CUDA graph and timed loop of the
  * transformer families (cuda_setup.c, cuda_record.c, cuda_backend.c), through the
  * plan's tensors and Linears (cuda_linear.c).
  *

@@ -28,8 +28,8 @@ void *qs_arena_alloc(qs_arena *a, size_t bytes);
 
 /* ---- gemm.c ------------------------------------------------------------------------
  * y[M, N] = x[M, K] W[N, K]^T (+ bias[N]) with row-major HF weights, through cuBLASLt:
- * fp32 = CUBLAS_COMPUTE_32F on fp32 data (no TF32); fp16 = fp16 A/B/D, fp32 accumulation
- * and scale. Bias in the epilogue. The algorithm is chosen once by the heuristic. */
+ * fp32 = CUBLAS_COMPUTE_32F on fp32 data (no TF32); fp16 (bf16) = fp16 (bf16) A/B/D, fp32
+ * accumulation and scale. Bias in the epilogue. The algorithm is chosen once by the heuristic. */
 typedef struct {
   int M, N, K, has_bias;
   qs_dtype dt;

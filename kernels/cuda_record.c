@@ -12,7 +12,7 @@
  *   mid = gelu(h W1^T + b)                    (bias in the GEMM epilogue, erf GELU kernel)
  *   o   = mid W2^T + b
  *   x  += ls2 * o;  h = LN1'(x)              (next block's LN1, or the final LN)
- * Precision semantics follow the CPU reference: fp16 storage of weights and
+ * Precision semantics follow the CPU reference: fp16 (bf16) storage of weights and
  * activations, fp32 accumulation and statistics. */
 #include <stdint.h>
 

@@ -236,6 +236,9 @@ static int upload(qs_cuda_plan *P) {
       if (P->dt == QS_DT_F16) {
         uint16_t *h = stage;
         for (int64_t e = 0; e < n; e++) h[e] = s ? qs_float_to_half(s[e]) : 0;
+      } else if (P->dt == QS_DT_BF16) { /* round to nearest even: the CPU reference's b() */
+        uint16_t *h = stage;
+        for (int64_t e = 0; e < n; e++) h[e] = s ? qs_float_to_bf16(s[e]) : 0;
       } else if (s) {
         memcpy(stage, s, (size_t)n * sizeof(float));
       } else {
@@ -361,11 +364,11 @@ static int plan_build(qs_cuda_plan *P) {
  * rank of a tensor-parallel group). */
 static int plan_check(const qs_model *m, const qs_prec_opts *po, int batch) {
   const qs_arch *a = &m->arch;
-  /* bf16 has a CPU reference (quant.h section 4) and no kernels yet: refused here,
-   * before anything is uploaded, so such a cell is recorded unsupported and never runs
-   * in another precision. int8dyn (section 6) is the int8 path with the outlier
-   * threshold at 0. fp8 (section 5) runs the sm_90a wgmma kernel: compute capability
-   * 9.0 and a build for it, else refused with the reason. */
+  /* Refused here, before anything is uploaded, so such a cell is recorded unsupported
+   * and never runs in another precision: a precision without kernels, and fp8 (quant.h
+   * section 5: the sm_90a wgmma kernel) off compute capability 9.0 or without a build
+   * for it (bf16's device check is device_check). int8dyn (section 6) is the int8 path
+   * with the outlier threshold at 0. */
   if (po->prec == QS_PREC_FP8) {
 #if QS_HAVE_SM90A
     if (!qs_int8_sm90_available()) {
@@ -374,17 +377,17 @@ static int plan_check(const qs_model *m, const qs_prec_opts *po, int batch) {
       cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
       cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
       return qs_fail(QS_EUNSUPPORTED,
-                     "%s: cuda: fp8: its kernels (e4m3 wgmma) need compute capability 9.0; the device has %d.%d",
+                     "%s: cuda: fp8: needs compute capability 9.0 (its kernels are e4m3 wgmma); the device has %d.%d",
                      a->name, major, minor);
     }
 #else
     return qs_fail(QS_EUNSUPPORTED,
-                   "%s: cuda: fp8: this build has no sm_90a kernels (configure with CMAKE_CUDA_ARCHITECTURES "
-                   "including 90)",
+                   "%s: cuda: fp8: needs compute capability 9.0 and a build with its sm_90a kernels "
+                   "(CMAKE_CUDA_ARCHITECTURES including 90); this build has none",
                    a->name);
 #endif
   } else if (po->prec != QS_PREC_FP32 && po->prec != QS_PREC_FP16 && po->prec != QS_PREC_INT8 &&
-             po->prec != QS_PREC_NF4 && po->prec != QS_PREC_INT8DYN)
+             po->prec != QS_PREC_NF4 && po->prec != QS_PREC_INT8DYN && po->prec != QS_PREC_BF16)
     return qs_fail(QS_EUNSUPPORTED, "%s: cuda: %s: no CUDA kernels for this precision in this build", a->name,
                    qs_precision_name(po->prec));
   if (po->prec == QS_PREC_NF4 && po->nf4_block < 1)
@@ -396,12 +399,26 @@ static int plan_check(const qs_model *m, const qs_prec_opts *po, int batch) {
   return QS_OK;
 }
 
+/* The checks of the plan's device: bf16 needs compute capability 8.0 (bf16 tensor cores,
+ * mma.sync .bf16 in the attention); an older device refuses the plan with the reason. */
+static int device_check(const qs_cuda_plan *P) {
+  if (P->dt != QS_DT_BF16) return QS_OK;
+  int major = 0, minor = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, P->device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, P->device));
+  if (major < 8)
+    return qs_fail(QS_EUNSUPPORTED, "%s: cuda: bf16 needs compute capability 8.0 or newer, device %d has %d.%d",
+                   P->a->name, P->device, major, minor);
+  return QS_OK;
+}
+
 static void plan_init(qs_cuda_plan *P, const qs_model *m, const qs_prec_opts *po, int batch, const qs_bench_opts *o) {
   const qs_arch *a = &m->arch;
   P->m = m;
   P->a = a;
-  /* int8 / nf4: every layer the precision does not quantize runs in fp16 (as the CPU reference) */
-  P->dt = po->prec == QS_PREC_FP32 ? QS_DT_F32 : QS_DT_F16;
+  /* int8 / nf4: every layer the precision does not quantize runs in fp16 (as the CPU
+   * reference); bf16: every layer in bf16 (quant.h section 4) */
+  P->dt = po->prec == QS_PREC_FP32 ? QS_DT_F32 : po->prec == QS_PREC_BF16 ? QS_DT_BF16 : QS_DT_F16;
   P->po = *po;
   /* int8dyn: LLM.int8's kernels without the outlier decomposition (quant.h section 6) */
   if (po->prec == QS_PREC_INT8DYN) P->po.int8_threshold = 0.0f;
@@ -440,7 +457,8 @@ int qs_cuda_plan_create(const qs_model *m, const qs_prec_opts *po, int batch, co
   qs_cuda_plan *P = qs_calloc(1, sizeof *P);
   if (!P) return QS_ENOMEM;
   plan_init(P, m, po, batch, o);
-  int rc = plan_build(P);
+  int rc = device_check(P);
+  if (rc == QS_OK) rc = plan_build(P);
   if (rc != QS_OK) {
     qs_error_prefix("%s: cuda %s b%d", a->name, qs_precision_name(po->prec), batch);
     plan_free(P);
@@ -456,11 +474,11 @@ void qs_cuda_plan_destroy(void *plan) { plan_free(plan); }
  * plan_create_tp shards the encoder Linears as the CPU reference does (tp.h): q|k|v and
  * FC1 by output features, the attention output dense and FC2 by input features, whose
  * GEMMs run without bias; after each of those two, one ncclAllReduce (sum, in place, in
- * the compute dtype: ncclFloat for fp32 plans, ncclHalf otherwise) on the plan's stream,
- * then the bias once (qs_bias_add_launch), then the residual + LayerNorm of the dense
- * path (tp_reduce, cuda_linear.c). The collectives are issued by qs_cuda_record, so
- * they are captured into the plan's CUDA graph like every other launch (NCCL supports
- * stream capture).
+ * the compute dtype: ncclFloat for fp32 plans, ncclBfloat16 for bf16 ones, ncclHalf
+ * otherwise) on the plan's stream, then the bias once (qs_bias_add_launch), then the
+ * residual + LayerNorm of the dense path (tp_reduce, cuda_linear.c). The collectives
+ * are issued by qs_cuda_record, so they are captured into the plan's CUDA graph like
+ * every other launch (NCCL supports stream capture).
  *
  * The communicator: tp rank 0 makes an ncclUniqueId, the group's control plane
  * broadcasts it, every rank calls ncclCommInitRank on its own device. It is cached for
@@ -593,6 +611,7 @@ int qs_cuda_plan_create_tp(const qs_model *m, const qs_prec_opts *po, int batch,
     P->tp_r = g->rank;
     P->Hl = P->H / g->size;
     if (!(P->tp = qs_calloc(1, sizeof *P->tp))) rc = QS_ENOMEM;
+    if (rc == QS_OK) rc = device_check(P);
     if (rc == QS_OK) {
       P->tp->g = *g;
       rc = plan_prepare(P, &free0);

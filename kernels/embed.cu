@@ -41,6 +41,8 @@ extern "C" int qs_im2col_launch(qs_dtype dt, const float *img, void *cols, int B
   const int threads = 256;
   const int64_t n = (int64_t)B * (S / P) * (S / P) * C * P * P;
   if (dt == QS_DT_F16) im2col_kernel<__half><<<qs::grid_for(n, threads), threads, 0, s>>>(img, (__half *)cols, B, C, S, P);
+  else if (dt == QS_DT_BF16)
+    im2col_kernel<__nv_bfloat16><<<qs::grid_for(n, threads), threads, 0, s>>>(img, (__nv_bfloat16 *)cols, B, C, S, P);
   else im2col_kernel<float><<<qs::grid_for(n, threads), threads, 0, s>>>(img, (float *)cols, B, C, S, P);
   QS_LAUNCH_CHECK();
   return QS_OK;
@@ -54,6 +56,10 @@ extern "C" int qs_tokens_launch(qs_dtype dt, const void *pe, const void *cls, co
   if (dt == QS_DT_F16)
     tokens_kernel<__half><<<qs::grid_for(n, threads), threads, 0, s>>>(
         (const __half *)pe, (const __half *)cls, (const __half *)dist, (const __half *)pos, (__half *)x, B, N, D);
+  else if (dt == QS_DT_BF16)
+    tokens_kernel<__nv_bfloat16><<<qs::grid_for(n, threads), threads, 0, s>>>(
+        (const __nv_bfloat16 *)pe, (const __nv_bfloat16 *)cls, (const __nv_bfloat16 *)dist,
+        (const __nv_bfloat16 *)pos, (__nv_bfloat16 *)x, B, N, D);
   else
     tokens_kernel<float><<<qs::grid_for(n, threads), threads, 0, s>>>(
         (const float *)pe, (const float *)cls, (const float *)dist, (const float *)pos, (float *)x, B, N, D);

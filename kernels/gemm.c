@@ -18,9 +18,10 @@ int qs_gemm_init(qs_gemm *g, cublasLtHandle_t h, qs_dtype dt, int M, int N, int 
   g->dt = dt;
   g->has_bias = has_bias;
   if (M <= 0 || N <= 0 || K <= 0) return qs_fail(QS_EINVAL, "gemm: shape M %d N %d K %d is empty", M, N, K);
-  const cudaDataType_t ty = dt == QS_DT_F16 ? CUDA_R_16F : CUDA_R_32F;
+  const cudaDataType_t ty = dt == QS_DT_F16 ? CUDA_R_16F : dt == QS_DT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
   const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
-  /* fp32: true fp32 (COMPUTE_32F, never 32F_FAST_TF32); fp16: fp32 accumulation and scale */
+  /* fp32: true fp32 (COMPUTE_32F, never 32F_FAST_TF32); fp16 and bf16: fp32 accumulation
+   * and scale (the bias, of the data type, is added in fp32 before D's one rounding) */
   CUBLAS_CHECK(cublasLtMatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
@@ -49,7 +50,7 @@ int qs_gemm_init(qs_gemm *g, cublasLtHandle_t h, qs_dtype dt, int M, int N, int 
   CUBLAS_CHECK(st);
   if (found < 1)
     return qs_fail(QS_EUNSUPPORTED, "gemm: cuBLASLt has no algorithm for %s M %d N %d K %d",
-                   dt == QS_DT_F16 ? "fp16" : "fp32", M, N, K);
+                   dt == QS_DT_F16 ? "fp16" : dt == QS_DT_BF16 ? "bf16" : "fp32", M, N, K);
   g->algo = res.algo;
   g->ws_bytes = res.workspaceSize;
   return QS_OK;

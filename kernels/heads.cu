@@ -51,6 +51,9 @@ extern "C" int qs_gather_row_launch(qs_dtype dt, const void *x, void *out, int B
   const int64_t n = (int64_t)B * D;
   if (dt == QS_DT_F16)
     gather_row_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const __half *)x, (__half *)out, B, N, D, row);
+  else if (dt == QS_DT_BF16)
+    gather_row_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
+        (const __nv_bfloat16 *)x, (__nv_bfloat16 *)out, B, N, D, row);
   else
     gather_row_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const float *)x, (float *)out, B, N, D, row);
   QS_LAUNCH_CHECK();
@@ -63,6 +66,9 @@ extern "C" int qs_mean_tokens_launch(qs_dtype dt, const void *x, void *out, int 
   const int64_t n = (int64_t)B * D;
   if (dt == QS_DT_F16)
     mean_tokens_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const __half *)x, (__half *)out, B, N, D, first);
+  else if (dt == QS_DT_BF16)
+    mean_tokens_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
+        (const __nv_bfloat16 *)x, (__nv_bfloat16 *)out, B, N, D, first);
   else
     mean_tokens_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const float *)x, (float *)out, B, N, D, first);
   QS_LAUNCH_CHECK();
@@ -72,6 +78,8 @@ extern "C" int qs_mean_tokens_launch(qs_dtype dt, const void *x, void *out, int 
 extern "C" int qs_tanh_launch(qs_dtype dt, void *x, int64_t n, cudaStream_t s) {
   QS_REQUIRE(x && n > 0, "tanh: empty input");
   if (dt == QS_DT_F16) tanh_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((__half *)x, n);
+  else if (dt == QS_DT_BF16)
+    tanh_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((__nv_bfloat16 *)x, n);
   else tanh_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((float *)x, n);
   QS_LAUNCH_CHECK();
   return QS_OK;
@@ -81,6 +89,9 @@ extern "C" int qs_average2_launch(qs_dtype dt, const void *a, const void *b, voi
   QS_REQUIRE(a && b && y && n > 0, "average2: empty input");
   if (dt == QS_DT_F16)
     average2_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const __half *)a, (const __half *)b, (__half *)y, n);
+  else if (dt == QS_DT_BF16)
+    average2_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
+        (const __nv_bfloat16 *)a, (const __nv_bfloat16 *)b, (__nv_bfloat16 *)y, n);
   else
     average2_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const float *)a, (const float *)b, (float *)y, n);
   QS_LAUNCH_CHECK();
@@ -90,6 +101,8 @@ extern "C" int qs_average2_launch(qs_dtype dt, const void *a, const void *b, voi
 extern "C" int qs_to_f32_launch(qs_dtype dt, const void *x, float *y, int64_t n, cudaStream_t s) {
   QS_REQUIRE(x && y && n > 0, "to_f32: empty input");
   if (dt == QS_DT_F16) to_f32_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const __half *)x, y, n);
+  else if (dt == QS_DT_BF16)
+    to_f32_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const __nv_bfloat16 *)x, y, n);
   else to_f32_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const float *)x, y, n);
   QS_LAUNCH_CHECK();
   return QS_OK;

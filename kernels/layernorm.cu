@@ -126,5 +126,6 @@ extern "C" int qs_layernorm_launch(qs_dtype dt, void *x, const void *r, const vo
   QS_REQUIRE(r || y, "layernorm: nothing to do (no residual, no output)");
   QS_REQUIRE(y != x && (!r || r != x), "layernorm: y and r must not alias x");
   if (dt == QS_DT_F16) return launch<__half>(x, r, ls, g, b, y, M, D, eps, s);
+  if (dt == QS_DT_BF16) return launch<__nv_bfloat16>(x, r, ls, g, b, y, M, D, eps, s);
   return launch<float>(x, r, ls, g, b, y, M, D, eps, s);
 }

@@ -31,6 +31,9 @@ extern "C" int qs_avgpool_launch(qs_dtype dt, const void *x, void *y, int B, int
   dim3 grid((unsigned)((C + kThreads - 1) / kThreads), (unsigned)B);
   if (dt == QS_DT_F16)
     avgpool_kernel<__half><<<grid, kThreads, 0, s>>>((const __half *)x, (__half *)y, HW, C, (int)act);
+  else if (dt == QS_DT_BF16)
+    avgpool_kernel<__nv_bfloat16><<<grid, kThreads, 0, s>>>((const __nv_bfloat16 *)x, (__nv_bfloat16 *)y, HW, C,
+                                                            (int)act);
   else avgpool_kernel<float><<<grid, kThreads, 0, s>>>((const float *)x, (float *)y, HW, C, (int)act);
   QS_LAUNCH_CHECK();
   return QS_OK;

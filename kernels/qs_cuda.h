@@ -3,8 +3,8 @@
  *
  * Every launcher checks its preconditions, launches on the given stream, checks
  * cudaGetLastError and returns QS_OK or a QS_E* status with a message recorded
- * by qs_fail. Tensors are row-major; `dt` says whether activations are fp32 or
- * fp16 (IEEE binary16); statistics and accumulations are always fp32. */
+ * by qs_fail. Tensors are row-major; `dt` says whether activations are fp32, fp16
+ * (IEEE binary16) or bf16 (bfloat16); statistics and accumulations are always fp32. */
 #ifndef QS_CUDA_H
 #define QS_CUDA_H
 
@@ -18,8 +18,8 @@
 extern "C" {
 #endif
 
-typedef enum { QS_DT_F32 = 0, QS_DT_F16 = 1 } qs_dtype;
-static inline size_t qs_dtype_size(qs_dtype dt) { return dt == QS_DT_F16 ? 2 : 4; }
+typedef enum { QS_DT_F32 = 0, QS_DT_F16 = 1, QS_DT_BF16 = 2 } qs_dtype;
+static inline size_t qs_dtype_size(qs_dtype dt) { return dt == QS_DT_F32 ? 4 : 2; }
 
 /* Record "FILE:LINE: STATEMENT: error text" with qs_fail; return QS_EOOM for an
  * allocation failure, else QS_EDEVICE. */
@@ -62,9 +62,9 @@ int qs_layernorm_launch(qs_dtype dt, void *x, const void *r, const void *ls, con
  * qkv [B, N, 3*H*hd] (q | k | v per token, head j at columns j*hd) -> out [B, N, H*hd]:
  * softmax(q k^T / sqrt(hd) + bias) v per (image, head), online softmax, nothing of
  * size N x N in memory. bias: optional [H, N, ldb] in dt (ldb >= N, a multiple of 8).
- * fp16 runs on tensor cores for hd 16, 32, 48, 64, 80, 96, 128 and for other even hd < 64
- * (MobileViT's 4 heads of width d/4: 20, 24, 36, 60, ..., zero-padded to a multiple of 16
- * in shared memory); the remaining fp16 head sizes and fp32 run on CUDA cores with fp32
+ * fp16 and bf16 run on tensor cores for hd 16, 32, 48, 64, 80, 96, 128 and for other even
+ * hd < 64 (MobileViT's 4 heads of width d/4: 20, 24, 36, 60, ..., zero-padded to a multiple
+ * of 16 in shared memory); their remaining head sizes and fp32 run on CUDA cores with fp32
  * arithmetic (hd <= 128). */
 int qs_attention_launch(qs_dtype dt, const void *qkv, const void *bias, int ldb, void *out, int B, int N, int H,
                         int hd, cudaStream_t s);

@@ -1,8 +1,9 @@
-/* qs_cuda_dev.cuh - device helpers shared by the kernels: fp32 / fp16 element
+/* qs_cuda_dev.cuh - device helpers shared by the kernels: fp32 / fp16 / bf16 element
  * access (all arithmetic in fp32), warp reductions, launch checks. */
 #ifndef QS_CUDA_DEV_CUH
 #define QS_CUDA_DEV_CUH
 
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 extern "C" {
@@ -16,11 +17,16 @@ __device__ __forceinline__ float ld(const float *p) { return *p; }
 __device__ __forceinline__ float ld(const __half *p) { return __half2float(*p); }
 __device__ __forceinline__ void st(float *p, float v) { *p = v; }
 __device__ __forceinline__ void st(__half *p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ float ld(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+__device__ __forceinline__ void st(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
 
 /* v rounded to the storage type T (identity for fp32). */
 template <typename T> __device__ __forceinline__ float rnd(float v);
 template <> __device__ __forceinline__ float rnd<float>(float v) { return v; }
 template <> __device__ __forceinline__ float rnd<__half>(float v) { return __half2float(__float2half_rn(v)); }
+template <> __device__ __forceinline__ float rnd<__nv_bfloat16>(float v) {
+  return __bfloat162float(__float2bfloat16_rn(v));
+}
 
 /* 16-byte vectors: kVec<T> values as fp32 (p 16-byte aligned). */
 template <typename T> struct vec16;
@@ -50,6 +56,25 @@ template <> struct vec16<__half> {
     __half2 *h = reinterpret_cast<__half2 *>(&u);
 #pragma unroll
     for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(f[2 * j], f[2 * j + 1]);
+    *reinterpret_cast<uint4 *>(p) = u;
+  }
+};
+template <> struct vec16<__nv_bfloat16> {
+  static constexpr int n = 8;
+  static __device__ __forceinline__ void load(const __nv_bfloat16 *p, float *f) {
+    const uint4 u = *reinterpret_cast<const uint4 *>(p);
+    const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const float2 v = __bfloat1622float2(h[j]);
+      f[2 * j] = v.x, f[2 * j + 1] = v.y;
+    }
+  }
+  static __device__ __forceinline__ void store(__nv_bfloat16 *p, const float *f) {
+    uint4 u;
+    __nv_bfloat162 *h = reinterpret_cast<__nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int j = 0; j < 4; j++) h[j] = __floats2bfloat162_rn(f[2 * j], f[2 * j + 1]);
     *reinterpret_cast<uint4 *>(p) = u;
   }
 };

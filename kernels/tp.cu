@@ -21,6 +21,9 @@ extern "C" int qs_bias_add_launch(qs_dtype dt, void *y, const void *bias, int M,
   const int64_t n = (int64_t)M * N;
   if (dt == QS_DT_F16)
     bias_add_kernel<__half><<<qs::grid_for(n, threads), threads, 0, s>>>((__half *)y, (const __half *)bias, n, N);
+  else if (dt == QS_DT_BF16)
+    bias_add_kernel<__nv_bfloat16><<<qs::grid_for(n, threads), threads, 0, s>>>(
+        (__nv_bfloat16 *)y, (const __nv_bfloat16 *)bias, n, N);
   else
     bias_add_kernel<float><<<qs::grid_for(n, threads), threads, 0, s>>>((float *)y, (const float *)bias, n, N);
   QS_LAUNCH_CHECK();

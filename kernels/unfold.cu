@@ -114,6 +114,9 @@ extern "C" int qs_unfold_resize_launch(qs_dtype dt, const void *x, void *seq, in
   if (dt == QS_DT_F16)
     unfold_resize_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const __half *)x, (__half *)seq, H,
                                                                                  W, C, P, Hn, Wn, n);
+  else if (dt == QS_DT_BF16)
+    unfold_resize_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
+        (const __nv_bfloat16 *)x, (__nv_bfloat16 *)seq, H, W, C, P, Hn, Wn, n);
   else
     unfold_resize_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const float *)x, (float *)seq, H, W,
                                                                                 C, P, Hn, Wn, n);
@@ -129,6 +132,9 @@ extern "C" int qs_fold_resize_launch(qs_dtype dt, const void *seq, void *y, int 
   if (dt == QS_DT_F16)
     fold_resize_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const __half *)seq, (__half *)y, Hn,
                                                                                Wn, C, P, H, W, n);
+  else if (dt == QS_DT_BF16)
+    fold_resize_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
+        (const __nv_bfloat16 *)seq, (__nv_bfloat16 *)y, Hn, Wn, C, P, H, W, n);
   else
     fold_resize_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const float *)seq, (float *)y, Hn, Wn,
                                                                               C, P, H, W, n);
@@ -146,6 +152,9 @@ extern "C" int qs_concat_launch(qs_dtype dt, const void *a, const void *t, void 
   if (dt == QS_DT_F16)
     concat_kernel<__half><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const __half *)a, (const __half *)t,
                                                                           (__half *)y, H, W, Ca, Ct, perm, (int)act, n);
+  else if (dt == QS_DT_BF16)
+    concat_kernel<__nv_bfloat16><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>(
+        (const __nv_bfloat16 *)a, (const __nv_bfloat16 *)t, (__nv_bfloat16 *)y, H, W, Ca, Ct, perm, (int)act, n);
   else
     concat_kernel<float><<<qs::grid_for(n, kThreads), kThreads, 0, s>>>((const float *)a, (const float *)t,
                                                                          (float *)y, H, W, Ca, Ct, perm, (int)act, n);
