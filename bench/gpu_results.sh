@@ -5,8 +5,8 @@
 #
 #   bench/gpu_results.sh STEP...
 #     build             configure + build (Release, sm_90, -Werror) into $BUILD
-#     ctest             ctest -L gpu (-j4)
-#     calibrate         qsweep calibrate --json
+#     ctest             ctest -L gpu (-j${CTEST_J:-4})
+#     calibrate         qsweep calibrate -f json
 #     sweep:NAME:SPEC[:LIMIT_S[:ARGS]]
 #                       mpirun -np ${NP:-1} qsweep run sweep/SPEC.json -o NAME/results.h5 ARGS
 #                       (ARGS: qsweep run options, commas for spaces), then qsweep-analyze
@@ -42,10 +42,10 @@ for s in "$@"; do
         -DQSWEEP_WERROR=ON -DQSWEEP_GIT_COMMIT="${QSWEEP_GIT_COMMIT:-}" &&
         stage build 400 cmake --build "$b" -j"$(nproc)" || { tail -30 "$logs/build.log" | tee -a "$sum"; break; } ;;
     ctest)
-      stage ctest_gpu "${CTEST_LIMIT:-400}" ctest --test-dir "$b" -L gpu --output-on-failure -j4
+      stage ctest_gpu "${CTEST_LIMIT:-400}" ctest --test-dir "$b" -L gpu --output-on-failure -j"${CTEST_J:-4}"
       grep -E "tests passed|tests failed|\(Failed\)|Not Run|Timeout|\*\*\*" "$logs/ctest_gpu.log" | tee -a "$sum" ;;
     calibrate)
-      stage calibrate 120 "$b/qsweep" calibrate --json "$out/calibrate.json"
+      stage calibrate 120 "$b/qsweep" calibrate -f json -o "$out/calibrate.json"
       tail -12 "$logs/calibrate.log" | tee -a "$sum" ;;
     sweep:*)
       IFS=: read -r _ name spec lim args <<<"$s"
