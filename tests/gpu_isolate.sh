@@ -14,6 +14,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/qsweep-gpu-isolate.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 unset QSWEEP_INJECT_FAILURE QSWEEP_INJECT_CRASH QSWEEP_INJECT_HANG
 export QSWEEP_ZOO=$FIX/tiny-zoo.json
+# the results are read back with h5dump (Debian's hdf5-tools, one of the README's packages)
+command -v h5dump >/dev/null || { echo "gpu_isolate: needs h5dump (hdf5-tools) to read the results file" >&2; exit 1; }
 if ! "$QSWEEP" forward --backend cuda --model tiny-vit >"$T/probe" 2>&1; then
   if grep -q 'no CUDA device\|not built in' "$T/probe"; then
     echo "gpu_isolate: no CUDA device: skipping ($(tail -1 "$T/probe"))"

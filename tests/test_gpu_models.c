@@ -156,7 +156,19 @@ static void run_model(const qs_model *mp, int B) {
     qs_prec_opts po;
     qs_prec_opts_default(&po, k_precs[p]);
     const int quant = (PREC_QUANT_MASK >> p) & 1;
-    const double tol = p == 0 ? 1e-4 : p == 1 ? 1e-2 : p == 3 ? 2e-2 : p == PREC_BF16 ? 3e-2 : 5e-2;
+    /* fp8: on an H200 the CUDA and CPU fp8 forwards of the zoo models differ by relative
+     * L2 7.0e-2 to 9.7e-2 at batch 1, the size of fp8's own error against fp32 (8.7e-2 to
+     * 1.2e-1, GPU and CPU alike): once an upstream fp16 value differs in its last bit, the
+     * 3-bit mantissa codes of the next Linear round differently (and Hopper's e4m3 wgmma
+     * sums in its own order, test_gpu_quant). The bound here catches a broken path; the
+     * fidelity check below (GPU within 1.25x of the CPU's error against fp32) holds its
+     * quality. */
+    const double tol = p == 0             ? 1e-4
+                       : p == 1           ? 1e-2
+                       : p == 3           ? 2e-2
+                       : p == PREC_BF16   ? 3e-2
+                       : k_precs[p] == QS_PREC_FP8 ? 0.15
+                                                   : 5e-2;
     qs_cpu_plan *cp = NULL;
     double t0 = qs_now_s();
     size_t qbytes = 0, qf32 = 0;
