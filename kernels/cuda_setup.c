@@ -39,6 +39,11 @@ static float *own(qs_cuda_plan *P, size_t nfloats) {
  * heads [tp_r * Hl, (tp_r + 1) * Hl) this rank runs (all H without tensor parallelism). */
 static int beit_bias(qs_cuda_plan *P, const float *table) {
   const int g = P->g, N = P->N, H = P->H, span = 2 * g - 1, nrel = span * span + 3, ldb = P->ldb;
+  if (g != P->a->pos_grid) { /* another resolution: the table resized as HF (and the CPU reference) */
+    float *rt = own(P, (size_t)nrel * H);
+    if (!rt || qs_cpu_resize_rel_table(table, H, P->a->pos_grid, g, rt) != QS_OK) return -1;
+    table = rt;
+  }
   const int Hl = P->Hl, h0 = P->tp_r * P->Hl;
   float *bias = own(P, (size_t)Hl * N * ldb);
   if (!bias) return -1;
@@ -94,7 +99,7 @@ static int describe_transformer(qs_cuda_plan *P) {
   }
   int shared_rel = -1;
   if (a->family == QS_FAM_BEIT && a->rel_pos_shared && !a->rel_pos_per_layer) {
-    const int nrel = (2 * P->g - 1) * (2 * P->g - 1) + 3;
+    const int nrel = (2 * a->pos_grid - 1) * (2 * a->pos_grid - 1) + 3; /* the checkpoint's grid */
     const float *t = qs_cuda_tensor(P, (int64_t)nrel * P->H, 0, "%sencoder.relative_position_bias.relative_position_bias_table", pre);
     if (!t || (shared_rel = beit_bias(P, t)) < 0) return QS_EINVAL;
   }
@@ -118,7 +123,7 @@ static int describe_transformer(qs_cuda_plan *P) {
     }
     if (a->family == QS_FAM_BEIT) {
       if (a->rel_pos_per_layer) {
-        const int nrel = (2 * P->g - 1) * (2 * P->g - 1) + 3;
+        const int nrel = (2 * a->pos_grid - 1) * (2 * a->pos_grid - 1) + 3; /* the checkpoint's grid */
         const float *t = qs_cuda_tensor(P, (int64_t)nrel * P->H, 0,
                                 "%s.attention.attention.relative_position_bias.relative_position_bias_table", base);
         if (!t || (ly->rel = beit_bias(P, t)) < 0) return QS_EINVAL;

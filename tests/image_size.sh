@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # --image-size runs a checkpoint at another resolution than its config.json's:
-# tiny/vit-interp and tiny/deit-interp without their qsweep_input_size key, run with
+# tiny/vit-interp, tiny/deit-interp and the two tiny/beit-*-interp without their
+# qsweep_input_size key, run with
 # --image-size, match HF's output with interpolate_pos_encoding (rel L2 <= 1e-5);
 # sizes a family cannot take are refused with one line saying why.
 # usage: image_size.sh QSWEEP FIXTURE_DIR
@@ -57,8 +58,8 @@ refused() { # refused TEXT ARGS...: exit 1 with one line holding TEXT
   echo "  exit $rc: $out"
   [ "$rc" -eq 1 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] && printf '%s' "$out" | grep -q -- "$1"
 }
-check "BEiT at another size: refused with why" refused "relative position tables are not interpolated" \
-  --model "$fix/tiny/beit-shared" --image-size 48
+check "beit-shared-interp via --image-size 24" same beit-shared-interp 24
+check "beit-per-layer-interp via --image-size 48" same beit-per-layer-interp 48
 check "not a multiple of the patch: refused" refused "not a multiple of patch_size 8" \
   --model "$fix/tiny/vit-classifier" --image-size 36
 check "MobileViT: a multiple of 32" refused "must be a multiple of 32" --model "$fix/tiny/mobilevit" --image-size 80

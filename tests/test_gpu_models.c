@@ -1,16 +1,17 @@
 /* test_gpu_models.c - the CUDA backend end to end against the CPU reference backend.
  *
  *   test_gpu_models <zoo model> [precisions]   one zoo model at batch 1, fp32, fp16, int8,
- *                                 nf4, int8dyn and bf16 (or the comma-separated subset given,
+ *                                 nf4, int8dyn, bf16 and fp8 (or the comma-separated subset given,
  *                                 e.g. int8,nf4)
  *   test_gpu_models batch2        two small models at batch 2
  *   test_gpu_models tiny          a tiny config (hidden 64, 2 layers, image 32) per family
- *   test_gpu_models fixtures      the tiny MobileViT checkpoints of tests/fixtures/tiny at batch 2
- *                                 (mobilevit; mobilevit-interp: 96 px, HF's bilinear unfolding)
+ *   test_gpu_models fixtures      tiny HF checkpoints of tests/fixtures/tiny at batch 2 (MobileViT, and
+ *                                 ViT, DeiT, DINOv2, BEiT at another resolution than their tables';
+ *                                 mobilevit-interp: 96 px, HF's bilinear unfolding)
  *
  * Synthetic weights (seed 1234), deterministic input. Each case checks the relative
  * L2 error against qs_cpu_forward of the same precision (fp32 <= 1e-4, fp16 <= 1e-2,
- * bf16 <= 3e-2, int8 and int8dyn <= 5e-2, nf4 <= 2e-2), that graph replay and plain
+ * bf16 <= 3e-2, int8 and int8dyn <= 5e-2, nf4 <= 2e-2, fp8 <= 0.15), that graph replay and plain
  * launches give the same bits, and that the timed loop returns samples; the quantized
  * precisions also print their fidelity (relative L2 against the CPU fp32 output) and bits
  * per quantized weight, and bf16 its fidelity; both check the plan's weight bytes against
@@ -291,7 +292,7 @@ int main(int argc, char **argv) {
     return QS_SKIP_CODE;
   }
   if (argc != 2 && argc != 3) {
-    fprintf(stderr, "usage: test_gpu_models <zoo model> [fp32,fp16,int8,nf4,int8dyn,bf16] | batch2 | tiny | fixtures\n");
+    fprintf(stderr, "usage: test_gpu_models <zoo model> [fp32,fp16,int8,nf4,int8dyn,bf16,fp8] | batch2 | tiny | fixtures\n");
     return 2;
   }
   g_prec_mask = (1 << NPREC) - 1;
@@ -385,7 +386,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (!strcmp(argv[1], "fixtures")) {
-    const char *dirs[] = {QS_FIXTURE_DIR "/tiny/mobilevit", QS_FIXTURE_DIR "/tiny/mobilevit-interp"};
+    /* the HF checkpoints of tests/fixtures/tiny at their fixture's resolution (the CPU
+     * reference meets HF's output there within 1e-6, test_golden): MobileViT, and every
+     * family at another resolution than its tables' (HF's interpolate_pos_encoding,
+     * DINOv2's resize, BEiT's resampled relative position tables), a plainly saved pooler */
+    const char *dirs[] = {QS_FIXTURE_DIR "/tiny/mobilevit",         QS_FIXTURE_DIR "/tiny/mobilevit-interp",
+                          QS_FIXTURE_DIR "/tiny/vit-interp",        QS_FIXTURE_DIR "/tiny/deit-interp",
+                          QS_FIXTURE_DIR "/tiny/dinov2-resized",    QS_FIXTURE_DIR "/tiny/beit-per-layer-interp",
+                          QS_FIXTURE_DIR "/tiny/beit-shared-interp", QS_FIXTURE_DIR "/tiny/vit-pooler-plain"};
     for (size_t i = 0; i < QS_ARRAY_LEN(dirs); i++) {
       qs_arch a;
       qs_model m;

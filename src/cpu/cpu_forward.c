@@ -138,7 +138,19 @@ static int forward_transformer(qs_cpu_plan *p, int B, const float *input, float 
         rc = QS_EINVAL;
         break;
       }
-      beit_rel_bias(table, g, H, rel);
+      if (g != a->pos_grid) { /* another resolution: the table resized as HF does */
+        const size_t nr = (size_t)(2 * g - 1) * (2 * g - 1) + 3;
+        float *rt = malloc(sizeof(float) * nr * H);
+        if (!rt || qs_cpu_resize_rel_table(table, H, a->pos_grid, g, rt) != QS_OK) {
+          free(rt);
+          rc = rt ? QS_EINVAL : QS_ENOMEM;
+          break;
+        }
+        beit_rel_bias(rt, g, H, rel);
+        free(rt);
+      } else {
+        beit_rel_bias(table, g, H, rel);
+      }
       bias = rel;
     }
     rc = qs_cpu_block(p, &nm, x, B, N, D, H, a->mlp, a->ln_eps, a->act, bias);

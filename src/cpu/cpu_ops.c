@@ -223,3 +223,33 @@ int qs_cpu_resize_pos_table(const float *tab, int D, int extra, int G, int g, fl
   free(grid_out);
   return QS_OK;
 }
+
+/* A BEiT relative position table [(2G-1)^2 + 3, H] for a G x G patch grid resized to a
+ * g x g grid ([(2g-1)^2 + 3, H] in out), as HF's BeitRelativePositionBias does for any
+ * other window: the (2G-1) x (2G-1) offsets, per head, resampled bilinearly
+ * (align_corners false: source = scale (i + 0.5) - 0.5 clamped at 0, scale = in / out,
+ * all in fp32, PyTorch's upsample_bilinear2d), the 3 CLS entries kept. */
+int qs_cpu_resize_rel_table(const float *tab, int H, int G, int g, float *out) {
+  if (!tab || !out || H < 1 || G < 1 || g < 1) return qs_fail(QS_EINVAL, "resize_rel_table: argument");
+  const int si = 2 * G - 1, so = 2 * g - 1;
+  const float scale = (float)si / (float)so;
+  for (int oy = 0; oy < so; oy++) {
+    float sy = scale * ((float)oy + 0.5f) - 0.5f;
+    if (sy < 0.0f) sy = 0.0f;
+    const int y0 = (int)sy, y1 = y0 + (y0 < si - 1 ? 1 : 0);
+    const float ly1 = sy - (float)y0, ly0 = 1.0f - ly1;
+    for (int ox = 0; ox < so; ox++) {
+      float sx = scale * ((float)ox + 0.5f) - 0.5f;
+      if (sx < 0.0f) sx = 0.0f;
+      const int x0 = (int)sx, x1 = x0 + (x0 < si - 1 ? 1 : 0);
+      const float lx1 = sx - (float)x0, lx0 = 1.0f - lx1;
+      for (int h = 0; h < H; h++) {
+        const float a00 = tab[((size_t)y0 * si + x0) * H + h], a01 = tab[((size_t)y0 * si + x1) * H + h];
+        const float a10 = tab[((size_t)y1 * si + x0) * H + h], a11 = tab[((size_t)y1 * si + x1) * H + h];
+        out[((size_t)oy * so + ox) * H + h] = ly0 * (lx0 * a00 + lx1 * a01) + ly1 * (lx0 * a10 + lx1 * a11);
+      }
+    }
+  }
+  memcpy(out + (size_t)so * so * H, tab + (size_t)si * si * H, sizeof(float) * 3 * (size_t)H);
+  return QS_OK;
+}

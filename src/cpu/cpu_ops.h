@@ -26,5 +26,8 @@ void qs_cpu_bicubic(const float *src, int C, int hin, int win, float *dst, int h
  * distillation rows, then the patch grid), out [extra + g*g, D]: the leading rows kept,
  * the grid resized with qs_cpu_bicubic (HF's interpolate_pos_encoding). QS_OK or QS_ENOMEM. */
 int qs_cpu_resize_pos_table(const float *tab, int D, int extra, int G, int g, float *out);
+/* BEiT's relative position table [(2G-1)^2 + 3, H] of a G x G grid resized to g x g
+ * (out: [(2g-1)^2 + 3, H]), bilinearly as HF's BeitRelativePositionBias. */
+int qs_cpu_resize_rel_table(const float *tab, int H, int G, int g, float *out);
 
 #endif

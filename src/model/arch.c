@@ -302,11 +302,8 @@ int qs_arch_set_input_size(qs_arch *a, int size, const char *what) {
   if (size < 1 || size > 8192) return qs_fail(QS_EINVAL, "%s: %d is out of range [1, 8192]", what, size);
   if (a->family != QS_FAM_MOBILEVIT && size % a->patch_size != 0)
     return qs_fail(QS_EINVAL, "%s: %d is not a multiple of patch_size %d", what, size, a->patch_size);
-  /* ViT and DeiT interpolate their position table as HF's interpolate_pos_encoding;
-   * BEiT's relative position tables are not interpolated (yet) */
-  if (a->family == QS_FAM_BEIT && size != a->image_size)
-    return qs_fail(QS_EINVAL, "%s: beit runs at its image_size %d only (its relative position tables are not "
-                   "interpolated)", what, a->image_size);
+  /* ViT and DeiT interpolate their position table as HF's interpolate_pos_encoding,
+   * BEiT its relative position tables as HF's BeitRelativePositionBias */
   if (a->family == QS_FAM_MOBILEVIT && size % 32 != 0)
     return qs_fail(QS_EINVAL, "%s: %d must be a multiple of 32", what, size);
   a->input_size = size;
