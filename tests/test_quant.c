@@ -11,30 +11,8 @@
 #include "qs_common.h"
 #include "qs_half.h"
 #include "qs_test.h"
+#include "qs_test_rng.h"
 #include "quant.h"
-
-/* ---- deterministic PRNG (splitmix64) ---------------------------------------- */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-static uint64_t rng_next(void) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-/* uniform in [-1, 1) */
-static float rng_uniform(void) { return (float)((double)(rng_next() >> 11) * 0x1p-53 * 2.0 - 1.0); }
-static void fill_uniform(float *a, int64_t n, float scale) {
-  for (int64_t i = 0; i < n; i++) a[i] = scale * rng_uniform();
-}
-
-static int same_bits(const float *a, const float *b, int64_t n, int64_t *first) {
-  for (int64_t i = 0; i < n; i++)
-    if (qs_f32_bits(a[i]) != qs_f32_bits(b[i])) {
-      if (first) *first = i;
-      return 0;
-    }
-  return 1;
-}
 
 /* ---- spec re-implementations (simple loops, no blocking, no threads) ---------- */
 

@@ -420,6 +420,16 @@ int64_t qs_int8_bytes(int64_t N, int64_t K) {
   return N * K + 4 * N;
 }
 
+/* max_k |wr[k]| of one weight row (fp32, exact; the weights are finite: checked first) */
+static float row_absmax(const float *wr, int64_t K) {
+  float s = 0.0f;
+  for (int64_t k = 0; k < K; k++) {
+    const float a = fabsf(wr[k]);
+    if (a > s) s = a;
+  }
+  return s;
+}
+
 /* The checks and allocations every per-row weight quantizer starts with (int8, fp8):
  * w [N, K] finite, *q N*K bytes, *scale N floats; on failure both freed, NULL. */
 static int rowwise_alloc(const char *who, const float *w, int64_t N, int64_t K, void **q, float **scale) {
@@ -456,11 +466,7 @@ int qs_int8_quantize_weight(const float *w, int64_t N, int64_t K, qs_int8_matrix
 #endif
   for (int64_t n = 0; n < N; n++) {
     const float *wr = w + n * K;
-    float s = 0.0f;
-    for (int64_t k = 0; k < K; k++) {
-      float a = fabsf(wr[k]);
-      if (a > s) s = a;
-    }
+    const float s = row_absmax(wr, K);
     out->scale[n] = s;
     for (int64_t k = 0; k < K; k++) {
       float c = s > 0.0f ? rintf((wr[k] * 127.0f) / s) : 0.0f;
@@ -670,12 +676,7 @@ int qs_fp8_quantize_weight(const float *w, int64_t N, int64_t K, qs_fp8_matrix *
 #endif
   for (int64_t n = 0; n < N; n++) {
     const float *wr = w + n * K;
-    float a = 0.0f;
-    for (int64_t k = 0; k < K; k++) {
-      float v = fabsf(wr[k]);
-      if (v > a) a = v;
-    }
-    float s = a / QS_E4M3_MAX;
+    float s = row_absmax(wr, K) / QS_E4M3_MAX;
     out->scale[n] = s;
     for (int64_t k = 0; k < K; k++) out->q[n * K + k] = s > 0.0f ? qs_float_to_e4m3(wr[k] / s) : 0;
   }
