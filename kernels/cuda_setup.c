@@ -398,7 +398,7 @@ static int plan_check(const qs_model *m, const qs_prec_opts *po, int batch) {
   if (po->prec == QS_PREC_NF4 && po->nf4_block < 1)
     return qs_fail(QS_EINVAL, "%s: nf4 block %d must be at least 1", a->name, po->nf4_block);
   if (batch < 1) return qs_fail(QS_EINVAL, "batch: %d must be at least 1", batch);
-  if (a->layers < 1 || a->layers > QS_MAX_LAYERS || a->hidden % a->heads != 0 || a->input_size % a->patch_size != 0)
+  if (a->layers < 1 || a->layers > QS_MAX_LAYERS || a->hidden % a->heads != 0 || a->input_size < a->patch_size)
     return qs_fail(QS_EINVAL, "%s: architecture not runnable (layers %d, hidden %d, heads %d)", a->name, a->layers,
                    a->hidden, a->heads);
   return QS_OK;

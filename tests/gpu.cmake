@@ -44,6 +44,11 @@ if(TARGET qsweep_cuda)
   set_tests_properties(gpu_isolate PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 600
                        ENVIRONMENT "${QS_MPI_ENV};QSWEEP_MPIEXEC=${_qs_mpiexec_str};QS_FIXTURE_DIR=${QS_FIXTURE_DIR}")
 
+  # `qsweep forward --backend cuda` on every HF golden fixture against transformers' output
+  # (tests/gpu_forward.sh; exits 77 without a GPU).
+  add_test(NAME gpu_forward COMMAND bash ${QS_TEST_DIR}/gpu_forward.sh $<TARGET_FILE:qsweep> ${QS_FIXTURE_DIR})
+  set_tests_properties(gpu_forward PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 300)
+
   # Standalone driver of the vtable's timed loop (bench/peer_pytorch.py falls back to it).
   add_executable(qsweep_gpu_bench ${CMAKE_SOURCE_DIR}/bench/gpu_bench.c)
   target_link_libraries(qsweep_gpu_bench PRIVATE qsweep_core)

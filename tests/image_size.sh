@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # --image-size runs a checkpoint at another resolution than its config.json's:
-# tiny/vit-interp, tiny/deit-interp and the two tiny/beit-*-interp without their
-# qsweep_input_size key, run with
+# tiny/vit-interp, tiny/deit-interp, the two tiny/beit-*-interp and the three tiny/*-crop
+# (sides that are no multiple of the patch) without their qsweep_input_size key, run with
 # --image-size, match HF's output with interpolate_pos_encoding (rel L2 <= 1e-5);
 # sizes a family cannot take are refused with one line saying why.
 # usage: image_size.sh QSWEEP FIXTURE_DIR
@@ -60,8 +60,12 @@ refused() { # refused TEXT ARGS...: exit 1 with one line holding TEXT
 }
 check "beit-shared-interp via --image-size 24" same beit-shared-interp 24
 check "beit-per-layer-interp via --image-size 48" same beit-per-layer-interp 48
-check "not a multiple of the patch: refused" refused "not a multiple of patch_size 8" \
-  --model "$fix/tiny/vit-classifier" --image-size 36
+# sides that are no multiple of the patch: HF reads the first side // patch patches
+check "vit-interp-crop via --image-size 44" same vit-interp-crop 44
+check "dinov2-crop via --image-size 46" same dinov2-crop 46
+check "beit-shared-crop via --image-size 29" same beit-shared-crop 29
+check "smaller than the patch: refused" refused "6 is smaller than patch_size 8" \
+  --model "$fix/tiny/vit-classifier" --image-size 6
 check "MobileViT: a multiple of 32" refused "must be a multiple of 32" --model "$fix/tiny/mobilevit" --image-size 80
 echo "image_size: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -372,25 +372,25 @@ seal)
   check "seal without a file: exit 2 (got $rc)" test $rc -eq 2
   ;;
 sizes)
-  # image_sizes: tiny-vit at its own 32 px, at 48 (position table resized) and at 36 (not
-  # a multiple of its patch: unsupported with why), each cell once; --resume runs only
+  # image_sizes: tiny-vit at its own 32 px, at 48 (position table resized) and at 6
+  # (smaller than its patch: unsupported with why), each cell once; --resume runs only
   # the cells not ok
   cat >"$T/s.json" <<JSON
-{"models": ["tiny-vit"], "precisions": ["fp32", "fp16"], "image_sizes": [32, 48, 36], "zoo": "$ZOO",
+{"models": ["tiny-vit"], "precisions": ["fp32", "fp16"], "image_sizes": [32, 48, 6], "zoo": "$ZOO",
  "warmup": 1, "iterations": 3}
 JSON
   $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --quiet 2>"$T/err"
   rc=$?
   check "exit 3, some cells not ok (got $rc): $(tail -2 "$T/err")" test $rc -eq 3
-  printf '%s\n' "tiny-vit|fp16|b1|tp1" "tiny-vit|fp32|b1|tp1" "tiny-vit@36|fp16|b1|tp1" "tiny-vit@36|fp32|b1|tp1" \
+  printf '%s\n' "tiny-vit|fp16|b1|tp1" "tiny-vit|fp32|b1|tp1" "tiny-vit@6|fp16|b1|tp1" "tiny-vit@6|fp32|b1|tp1" \
     "tiny-vit@48|fp16|b1|tp1" "tiny-vit@48|fp32|b1|tp1" | sort >"$T/want"
   check "the six cells, each once" diff "$T/want" <(keys "$T/r.h5" | sort)
   check "four ok, two unsupported" test "$(statuses "$T/r.h5" | sort | uniq -c | tr -s ' ' | tr '\n' ';')" = " 4 ok; 2 unsupported;"
-  check "the reason is in the file" grep -q "image size 36: 36 is not a multiple of patch_size 8" <(h5dump -d /cells "$T/r.h5")
+  check "the reason is in the file" grep -q "image size 6: 6 is smaller than patch_size 8" <(h5dump -d /cells "$T/r.h5")
   $MPIEXEC -np 1 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --resume 2>"$T/err2"
   check "--resume runs only the two: $(grep -o '[0-9]* cells, [0-9]* to run[^)]*)' "$T/err2")" grep -q "6 cells, 2 to run" "$T/err2"
   check "the ok cells still once, the two retried a second row" test \
-    "$(keys "$T/r.h5" | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" = "2 2 1 1 1 1 "
+    "$(keys "$T/r.h5" | sort | uniq -c | awk '{print $1}' | sort -n | tr '\n' ' ')" = "1 1 1 1 2 2 "
   ;;
 isolate)
   # A cell that crashes its worker (a real SIGSEGV) and one that hangs (killed at the

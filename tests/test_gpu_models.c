@@ -389,11 +389,14 @@ int main(int argc, char **argv) {
     /* the HF checkpoints of tests/fixtures/tiny at their fixture's resolution (the CPU
      * reference meets HF's output there within 1e-6, test_golden): MobileViT, and every
      * family at another resolution than its tables' (HF's interpolate_pos_encoding,
-     * DINOv2's resize, BEiT's resampled relative position tables), a plainly saved pooler */
+     * DINOv2's resize, BEiT's resampled relative position tables), sides that are no multiple
+     * of the patch, a plainly saved pooler */
     const char *dirs[] = {QS_FIXTURE_DIR "/tiny/mobilevit",         QS_FIXTURE_DIR "/tiny/mobilevit-interp",
                           QS_FIXTURE_DIR "/tiny/vit-interp",        QS_FIXTURE_DIR "/tiny/deit-interp",
                           QS_FIXTURE_DIR "/tiny/dinov2-resized",    QS_FIXTURE_DIR "/tiny/beit-per-layer-interp",
-                          QS_FIXTURE_DIR "/tiny/beit-shared-interp", QS_FIXTURE_DIR "/tiny/vit-pooler-plain"};
+                          QS_FIXTURE_DIR "/tiny/beit-shared-interp", QS_FIXTURE_DIR "/tiny/vit-pooler-plain",
+                          QS_FIXTURE_DIR "/tiny/vit-interp-crop",   QS_FIXTURE_DIR "/tiny/dinov2-crop",
+                          QS_FIXTURE_DIR "/tiny/beit-shared-crop"};
     for (size_t i = 0; i < QS_ARRAY_LEN(dirs); i++) {
       qs_arch a;
       qs_model m;

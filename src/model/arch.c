@@ -300,10 +300,12 @@ int qs_arch_from_json(const cJSON *cfg, const char *origin, qs_arch *a) {
 
 int qs_arch_set_input_size(qs_arch *a, int size, const char *what) {
   if (size < 1 || size > 8192) return qs_fail(QS_EINVAL, "%s: %d is out of range [1, 8192]", what, size);
-  if (a->family != QS_FAM_MOBILEVIT && size % a->patch_size != 0)
-    return qs_fail(QS_EINVAL, "%s: %d is not a multiple of patch_size %d", what, size, a->patch_size);
-  /* ViT and DeiT interpolate their position table as HF's interpolate_pos_encoding,
-   * BEiT its relative position tables as HF's BeitRelativePositionBias */
+  /* a side that is no multiple of the patch leaves its last size % patch rows and
+   * columns of pixels unread, as HF's stride-patch convolution does (grid: size / patch);
+   * ViT and DeiT interpolate their position table as HF's interpolate_pos_encoding,
+   * DINOv2 as its own, BEiT its relative position tables as HF's BeitRelativePositionBias */
+  if (a->family != QS_FAM_MOBILEVIT && size < a->patch_size)
+    return qs_fail(QS_EINVAL, "%s: %d is smaller than patch_size %d", what, size, a->patch_size);
   if (a->family == QS_FAM_MOBILEVIT && size % 32 != 0)
     return qs_fail(QS_EINVAL, "%s: %d must be a multiple of 32", what, size);
   a->input_size = size;

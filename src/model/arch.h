@@ -89,8 +89,9 @@ int qs_arch_tokens(const qs_arch *a);        /* sequence length incl. CLS (and D
 int qs_arch_out_dim(const qs_arch *a);       /* width of the forward's output per image */
 int qs_arch_input_size(const qs_arch *a);    /* image side in pixels */
 /* Run at another input side than image_size (config.json's qsweep_input_size, the CLI's
- * --image-size): a multiple of the patch size (MobileViT: of 32); ViT, DeiT and DINOv2
- * resize their position table to the new grid, BEiT takes its image_size only. `what`
+ * --image-size): at least the patch size, the grid is size / patch_size as HF's
+ * stride-patch convolution takes it (MobileViT: a multiple of 32); ViT, DeiT and DINOv2
+ * resize their position table to the new grid, BEiT its relative position tables. `what`
  * names the source in the error. */
 int qs_arch_set_input_size(qs_arch *a, int size, const char *what);
 const char *qs_family_name(qs_family f);
