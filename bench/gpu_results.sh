@@ -11,7 +11,8 @@
 #                       mpirun -np ${NP:-1} qsweep run sweep/SPEC.json -o NAME/results.h5 ARGS
 #                       (ARGS: qsweep run options, commas for spaces), then qsweep-analyze
 #
-# Environment: OUT (default ./gpu-results), BUILD (default /tmp/qsweep-build). Everything
+# Environment: OUT (default ./gpu-results), BUILD (default /tmp/qsweep-build), ANALYZE_ARGS
+# (more qsweep-analyze options, e.g. --baseline fp16 for a sweep without fp32). Everything
 # lands in $OUT/results.tgz (no .h5 files over 20 MB), the last lines of each step in
 # $OUT/summary.txt.
 set -u -o pipefail
@@ -56,7 +57,8 @@ for s in "$@"; do
         -o "$d/results.h5" ${args//,/ }
       cp "$logs/sweep_$name.log" "$d/run.log"
       tail -3 "$d/run.log" | tee -a "$sum"
-      "$b/qsweep-analyze" "$d/results.h5" --report "$d/report.md" --html "$d/report.html" --csv "$d/cells.csv" \
+      # shellcheck disable=SC2086
+      "$b/qsweep-analyze" "$d/results.h5" ${ANALYZE_ARGS:-} --report "$d/report.md" --html "$d/report.html" --csv "$d/cells.csv" \
         --json "$d/summary.json" --svg "$d/charts" >"$logs/analyze_$name.log" 2>&1 ||
         say "analyze $name: exit $? ($(tail -1 "$logs/analyze_$name.log"))" ;;
     *) say "unknown step $s" ;;

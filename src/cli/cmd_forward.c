@@ -38,7 +38,9 @@ static void usage(FILE *f) {
           "      --threshold T    LLM.int8 outlier threshold (default 6.0, 0 disables)\n"
           "      --nf4-double-quant  double-quantize the NF4 absmax values\n"
           "      --image-size S   input side in pixels (default: the model's; ViT, DeiT, DINOv2\n"
-          "                       resize their position table as HF's interpolate_pos_encoding)\n"
+          "                       resize their position table as HF's interpolate_pos_encoding,\n"
+          "                       BEiT its relative position tables; a side that is no multiple\n"
+          "                       of the patch leaves its last side %% patch pixels unread, as HF)\n"
           "  -z, --zoo FILE       zoo file (default: %s)\n",
           QS_DEFAULT_SEED, qs_zoo_default_path());
 }
