@@ -392,10 +392,12 @@ static int linear_gemm(const qs_cuda_plan *P, int id, const void *x, void *y, in
     case QS_LIN_INT8: {
       const int8_t *wq = blob(P, l->q0);
       const float *sw = blob(P, l->q1);
-      QS_TRY(qs_int8_quant_launch(x, l->M, l->K, P->po.int8_threshold, &P->i8, s));
-      if (l->splits > 1)
+      if (l->splits > 1) {
+        QS_TRY(qs_int8_quant_launch(x, l->M, l->K, P->po.int8_threshold, &P->i8, s));
         return qs_int8_gemm_splitk_launch(&P->i8, wq, sw, bias, l->M, l->N, l->K, gelu, l->splits, P->qws, y, s);
-      QS_TRY(qs_int8_outlier_launch(&P->i8, wq, sw, l->M, l->N, l->K, P->obuf, s));
+      }
+      /* the quantization kernel also fills obuf when there are outlier columns */
+      QS_TRY(qs_int8_quant_outlier_launch(x, l->M, l->K, P->po.int8_threshold, &P->i8, wq, sw, l->N, P->obuf, s));
       return qs_int8_gemm_launch(&P->i8, wq, sw, bias, P->obuf, l->M, l->N, l->K,
                                  gelu ? QS_INT8_OUT_F16_GELU : QS_INT8_OUT_F16, y, s);
     }

@@ -10,14 +10,14 @@
  * made, the host never waits for the count, and a captured graph stays valid
  * whatever the count of a later replay.
  *
- * CUDA cores, 32 x 32 output tile per block of 256 threads, 2 x 2 outputs per
- * thread, each with the reference's 8 fp32 lane sums (the j-th outlier column
- * goes to lane j mod 8) and its combination tree: bit-exact with the reference. */
-#include "qs_quant_dev.cuh"
+ * The tiles: int8_outlier_dev.cuh (CUDA cores, the reference's 8 lanes and tree,
+ * bit-exact). qs_int8_quant_outlier_launch runs the same tiles inside the
+ * quantization kernel instead, so a Linear needs no launch of this kernel. */
+#include "int8_outlier_dev.cuh"
 
 namespace {
 
-constexpr int TILE = 32;
+constexpr int TILE = qsq::kOutlierTile;
 
 __global__ void __launch_bounds__(256) int8_outlier_kernel(const __half *__restrict__ xo, const int *__restrict__ n_out_p,
                                                            const int *__restrict__ cols, const int8_t *__restrict__ wq,
@@ -25,59 +25,7 @@ __global__ void __launch_bounds__(256) int8_outlier_kernel(const __half *__restr
                                                            int min_out, __half *__restrict__ obuf) {
   const int nout = *n_out_p;
   if (nout <= min_out) return;
-  __shared__ float xs[TILE][TILE + 1], ws[TILE][TILE + 1];
-  const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
-  const int tiles_n = (N + TILE - 1) / TILE, tiles = tiles_n * ((M + TILE - 1) / TILE);
-  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-  const int m0 = (tile / tiles_n) * TILE, n0 = (tile % tiles_n) * TILE;
-  float P[2][2][8];
-#pragma unroll
-  for (int a = 0; a < 2; a++)
-#pragma unroll
-    for (int b = 0; b < 2; b++)
-#pragma unroll
-      for (int l = 0; l < 8; l++) P[a][b][l] = 0.0f;
-
-  for (int j0 = 0; j0 < nout; j0 += TILE) {
-    for (int i = tid; i < TILE * TILE; i += 256) {
-      const int r = i / TILE, l = i % TILE, j = j0 + l;
-      const int gm = m0 + r, gn = n0 + r;
-      xs[r][l] = (gm < M && j < nout) ? __half2float(xo[(size_t)gm * nout + j]) : 0.0f;
-      float w = 0.0f;
-      if (gn < N && j < nout) {
-        const float q = (float)wq[(size_t)gn * K + cols[j]];
-        w = qsq::rh(__fdiv_rn(__fmul_rn(q, sw[gn]), 127.0f));
-      }
-      ws[r][l] = w;
-    }
-    __syncthreads();
-#pragma unroll
-    for (int l = 0; l < TILE; l++) {
-      if (j0 + l < nout) {
-#pragma unroll
-        for (int a = 0; a < 2; a++)
-#pragma unroll
-          for (int b = 0; b < 2; b++)
-            P[a][b][l & 7] = fmaf(xs[ty * 2 + a][l], ws[tx * 2 + b][l], P[a][b][l & 7]);
-      }
-    }
-    __syncthreads();
-  }
-#pragma unroll
-  for (int a = 0; a < 2; a++) {
-    const int gm = m0 + ty * 2 + a;
-    if (gm >= M) continue;
-#pragma unroll
-    for (int b = 0; b < 2; b++) {
-      const int gn = n0 + tx * 2 + b;
-      if (gn >= N) continue;
-      const float *p = P[a][b];
-      const float S = __fadd_rn(__fadd_rn(__fadd_rn(p[0], p[1]), __fadd_rn(p[2], p[3])),
-                                __fadd_rn(__fadd_rn(p[4], p[5]), __fadd_rn(p[6], p[7])));
-      obuf[(size_t)gm * N + gn] = __float2half_rn(S);
-    }
-  }
-  }
+  qsq::outlier_tiles(xo, nout, cols, wq, sw, M, N, K, obuf);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
  * rint(x * 127 * RN(1/s_x)) whenever that product is farther than 1e-3 from a
  * half-integer (its error is below 2e-5 for |q| <= 127, so the rounded integer is
  * the same); otherwise with the correctly rounded __fdiv_rn. */
+#include "int8_outlier_dev.cuh"
 #include "qs_quant_dev.cuh"
 
 extern "C" {
@@ -152,12 +153,20 @@ __device__ __forceinline__ void rows_regs(const uint4 *__restrict__ x, int M, in
   }
 }
 
+/* Resident blocks an SM keeps of each instance, as before the outlier tiles joined the
+ * kernel (phase 1 is latency-bound: it wants every warp it can get); the tiles' rare
+ * path may spill to make room. */
+constexpr int min_blocks(int cpl) { return cpl >= 1 && cpl <= 4 ? 5 : cpl == 0 ? 5 : cpl <= 8 ? 4 : cpl <= 12 ? 3 : 2; }
+
 template <int CPL>
-__global__ void __launch_bounds__(kThreads) int8_quant_kernel(const uint4 *__restrict__ x, int M, int K,
+__global__ void __launch_bounds__(kThreads, min_blocks(CPL)) int8_quant_kernel(const uint4 *__restrict__ x, int M, int K,
                                                               uint32_t tlo, int use_out, int8_t *__restrict__ xq,
                                                               float *__restrict__ sx, int *__restrict__ n_out,
                                                               int *__restrict__ cols, __half *__restrict__ xo,
-                                                              uint32_t *__restrict__ state) {
+                                                              uint32_t *__restrict__ state,
+                                                              const int8_t *__restrict__ wq,
+                                                              const float *__restrict__ sw, int N, int min_out,
+                                                              __half *__restrict__ obuf) {
   extern __shared__ uint32_t qsm[];
   __shared__ uint32_t s_total;
   const int nwords = (K + 31) >> 5;
@@ -287,6 +296,13 @@ __global__ void __launch_bounds__(kThreads) int8_quant_kernel(const uint4 *__res
       }
     }
   }
+  /* phase 3 (obuf given, more than min_out outlier columns): after a second barrier
+   * (xo and cols complete), the outlier part's tiles into obuf, the work of
+   * qs_int8_outlier_launch without its launch */
+  if (obuf != nullptr && nout > min_out) {
+    grid_barrier(state, gen0 + 1u);
+    qsq::outlier_tiles(xo, nout, cols, wq, sw, M, N, K, obuf);
+  }
 }
 
 /* Smallest fp16 magnitude bits whose value is >= thr (0x7c00 = inf when none is). */
@@ -298,7 +314,8 @@ uint32_t threshold_bits(float thr) {
 
 /* The register-resident instance for rows of K8 16-byte chunks (0: the looping one,
  * for rows longer than 24 chunks a lane, K > 6144). */
-typedef void (*quant_fn)(const uint4 *, int, int, uint32_t, int, int8_t *, float *, int *, int *, __half *, uint32_t *);
+typedef void (*quant_fn)(const uint4 *, int, int, uint32_t, int, int8_t *, float *, int *, int *, __half *, uint32_t *,
+                         const int8_t *, const float *, int, int, __half *);
 constexpr int kCpl[] = {1, 2, 3, 4, 6, 8, 12, 16, 20, 24};
 constexpr int kNCpl = (int)(sizeof kCpl / sizeof kCpl[0]);
 const quant_fn kQuantFns[kNCpl + 1] = {int8_quant_kernel<1>,  int8_quant_kernel<2>,  int8_quant_kernel<3>,
@@ -323,14 +340,18 @@ extern "C" int qs_int8_state_init(uint32_t *state, int K, cudaStream_t s) {
   return QS_OK;
 }
 
-extern "C" int qs_int8_quant_launch(const uint16_t *x, int M, int K, float threshold, const qs_int8_act *a,
-                                    cudaStream_t s) {
+extern "C" int qs_int8_quant_outlier_launch(const uint16_t *x, int M, int K, float threshold, const qs_int8_act *a,
+                                            const int8_t *wq, const float *sw, int N, uint16_t *obuf, cudaStream_t s) {
   QSQ_REQUIRE(x && a && a->xq && a->sx && a->n_out && a->cols && a->xo && a->state,
               "int8 quant: argument: NULL pointer");
+  QSQ_REQUIRE(!obuf || (wq && sw && N >= 1), "int8 quant: argument: obuf needs wq, sw and N >= 1");
   QSQ_REQUIRE(M >= 1 && K >= 8 && K % 8 == 0, "int8 quant: shape: M %d K %d (need K %% 8 == 0)", M, K);
   QSQ_REQUIRE(((uintptr_t)x & 15) == 0 && ((uintptr_t)a->xq & 7) == 0,
               "int8 quant: alignment: x must be 16-byte and xq 8-byte aligned");
   const int use_out = threshold > 0.0f; /* NaN threshold: disabled too */
+  if (!use_out) obuf = NULL;            /* never an outlier column */
+  /* the sm_90a GEMM takes every outlier part from obuf, the others only beyond the fused limit */
+  const int min_out = obuf && !qs_int8_gemm_uses_sm90(M, N, K, obuf) ? QS_INT8_FUSED_OUTLIERS : 0;
   const uint32_t tlo = use_out ? threshold_bits(threshold) : 0x7fffu;
   const int nwords = (K + 31) / 32;
   const size_t smem = (size_t)nwords * 2 * sizeof(uint32_t);
@@ -367,13 +388,19 @@ extern "C" int qs_int8_quant_launch(const uint16_t *x, int M, int K, float thres
     cfg.attrs = attr;
     cfg.numAttrs = 1;
     QSQ_CUDA(cudaLaunchKernelEx(&cfg, fn, (const uint4 *)x, M, K, tlo, use_out, a->xq, a->sx, a->n_out, a->cols,
-                                (__half *)a->xo, a->state),
+                                (__half *)a->xo, a->state, wq, sw, N, min_out, (__half *)obuf),
              "int8 quant");
   } else {
     if (blocks > 65535) blocks = 65535;
     fn<<<blocks, kThreads, smem, s>>>((const uint4 *)x, M, K, tlo, use_out, a->xq, a->sx, a->n_out, a->cols,
-                                      (__half *)a->xo, a->state);
+                                      (__half *)a->xo, a->state, (const int8_t *)NULL, (const float *)NULL, 0, 0,
+                                      (__half *)NULL);
   }
   QSQ_CUDA(cudaGetLastError(), "int8 quant");
   return QS_OK;
+}
+
+extern "C" int qs_int8_quant_launch(const uint16_t *x, int M, int K, float threshold, const qs_int8_act *a,
+                                    cudaStream_t s) {
+  return qs_int8_quant_outlier_launch(x, M, K, threshold, a, NULL, NULL, 0, NULL, s);
 }

@@ -368,39 +368,83 @@ __global__ void __launch_bounds__(256) nf4_splitk_reduce_kernel(const float *__r
  * each thread one column and 8 rows. */
 constexpr int GN_TM = 64, GN_TN = 32, GN_KC = 64, GN_LD = GN_KC + 4;
 
+/* One k-tile's operands in registers: GN_XL activations and GN_WL weight nibbles of
+ * this thread (element i = tid + 256 j of the tile), loaded with no use in between so
+ * that all the loads of a tile are in flight at once; decoded when stored to shared
+ * memory. The next tile's loads are issued before the current tile's products. */
+constexpr int GN_XL = GN_TM * GN_KC / 256, GN_WL = GN_TN * GN_KC / 256;
+struct GnRegs {
+  float x[GN_XL];
+  uint32_t byte[GN_WL]; /* the packed byte, 0x100 | byte for the low nibble, ~0u outside W */
+  float a[GN_WL];       /* the block's absmax (without double quantization) or ascale */
+  int aq[GN_WL];        /* the block's 8-bit absmax code (double quantization) */
+};
+
+__device__ __forceinline__ void gn_load(GnRegs &R, const __half *__restrict__ x, const uint8_t *__restrict__ packed,
+                                        const Nf4Scale &sc, bool dq, int block, int m0, int n0, int k0, int M, int N,
+                                        int K, int tid) {
+#pragma unroll
+  for (int j = 0; j < GN_XL; j++) {
+    const int i = tid + 256 * j, r = i / GN_KC, c = i - r * GN_KC, gm = m0 + r, gk = k0 + c;
+    R.x[j] = (gm < M && gk < K) ? __half2float(x[(size_t)gm * K + gk]) : 0.0f;
+  }
+#pragma unroll
+  for (int j = 0; j < GN_WL; j++) {
+    const int i = tid + 256 * j, r = i / GN_KC, c = i - r * GN_KC, gn = n0 + r, gk = k0 + c;
+    R.byte[j] = ~0u;
+    R.a[j] = 0.0f;
+    R.aq[j] = 0;
+    if (gn < N && gk < K) {
+      const size_t e = (size_t)gn * K + gk, b = e / (size_t)block;
+      R.byte[j] = (uint32_t)packed[e >> 1] | ((e & 1) ? 0x100u : 0u);
+      if (dq) {
+        R.aq[j] = sc.aq[b];
+        R.a[j] = sc.ascale[b / QS_NF4_DQ_GROUP];
+      } else {
+        R.a[j] = sc.absmax[b];
+      }
+    }
+  }
+}
+
 __global__ void __launch_bounds__(256) nf4_generic_kernel(const __half *__restrict__ x,
                                                           const uint8_t *__restrict__ packed, Nf4Scale sc, int block,
                                                           const __half *__restrict__ bias, int M, int N, int K,
                                                           int gelu, __half *__restrict__ y) {
   __shared__ __align__(16) float xs[GN_TM][GN_LD];
   __shared__ __align__(16) float wsm[GN_TN][GN_LD];
+  __shared__ float code[16];
   const int tid = threadIdx.x, tn = tid & 31, tm = tid >> 5;
   const int m0 = blockIdx.y * GN_TM, n0 = blockIdx.x * GN_TN;
   const bool dq = sc.absmax == nullptr;
+  if (tid < 16) code[tid] = c_nf4[tid];
   float P[8][8];
 #pragma unroll
   for (int r = 0; r < 8; r++)
 #pragma unroll
     for (int l = 0; l < 8; l++) P[r][l] = 0.0f;
+  GnRegs R;
+  gn_load(R, x, packed, sc, dq, block, m0, n0, 0, M, N, K, tid);
   for (int k0 = 0; k0 < K; k0 += GN_KC) {
-    for (int i = tid; i < GN_TM * GN_KC; i += 256) {
-      const int r = i / GN_KC, c = i - r * GN_KC, gm = m0 + r, gk = k0 + c;
-      xs[r][c] = (gm < M && gk < K) ? __half2float(x[(size_t)gm * K + gk]) : 0.0f;
+#pragma unroll
+    for (int j = 0; j < GN_XL; j++) {
+      const int i = tid + 256 * j, r = i / GN_KC;
+      xs[r][i - r * GN_KC] = R.x[j];
     }
-    for (int i = tid; i < GN_TN * GN_KC; i += 256) {
-      const int r = i / GN_KC, c = i - r * GN_KC, gn = n0 + r, gk = k0 + c;
+    __syncthreads(); /* also publishes code[] before its first use */
+#pragma unroll
+    for (int j = 0; j < GN_WL; j++) {
+      const int i = tid + 256 * j, r = i / GN_KC;
       float w = 0.0f;
-      if (gn < N && gk < K) {
-        const size_t e = (size_t)gn * K + gk, b = e / (size_t)block;
-        const uint8_t byte = packed[e >> 1];
-        const int idx = (e & 1) ? (byte & 15) : (byte >> 4);
-        const float a = dq ? __fadd_rn(__fmul_rn((float)sc.aq[b], sc.ascale[b / QS_NF4_DQ_GROUP]), sc.aoff)
-                           : sc.absmax[b];
-        w = qsq::rh(__fmul_rn(c_nf4[idx], a));
+      if (R.byte[j] != ~0u) {
+        const int idx = (R.byte[j] & 0x100u) ? (int)(R.byte[j] & 15u) : (int)((R.byte[j] >> 4) & 15u);
+        const float a = dq ? __fadd_rn(__fmul_rn((float)R.aq[j], R.a[j]), sc.aoff) : R.a[j];
+        w = qsq::rh(__fmul_rn(code[idx], a));
       }
-      wsm[r][c] = w;
+      wsm[r][i - r * GN_KC] = w;
     }
     __syncthreads();
+    if (k0 + GN_KC < K) gn_load(R, x, packed, sc, dq, block, m0, n0, k0 + GN_KC, M, N, K, tid);
 #pragma unroll 2
     for (int kk = 0; kk < GN_KC; kk += 8) {
       const float4 w0 = *reinterpret_cast<const float4 *>(&wsm[tn][kk]);

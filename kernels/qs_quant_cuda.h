@@ -86,6 +86,14 @@ int qs_int8_quant_launch(const uint16_t *x, int M, int K, float threshold, const
 int qs_int8_outlier_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, int M, int N, int K,
                            uint16_t *obuf, cudaStream_t s);
 
+/* qs_int8_quant_launch, then in the same kernel what qs_int8_outlier_launch(a, wq, sw,
+ * M, N, K, obuf) would do (the outlier part into obuf when the device-side count calls
+ * for it, after a second grid-wide barrier): one launch a Linear instead of two, and
+ * nothing beyond the quantization when there is no outlier column. obuf NULL: exactly
+ * qs_int8_quant_launch. Bit-exact with the two launches. */
+int qs_int8_quant_outlier_launch(const uint16_t *x, int M, int K, float threshold, const qs_int8_act *a,
+                                 const int8_t *wq, const float *sw, int N, uint16_t *obuf, cudaStream_t s);
+
 /* Epilogue modes of qs_int8_gemm_launch. */
 enum {
   QS_INT8_OUT_F16 = 0,      /* y fp16 = dequantized + outliers (+ bias) */

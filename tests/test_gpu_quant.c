@@ -173,6 +173,22 @@ static void int8_case(int M, int N, int K, float thr, const int *plant, int npla
   CU(cudaMemcpy(gsx, d.a.sx, (size_t)M * 4, cudaMemcpyDeviceToHost));
   CU(cudaMemcpy(&gnout, d.a.n_out, 4, cudaMemcpyDeviceToHost));
   CU(cudaMemcpy(gcols, d.a.cols, (size_t)K * sizeof(int), cudaMemcpyDeviceToHost));
+  {
+    /* the plan's one-launch path (qs_int8_quant_outlier_launch: the outlier part's tiles
+     * inside the quantization kernel) gives the same bits as the two launches */
+    uint16_t *dy2 = dmalloc(MN * 2), *gy2 = malloc(MN * 2);
+    CU(cudaMemset(dy2, 0xff, MN * 2));
+    CU(cudaMemset(d.obuf, 0xff, MN * 2)); /* poison: the fused path must fill what it uses */
+    QS(qs_int8_quant_outlier_launch(dx, M, K, thr, &d.a, dwq, dsw, N, d.obuf, 0));
+    QS(qs_int8_gemm_launch(&d.a, dwq, dsw, with_bias ? dbias : NULL, d.obuf, M, N, K,
+                           gelu ? QS_INT8_OUT_F16_GELU : QS_INT8_OUT_F16, dy2, 0));
+    CU(cudaDeviceSynchronize());
+    CU(cudaMemcpy(gy2, dy2, MN * 2, cudaMemcpyDeviceToHost));
+    CHECK_MSG(memcmp(gy, gy2, MN * 2) == 0, "int8 M %d N %d K %d thr %g outliers %d cfg %d: the one-launch path differs",
+              M, N, K, thr, nout, cfg);
+    free(gy2);
+    cudaFree(dy2);
+  }
   CU(cudaMemcpy(gxo, d.a.xo, MK * 2, cudaMemcpyDeviceToHost));
 
   /* outlier set */
