@@ -14,9 +14,9 @@
  * run the epilogue, so the epilogue's stores overlap the next tile's loads.
  *
  * The outlier part: whenever there is an outlier column the epilogue reads it from
- * obuf, which qs_int8_outlier_launch fills for any count on this path (the reference's
- * 8 lanes and tree, int8_outlier.cu); with no outlier column it costs one load of the
- * count. */
+ * obuf, which qs_int8_quant_outlier_launch (or qs_int8_outlier_launch) fills for any
+ * count on this path (the reference's 8 lanes and tree, int8_outlier_dev.cuh); with no
+ * outlier column it costs one load of the count. */
 #include "qs_quant_dev.cuh"
 #include "qs_sm90.cuh"
 

@@ -29,7 +29,8 @@
  *                          + bias, optional exact-erf GELU, fp16 out.
  *
  * The outlier count is known only on the device; no step ever copies it to the
- * host: kernels read it and branch. Launch the three in this order on one stream.
+ * host: kernels read it and branch. Launch the three in this order on one stream;
+ * qs_int8_quant_outlier_launch does the first two in one kernel (the CUDA plan's way).
  * ------------------------------------------------------------------------- */
 #ifndef QS_QUANT_CUDA_H
 #define QS_QUANT_CUDA_H
