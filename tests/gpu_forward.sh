@@ -18,26 +18,7 @@ if ! "$q" forward --backend cuda --model "$fix/tiny/vit-nohead" --batch 2 -i "$f
   exit 1
 fi
 # rel_l2 A B: relative L2 distance of the f32 tensors "output" of two safetensors files
-rel_l2() {
-  python3 - "$1" "$2" <<'PY'
-import json, math, struct, sys
-def output(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-        t = head["output"]
-        assert t["dtype"] == "F32", t["dtype"]
-        a, b = t["data_offsets"]
-        f.seek(8 + n + a)
-        raw = f.read(b - a)
-    return struct.unpack("<%df" % (len(raw) // 4), raw)
-y, r = output(sys.argv[1]), output(sys.argv[2])
-assert len(y) == len(r), (len(y), len(r))
-num = sum((a - b) ** 2 for a, b in zip(y, r))
-den = sum(b * b for b in r)
-print("%.3e" % math.sqrt(num / den))
-PY
-}
+rel_l2() { python3 "$(dirname "$0")/rel_l2.py" "$1" "$2"; }
 pass=0 fail=0
 for d in "$fix"/tiny/*/; do
   d=${d%/}

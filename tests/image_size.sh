@@ -12,26 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 check() { if "${@:2}"; then pass=$((pass + 1)); echo "ok: $1"; else fail=$((fail + 1)); echo "FAIL: $1"; fi; }
 # rel_l2 A B: relative L2 distance of the f32 tensors "output" of two safetensors files
-rel_l2() {
-  python3 - "$1" "$2" <<'PY'
-import json, math, struct, sys
-def output(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-        t = head["output"]
-        assert t["dtype"] == "F32", t["dtype"]
-        a, b = t["data_offsets"]
-        f.seek(8 + n + a)
-        raw = f.read(b - a)
-    return struct.unpack("<%df" % (len(raw) // 4), raw)
-y, r = output(sys.argv[1]), output(sys.argv[2])
-assert len(y) == len(r), (len(y), len(r))
-num = sum((a - b) ** 2 for a, b in zip(y, r))
-den = sum(b * b for b in r)
-print("%.3e" % math.sqrt(num / den))
-PY
-}
+rel_l2() { python3 "$(dirname "$0")/rel_l2.py" "$1" "$2"; }
 # same SRC SIZE: SRC's fixture without its qsweep_input_size, run with --image-size SIZE
 same() {
   local d=$tmp/$1
