@@ -19,7 +19,8 @@
  *         builds on compute capability 9.0; "n/a" where the launcher refuses it as
  *         unsupported, which is reported but is no failure)
  *   i8c0, i8c1, i8c2 (--configs) qs_int8_gemm alone, forced to mma.sync configuration 0, 1, 2;
- *         i8w256, i8w128 (--configs) forced to the wgmma kernel's 128x256 / 128x128 tiles (4, 5)
+ *         i8w256, i8w128 (--configs) forced to the wgmma kernel's 128x256 / 128x128 tiles (4, 5),
+ *         i8wpp (--configs) to its ping-pong schedule (6)
  *   imma  cuBLASLt int8 x int8 -> int32 (CUBLAS_COMPUTE_32I), GEMM only, no
  *         dequantization: what the library's IMMA costs before an epilogue
  *   nf4   qs_nf4_gemm (fp16 in, fp16 out, double-quantized absmax off), its heuristic;
@@ -425,7 +426,7 @@ static int lin_K(const model_t *m, int l) { return l == 3 ? m->F : m->D; }
 
 enum { C_NONE = -1, C_FP32 = 0, C_FP16 = 1, C_INT8 = 2 };
 enum {
-  P_FP32, P_FP16, P_INT8, P_INT8O, P_I8MM, P_I8WG, P_I8C0, P_I8C1, P_I8C2, P_I8W256, P_I8W128, P_IMMA, P_NF4,
+  P_FP32, P_FP16, P_INT8, P_INT8O, P_I8MM, P_I8WG, P_I8C0, P_I8C1, P_I8C2, P_I8W256, P_I8W128, P_I8WPP, P_IMMA, P_NF4,
   P_N4WG, P_N4C0, P_N4C1, P_N4W256, P_N4W128, P_QUANT, P_QUANTO, P_OUTL, NPATH
 };
 static const struct {
@@ -436,7 +437,8 @@ static const struct {
 } g_path[NPATH] = {
     {"fp32", C_FP32, 0, 0}, {"fp16", C_FP16, 0, 0}, {"int8", C_INT8, 0, 1},  {"int8o", C_INT8, 0, 0},
     {"i8mm", C_INT8, 0, 1}, {"i8wg", C_INT8, 0, 1}, {"i8c0", C_INT8, 1, 1},  {"i8c1", C_INT8, 1, 1},
-    {"i8c2", C_INT8, 1, 1}, {"i8w256", C_INT8, 1, 1}, {"i8w128", C_INT8, 1, 1}, {"imma", C_INT8, 0, 0},
+    {"i8c2", C_INT8, 1, 1}, {"i8w256", C_INT8, 1, 1}, {"i8w128", C_INT8, 1, 1}, {"i8wpp", C_INT8, 1, 1},
+    {"imma", C_INT8, 0, 0},
     {"nf4", C_FP16, 0, 2},    {"n4wg", C_FP16, 0, 2},   {"n4c0", C_FP16, 1, 2},   {"n4c1", C_FP16, 1, 2},
     {"n4w256", C_FP16, 1, 2}, {"n4w128", C_FP16, 1, 2}, {"quant", C_NONE, 1, 0},  {"quanto", C_NONE, 1, 0},
     {"outl", C_NONE, 1, 0}};
@@ -900,9 +902,9 @@ static void bench_shape(row_t *row, const lin_w *L, const act_in *X, scratch_t *
   if (!row->p[P_INT8].failed) check_int8_out(&c, &ck, f_int8, &row->p[P_INT8], "int8");
 
   /* the int8 GEMM alone: heuristic, wgmma (3), and with --configs the mma.sync tiles */
-  static const int cfg_path[7][2] = {{-1, P_I8MM}, {3, P_I8WG},   {0, P_I8C0},  {1, P_I8C1},
-                                     {2, P_I8C2},  {4, P_I8W256}, {5, P_I8W128}};
-  for (int k = 0; k < 7; k++) {
+  static const int cfg_path[8][2] = {{-1, P_I8MM}, {3, P_I8WG},   {0, P_I8C0},   {1, P_I8C1},
+                                     {2, P_I8C2},  {4, P_I8W256}, {5, P_I8W128}, {6, P_I8WPP}};
+  for (int k = 0; k < 8; k++) {
     const int cfg = cfg_path[k][0], p = cfg_path[k][1];
     if (!path_on(p)) continue;
     WHERE(g_path[p].name);
@@ -1050,7 +1052,7 @@ static void print_header(const struct cudaDeviceProp *p, int dev, const int *mse
          "(wgmma; n/a where refused as unsupported)%s; imma = cuBLASLt int8 -> int32 GEMM only; nf4 = qsweep NF4 "
          "GEMM (heuristic), n4wg = forced to config 3 (wgmma)%s\n",
          g_sweep ? ", i8c0..2 = forced to mma.sync configs 0..2, i8w256 / i8w128 = wgmma tiles 128x256 / 128x128 "
-                   "(configs 4, 5)" : "",
+                   "(configs 4, 5), i8wpp = its ping-pong schedule (6)" : "",
          g_sweep ? " (n4c0, n4c1, n4w256, n4w128: configs 0, 1, 4, 5); quant, quanto, outl = the quantization (no / 4 outlier columns) and "
                    "outlier kernels alone" : "");
   printf("# timing: median of %d graph replays of R launches over weight copies >= 128 MB (R in the CSV), per "

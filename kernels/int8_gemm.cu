@@ -363,7 +363,8 @@ extern "C" int qs_int8_gemm_uses_sm90(int M, int N, int K, const uint16_t *obuf)
 
 /* Tile configuration override for the benchmark and the tests: -1 the heuristic;
  * 0, 1, 2 the mma.sync tiles above; 3 the sm_90a wgmma kernel with its own tile
- * choice, 4 and 5 that kernel with 128 x 256 and 128 x 128 tiles. */
+ * choice, 4 and 5 that kernel with 128 x 256 and 128 x 128 tiles, 6 with its
+ * ping-pong schedule. */
 extern "C" void qs_int8_gemm_force_config(int cfg) { g_force_cfg = cfg; }
 
 extern "C" int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const float *sw, const uint16_t *bias,
@@ -378,7 +379,8 @@ extern "C" int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const
 #if QS_HAVE_SM90A
   /* Hopper: the wgmma + TMA kernel wherever the work fills the chip (int8_gemm_sm90.cu) */
   if (qs_int8_gemm_uses_sm90(M, N, K, obuf))
-    return qs_int8_gemm_sm90_launch(a, wq, sw, bias, obuf, M, N, K, mode, y, cfg == 4 ? 256 : cfg == 5 ? 128 : 0, s);
+    return qs_int8_gemm_sm90_launch(a, wq, sw, bias, obuf, M, N, K, mode, y,
+                                    cfg == 4 ? 256 : cfg == 5 ? 128 : cfg == 6 ? QS_SM90_PINGPONG : 0, s);
 #else
   if (cfg >= 3) return qs_fail(QS_EUNSUPPORTED, "int8 gemm: unsupported: configuration %d needs the sm_90a build", cfg);
 #endif

@@ -290,6 +290,166 @@ __global__ void __launch_bounds__(THREADS, 1)
   }
 }
 
+/* The ping-pong variant: each consumer warpgroup owns whole 128 x 128 output tiles
+ * (two m64 halves, 128 accumulators a thread), the CTA's tiles alternating between
+ * the two warpgroups, so one warpgroup's epilogue runs while the other's main loop
+ * keeps the tensor cores busy (the cooperative kernel above idles them for its whole
+ * epilogue). The producer fills the ring with the CTA's tiles in order, KT k-tiles
+ * each; local tile L's k-tile kt is ring position L * KT + kt, consumed by warpgroup
+ * L % 2 alone; the main loops take turns (named barriers 3 and 4). The same
+ * epilogues as the cooperative kernel (bit-exact). */
+constexpr int PP_BN = 128;
+constexpr int PP_STAGES = 6;
+constexpr int PP_STAGE_BYTES = BM * BK + PP_BN * BK;
+constexpr int PP_PAR_WG = PP_BN * 6 + BM * 4; /* s_w, h(bias) of the tile's columns, s_x of its 128 rows */
+constexpr int PP_SMEM = PP_STAGES * PP_STAGE_BYTES + 2 * PP_PAR_WG + 1024 + 2 * PP_STAGES * 8;
+
+template <int MODE, int F8>
+__global__ void __launch_bounds__(THREADS, 1)
+    int8_gemm_sm90_pp_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB,
+                             const float *__restrict__ sx, const float *__restrict__ sw,
+                             const __half *__restrict__ bias, const int *__restrict__ n_out_p,
+                             const __half *__restrict__ obuf, int M, int N, int K, void *__restrict__ y) {
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t *ring = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  uint8_t *par = ring + PP_STAGES * PP_STAGE_BYTES;
+  uint64_t *full = (uint64_t *)(par + 2 * PP_PAR_WG);
+  uint64_t *empty = full + PP_STAGES;
+
+  const int wg = threadIdx.x >> 7, tid = threadIdx.x & 127;
+  const int tiles_n = (N + PP_BN - 1) / PP_BN, tiles = tiles_n * ((M + BM - 1) / BM);
+  const int KT = (K + BK - 1) / BK;
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < PP_STAGES; s++) {
+      sm90::mbar_init(&full[s], 1);
+      sm90::mbar_init(&empty[s], 1); /* the one consumer warpgroup of the slot's tile */
+    }
+    sm90::mbar_fence_init();
+  }
+  __syncthreads();
+
+  if (wg == 0) { /* producer */
+    sm90::regs_dec<40>();
+    if (tid == 0) {
+      sm90::tma_prefetch_desc(&tmA);
+      sm90::tma_prefetch_desc(&tmB);
+      int stage = 0;
+      uint32_t phase = 0;
+      for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * PP_BN;
+        for (int kt = 0; kt < KT; kt++) {
+          sm90::mbar_wait(&empty[stage], phase ^ 1);
+          uint8_t *sA = ring + stage * PP_STAGE_BYTES;
+          sm90::mbar_arrive_expect_tx(&full[stage], PP_STAGE_BYTES);
+          sm90::tma_load_2d(sA, &tmA, kt * BK, m0, &full[stage]);
+          sm90::tma_load_2d(sA + BM * BK, &tmB, kt * BK, n0, &full[stage]);
+          if (++stage == PP_STAGES) stage = 0, phase ^= 1;
+        }
+      }
+    }
+    return;
+  }
+
+  sm90::regs_inc<232>();
+  const int c = wg - 1;
+  const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+  const int nout = MODE == QS_INT8_OUT_ACC || F8 ? 0 : *n_out_p;
+  using Acc = typename std::conditional<F8 != 0, float, int>::type;
+  Acc acc0[PP_BN / 2], acc1[PP_BN / 2];
+  float *psw = (float *)(par + c * PP_PAR_WG);
+  __half *pb = (__half *)(par + c * PP_PAR_WG + PP_BN * 4);
+  float *psx = (float *)(par + c * PP_PAR_WG + PP_BN * 6);
+
+  /* local tile L = 2 i + c of this CTA: ring position L * KT */
+  int L = c;
+  for (int tile = blockIdx.x + c * gridDim.x; tile < tiles; tile += 2 * gridDim.x, L += 2) {
+    const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * PP_BN;
+    if (MODE != QS_INT8_OUT_ACC) {
+      sm90::named_sync(1 + c, 128);
+#pragma unroll
+      for (int i = tid; i < PP_BN; i += 128) sm90::cp_async4(psw + i, sw + (n0 + i < N ? n0 + i : 0), n0 + i < N);
+#pragma unroll
+      for (int i = 2 * tid; i < PP_BN; i += 256)
+        sm90::cp_async4(pb + i, bias + (n0 + i < N ? n0 + i : 0), bias != nullptr && n0 + i < N);
+      {
+        const int gm = m0 + tid;
+        sm90::cp_async4(psx + tid, sx + (gm < M ? gm : 0), gm < M);
+      }
+      sm90::cp_async_commit();
+    }
+    /* the main loops take turns: this one starts once the other warpgroup's main
+     * loop of the previous tile has waited for all its k-tiles (barrier 3: warpgroup
+     * 0 is done, 4: warpgroup 1), so every wait below is within one phase of its
+     * slot's barrier (a parity wait cannot tell phase k from phase k + 2) */
+    if (L > 0) sm90::named_sync(c == 0 ? 4 : 3, 256);
+    const long pos0 = (long)L * KT;
+    int stage = (int)(pos0 % PP_STAGES);
+    uint32_t phase = (uint32_t)((pos0 / PP_STAGES) & 1);
+    int prev = -1;
+    for (int kt = 0; kt < KT; kt++) {
+      sm90::mbar_wait(&full[stage], phase);
+      const uint8_t *sA = ring + stage * PP_STAGE_BYTES;
+      const uint8_t *sB = sA + BM * BK;
+      sm90::wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < BK / 32; ks++) {
+        wgmma_any<PP_BN>(acc0, sm90::desc_sw128(sA + ks * 32), sm90::desc_sw128(sB + ks * 32), (kt | ks) != 0);
+        wgmma_any<PP_BN>(acc1, sm90::desc_sw128(sA + 64 * BK + ks * 32), sm90::desc_sw128(sB + ks * 32),
+                         (kt | ks) != 0);
+      }
+      sm90::wg_commit();
+      if (kt == KT - 1 && tile + gridDim.x < tiles) /* the other warpgroup's next tile may start */
+        sm90::named_arrive(c == 0 ? 3 : 4, 256);
+      sm90::wg_wait<1>();
+      if (prev >= 0 && tid == 0) sm90::mbar_arrive(&empty[prev]);
+      prev = stage;
+      if (++stage == PP_STAGES) stage = 0, phase ^= 1;
+    }
+    sm90::wg_wait<0>();
+#pragma unroll
+    for (int i = 0; i < PP_BN / 2; i++) sm90::reg_fence(acc0[i]), sm90::reg_fence(acc1[i]);
+    if (prev >= 0 && tid == 0) sm90::mbar_arrive(&empty[prev]);
+
+    const int gm0 = m0 + warp * 16 + g;
+    if (MODE == QS_INT8_OUT_ACC) {
+#pragma unroll
+      for (int half = 0; half < 2; half++) {
+        const Acc *acc = half ? acc1 : acc0;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          const int gm = gm0 + 64 * half + h * 8;
+          if (gm >= M) continue;
+          int32_t *yi = (int32_t *)y + (size_t)gm * N;
+#pragma unroll
+          for (int j = 0; j < PP_BN / 8; j++) {
+            const int gn = n0 + 8 * j + 2 * t4;
+            const int a0 = F8 ? __float_as_int(acc[4 * j + 2 * h]) : (int)acc[4 * j + 2 * h];
+            const int a1 = F8 ? __float_as_int(acc[4 * j + 2 * h + 1]) : (int)acc[4 * j + 2 * h + 1];
+            if (gn + 1 < N) {
+              *reinterpret_cast<int2 *>(yi + gn) = make_int2(a0, a1);
+            } else if (gn < N) {
+              yi[gn] = a0;
+            }
+          }
+        }
+      }
+      continue;
+    }
+    sm90::cp_async_wait_all();
+    sm90::named_sync(1 + c, 128);
+    const float sx0[2] = {psx[warp * 16 + g], psx[warp * 16 + g + 8]};
+    const float sx1[2] = {psx[64 + warp * 16 + g], psx[64 + warp * 16 + g + 8]};
+    if constexpr (F8 != 0) {
+      epilogue_fp8<PP_BN, MODE>(acc0, sx0, gm0, n0, t4, M, N, psw, pb, bias != nullptr, (__half *)y);
+      epilogue_fp8<PP_BN, MODE>(acc1, sx1, gm0 + 64, n0, t4, M, N, psw, pb, bias != nullptr, (__half *)y);
+    } else {
+      epilogue_f16<PP_BN, MODE>(acc0, sx0, gm0, n0, t4, M, N, psw, pb, nout > 0, obuf, (__half *)y);
+      epilogue_f16<PP_BN, MODE>(acc1, sx1, gm0 + 64, n0, t4, M, N, psw, pb, nout > 0, obuf, (__half *)y);
+    }
+  }
+}
+
 PFN_cuTensorMapEncodeTiled_v12000 g_encode = NULL;
 
 int get_encoder(void) {
@@ -348,6 +508,38 @@ int launch_mode(const CUtensorMap &mA, const CUtensorMap &mB, const Sm90Args &g,
   return QS_OK;
 }
 
+template <int MODE, int F8>
+int launch_pp_mode(const CUtensorMap &mA, const CUtensorMap &mB, const Sm90Args &g, int M, int N, int K, void *y,
+                   int sms, cudaStream_t s) {
+  static int attr_set = 0;
+  if (!attr_set) {
+    QSQ_CUDA(cudaFuncSetAttribute(int8_gemm_sm90_pp_kernel<MODE, F8>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  PP_SMEM),
+             F8 ? "fp8 gemm sm90" : "int8 gemm sm90");
+    attr_set = 1;
+  }
+  /* two tiles a CTA at a time, one per consumer warpgroup */
+  const long tiles = (long)((N + PP_BN - 1) / PP_BN) * ((M + BM - 1) / BM);
+  const long ctas = (tiles + 1) / 2;
+  const unsigned grid = (unsigned)(ctas < sms ? ctas : sms);
+  int8_gemm_sm90_pp_kernel<MODE, F8><<<grid, THREADS, PP_SMEM, s>>>(
+      mA, mB, g.sx, g.sw, (const __half *)g.bias, g.n_out, (const __half *)g.obuf, M, N, K, y);
+  QSQ_CUDA(cudaGetLastError(), F8 ? "fp8 gemm sm90" : "int8 gemm sm90");
+  return QS_OK;
+}
+
+template <int F8>
+int launch_pp(const Sm90Args &g, int M, int N, int K, int mode, void *y, int sms, cudaStream_t s) {
+  CUtensorMap mA, mB;
+  QS_TRY(make_map(&mA, (const int8_t *)g.xq, M, K, BM));
+  QS_TRY(make_map(&mB, (const int8_t *)g.wq, N, K, PP_BN));
+  switch (mode) {
+    case QS_INT8_OUT_F16: return launch_pp_mode<QS_INT8_OUT_F16, F8>(mA, mB, g, M, N, K, y, sms, s);
+    case QS_INT8_OUT_F16_GELU: return launch_pp_mode<QS_INT8_OUT_F16_GELU, F8>(mA, mB, g, M, N, K, y, sms, s);
+    default: return launch_pp_mode<QS_INT8_OUT_ACC, F8>(mA, mB, g, M, N, K, y, sms, s);
+  }
+}
+
 template <int BN, int F8>
 int launch_bn(const Sm90Args &g, int M, int N, int K, int mode, void *y, int sms, cudaStream_t s) {
   CUtensorMap mA, mB;
@@ -370,10 +562,13 @@ int sm_count(void) {
   return sms;
 }
 
-/* bn 0: the tile width with the fewer full waves of work (time ~ waves x tile time;
- * a 128-wide tile costs a little over half a 256-wide one) */
+/* bn 0: with a 128 x 128 tile for every consumer warpgroup of a full grid, the
+ * ping-pong schedule (its epilogues hide under the other warpgroup's main loop);
+ * otherwise the cooperative tile width with the fewer full waves of work (time ~
+ * waves x tile time; a 128-wide tile costs a little over half a 256-wide one) */
 int choose_bn(int M, int N, int sms) {
   const long mt = (M + BM - 1) / BM;
+  if (mt * ((N + PP_BN - 1) / PP_BN) >= 2L * sms) return QS_SM90_PINGPONG;
   const long w256 = (mt * ((N + 255) / 256) + sms - 1) / sms, w128 = (mt * ((N + 127) / 128) + sms - 1) / sms;
   return (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
 }
@@ -384,6 +579,7 @@ int launch_any(const Sm90Args &g, int M, int N, int K, int mode, void *y, int bn
   const int sms = sm_count();
   if (sms <= 0) return QS_EDEVICE;
   if (bn == 0) bn = choose_bn(M, N, sms);
+  if (bn == QS_SM90_PINGPONG) return launch_pp<F8>(g, M, N, K, mode, y, sms, s);
   if (bn == 256) return launch_bn<256, F8>(g, M, N, K, mode, y, sms, s);
   return launch_bn<128, F8>(g, M, N, K, mode, y, sms, s);
 }
@@ -413,7 +609,8 @@ extern "C" int qs_int8_gemm_sm90_launch(const qs_int8_act *a, const int8_t *wq, 
   QSQ_REQUIRE(qs_int8_sm90_available(), "int8 gemm sm90: unsupported: needs a compute capability 9.0 device");
   QSQ_REQUIRE(M >= 1 && N >= 2 && N % 2 == 0 && K >= 16 && K % 16 == 0 && (int64_t)K <= QS_INT8_MAX_K,
               "int8 gemm sm90: shape: M %d N %d K %d (need K %% 16 == 0, N even)", M, N, K);
-  QSQ_REQUIRE(bn == 0 || bn == 128 || bn == 256, "int8 gemm sm90: argument: tile width %d", bn);
+  QSQ_REQUIRE(bn == 0 || bn == 128 || bn == 256 || bn == QS_SM90_PINGPONG, "int8 gemm sm90: argument: tile width %d",
+              bn);
   QSQ_REQUIRE(mode >= 0 && mode <= 2, "int8 gemm sm90: argument: mode %d", mode);
   QSQ_REQUIRE(obuf || mode == QS_INT8_OUT_ACC, "int8 gemm sm90: argument: obuf is required (the outlier part)");
   QSQ_REQUIRE(((uintptr_t)a->xq & 15) == 0 && ((uintptr_t)wq & 15) == 0 && ((uintptr_t)sw & 7) == 0 &&
@@ -430,7 +627,8 @@ extern "C" int qs_fp8_gemm_sm90_launch(const uint8_t *xq, const float *sx, const
   QSQ_REQUIRE(xq && sx && wq && sw && y, "fp8 gemm sm90: argument: NULL pointer");
   QSQ_REQUIRE(M >= 1 && N >= 2 && N % 2 == 0 && K >= 16 && K % 16 == 0,
               "fp8 gemm sm90: shape: M %d N %d K %d (need K %% 16 == 0, N even)", M, N, K);
-  QSQ_REQUIRE(bn == 0 || bn == 128 || bn == 256, "fp8 gemm sm90: argument: tile width %d", bn);
+  QSQ_REQUIRE(bn == 0 || bn == 128 || bn == 256 || bn == QS_SM90_PINGPONG, "fp8 gemm sm90: argument: tile width %d",
+              bn);
   QSQ_REQUIRE(mode >= 0 && mode <= 2, "fp8 gemm sm90: argument: mode %d", mode);
   QSQ_REQUIRE(((uintptr_t)xq & 15) == 0 && ((uintptr_t)wq & 15) == 0 && ((uintptr_t)sw & 7) == 0 &&
                   ((uintptr_t)bias & 3) == 0,

@@ -5,14 +5,16 @@
  *
  * Each weight tile is dequantized once, into shared memory, and never exists in
  * device memory. A persistent grid (one CTA per SM) walks the BM x BN output tiles,
- * n fastest. Warpgroup 0 is the producer: its thread 0 issues, some stages ahead,
- * the TMA loads of the activation tile (128 rows x 64 halves, 128-byte swizzle) and
- * of the packed nibbles of the weight tile (BN rows x 32 bytes) into a ring of
- * STAGES slots; then all 128 threads turn each slot's nibbles into fp16,
- * w = h(code[idx] * absmax) as quant.h and nf4_gemm.cu, written in the 128-byte
- * swizzled layout the wgmma descriptor reads, and arrive on the slot's "full"
- * barrier after a proxy fence. Warpgroups 1 and 2 are the consumers (64 rows each);
- * a slot is released once the wgmma that read it has completed.
+ * n fastest. Warpgroup 0 is the producer: its thread 0 issues the TMA loads of the
+ * activation tile (128 rows x 64 halves, 128-byte swizzle) and of the packed nibbles
+ * of the weight tile (BN rows x 32 bytes) into a ring of STAGES slots. Warpgroups 1
+ * and 2 are the consumers (64 rows each): together they turn a slot's nibbles into
+ * fp16, w = h(code[idx] * absmax) as quant.h and nf4_gemm.cu, written in the 128-byte
+ * swizzled layout the wgmma descriptor reads, meet at a named barrier after a proxy
+ * fence, and issue the slot's wgmma; the dequantization of the next slot runs while
+ * the tensor cores work on this one (256 threads share it, where one producer
+ * warpgroup did it before and was the bottleneck). A slot is released once the wgmma
+ * that read it has completed.
  *
  * Arithmetic: fp32 accumulation in the tensor cores' order (not the reference's 8
  * lanes), then + h(bias) in fp32, rounded to fp16; with GELU, y = h(gelu(h(v))): the
@@ -34,7 +36,7 @@ constexpr int BK = 64;  /* halves of K per stage: 128 bytes, one swizzle span; o
 constexpr int THREADS = 384;
 
 /* the NF4 codebook, the literals of qs_nf4_code (the test compares with the reference) */
-__constant__ float c_nf4_sm90[16] = {
+__device__ constexpr float c_nf4_sm90[16] = {
     -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
     -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
     0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
@@ -47,8 +49,7 @@ struct Nf4Sm90Cfg {
   static constexpr int B_BYTES = BN * BK * 2;  /* fp16 weights */
   static constexpr int R_BYTES = BN * BK / 2;  /* packed nibbles */
   static constexpr int STAGE_BYTES = A_BYTES + B_BYTES + R_BYTES;
-  static constexpr int SMEM = STAGES * STAGE_BYTES + 1024 + 3 * STAGES * 8 + 64;
-  static constexpr int ROWS = BN / 128; /* weight rows each producer thread dequantizes */
+  static constexpr int SMEM = STAGES * STAGE_BYTES + 1024 + 2 * STAGES * 8 + 64;
 };
 
 template <int BN>
@@ -72,15 +73,47 @@ __device__ __forceinline__ float block_absmax(const float *__restrict__ absmax, 
   return __fadd_rn(__fmul_rn((float)__ldg(aq + b), __ldg(ascale + b / QS_NF4_DQ_GROUP)), aoff);
 }
 
-/* Eight weights (4 packed bytes, element 2j in the high nibble of byte j) to 8 fp16. */
-__device__ __forceinline__ uint4 dequant8(uint32_t w, float a, const float *lut) {
-  uint32_t o[4];
+/* The block's 16 weights, h(code[i] * absmax) (quant.h), as a table in registers:
+ * lo[j] holds the low bytes of entries 4 j .. 4 j + 3, hi[j] their high bytes, so
+ * that a byte permute looks up four entries at once (no shared-memory lookups:
+ * those, two a weight, kept the dequantization behind the tensor cores). */
+__device__ __forceinline__ void block_table(float a, uint32_t (&lo)[4], uint32_t (&hi)[4]) {
 #pragma unroll
   for (int j = 0; j < 4; j++) {
-    const uint32_t byte = (w >> (8 * j)) & 0xffu;
-    o[j] = qsq::pack_h2(lut[byte >> 4] * a, lut[byte & 15u] * a);
+    const uint32_t p0 = qsq::pack_h2(c_nf4_sm90[4 * j] * a, c_nf4_sm90[4 * j + 1] * a);
+    const uint32_t p1 = qsq::pack_h2(c_nf4_sm90[4 * j + 2] * a, c_nf4_sm90[4 * j + 3] * a);
+    lo[j] = __byte_perm(p0, p1, 0x6420);
+    hi[j] = __byte_perm(p0, p1, 0x7531);
   }
-  return make_uint4(o[0], o[1], o[2], o[3]);
+}
+
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
+  return d;
+}
+
+/* Four weights: the low 16 bits r of two packed bytes (element 2 j in the high nibble
+ * of byte j) to two half2 words (elements 0, 1 and 2, 3). Nibble k of r indexes byte
+ * k of the lookups; its bit 3 picks the table half, through a byte mask made by the
+ * permute's sign replication from w (the word r came from) and w << 4: msel copies
+ * the sign bit of the byte holding each nibble's bit 3 into all 8 bits. */
+__device__ __forceinline__ uint2 lookup4(uint32_t r, uint32_t w, uint32_t w4, uint32_t msel, const uint32_t (&lo)[4],
+                                         const uint32_t (&hi)[4]) {
+  const uint32_t sel = r & 0x7777u;
+  const uint32_t m = prmt(w, w4, msel);
+  const uint32_t l0 = prmt(lo[0], lo[1], sel), l1 = prmt(lo[2], lo[3], sel);
+  const uint32_t h0 = prmt(hi[0], hi[1], sel), h1 = prmt(hi[2], hi[3], sel);
+  const uint32_t L = (l0 & ~m) | (l1 & m), H = (h0 & ~m) | (h1 & m);
+  return make_uint2(prmt(L, H, 0x4051), prmt(L, H, 0x6273));
+}
+
+/* Eight weights (4 packed bytes) to 8 fp16. */
+__device__ __forceinline__ uint4 dequant8(uint32_t w, const uint32_t (&lo)[4], const uint32_t (&hi)[4]) {
+  const uint32_t w4 = w << 4;
+  const uint2 a = lookup4(w, w, w4, 0x9D8C, lo, hi);       /* nibbles 0-3: bytes 0, 1 */
+  const uint2 b = lookup4(w >> 16, w, w4, 0xBFAE, lo, hi); /* nibbles 4-7: bytes 2, 3 */
+  return make_uint4(a.x, a.y, b.x, b.y);
 }
 
 template <int BN, int GELU>
@@ -94,8 +127,6 @@ __global__ void __launch_bounds__(THREADS, 1)
   uint8_t *ring = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
   uint64_t *full = (uint64_t *)(ring + C::STAGES * C::STAGE_BYTES);
   uint64_t *empty = full + C::STAGES;
-  uint64_t *rawb = empty + C::STAGES;
-  float *lut = (float *)(rawb + C::STAGES);
 
   const int wg = threadIdx.x >> 7, tid = threadIdx.x & 127;
   const int tiles_n = (N + BN - 1) / BN, tiles = tiles_n * ((M + BM - 1) / BM);
@@ -104,103 +135,94 @@ __global__ void __launch_bounds__(THREADS, 1)
   const int my_tiles = blockIdx.x < tiles ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
   const int Q = my_tiles * KT;
 
-  if (threadIdx.x < 16) lut[threadIdx.x] = c_nf4_sm90[threadIdx.x];
   if (threadIdx.x == 0) {
     for (int s = 0; s < C::STAGES; s++) {
-      sm90::mbar_init(&full[s], 1 + 128); /* the A copy's arrival + every producer thread */
-      sm90::mbar_init(&empty[s], 2);
-      sm90::mbar_init(&rawb[s], 1);
+      sm90::mbar_init(&full[s], 1);  /* the producer's arrival; the bytes of A and the nibbles */
+      sm90::mbar_init(&empty[s], 2); /* one arrival per consumer warpgroup */
     }
     sm90::mbar_fence_init();
   }
   __syncthreads();
 
-  if (wg == 0) { /* producer */
-    constexpr int LA = C::STAGES - 2; /* copies issued ahead of the dequantization */
-    auto issue = [&](int q) {
-      const int slot = q % C::STAGES;
-      const uint32_t par = (uint32_t)(q / C::STAGES) & 1u;
-      const int tile = blockIdx.x + (q / KT) * gridDim.x, kt = q % KT;
-      const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * BN;
-      sm90::mbar_wait(&empty[slot], par ^ 1u);
-      uint8_t *st = ring + slot * C::STAGE_BYTES;
-      sm90::mbar_arrive_expect_tx(&full[slot], C::A_BYTES);
-      sm90::tma_load_2d(st, &tmA, kt * BK, m0, &full[slot]);
-      sm90::mbar_arrive_expect_tx(&rawb[slot], C::R_BYTES);
-      sm90::tma_load_2d(st + C::A_BYTES + C::B_BYTES, &tmR, kt * (BK / 2), n0, &rawb[slot]);
-    };
+  if (wg == 0) { /* producer: one thread issues the copies of the ring */
+    sm90::regs_dec<40>();
     if (tid == 0) {
       sm90::tma_prefetch_desc(&tmA);
       sm90::tma_prefetch_desc(&tmR);
-      for (int q = 0; q < LA && q < Q; q++) issue(q);
-    }
-    const int KB = K / 64;
-    float anext[C::ROWS];
-    if (Q > 0) {
-      const int n0 = (blockIdx.x % tiles_n) * BN;
-#pragma unroll
-      for (int i = 0; i < C::ROWS; i++) anext[i] = block_absmax(absmax, aq, ascale, aoff, n0 + tid + 128 * i, N, KB, 0);
-    }
-    for (int q = 0; q < Q; q++) {
-      if (tid == 0 && q + LA < Q) issue(q + LA);
-      const int slot = q % C::STAGES;
-      const uint32_t par = (uint32_t)(q / C::STAGES) & 1u;
-      float a[C::ROWS];
-#pragma unroll
-      for (int i = 0; i < C::ROWS; i++) a[i] = anext[i];
-      if (q + 1 < Q) { /* the next stage's absmax, loaded while this one is dequantized */
-        const int tile = blockIdx.x + ((q + 1) / KT) * gridDim.x, kt = (q + 1) % KT;
-        const int n0 = (tile % tiles_n) * BN;
-#pragma unroll
-        for (int i = 0; i < C::ROWS; i++)
-          anext[i] = block_absmax(absmax, aq, ascale, aoff, n0 + tid + 128 * i, N, KB, kt);
+      for (int q = 0; q < Q; q++) {
+        const int slot = q % C::STAGES;
+        const uint32_t par = (uint32_t)(q / C::STAGES) & 1u;
+        const int tile = blockIdx.x + (q / KT) * gridDim.x, kt = q % KT;
+        const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * BN;
+        sm90::mbar_wait(&empty[slot], par ^ 1u);
+        uint8_t *st = ring + slot * C::STAGE_BYTES;
+        sm90::mbar_arrive_expect_tx(&full[slot], C::A_BYTES + C::R_BYTES);
+        sm90::tma_load_2d(st, &tmA, kt * BK, m0, &full[slot]);
+        sm90::tma_load_2d(st + C::A_BYTES + C::B_BYTES, &tmR, kt * (BK / 2), n0, &full[slot]);
       }
-      uint8_t *st = ring + slot * C::STAGE_BYTES;
-      uint8_t *sB = st + C::A_BYTES;
-      const uint8_t *sR = sB + C::B_BYTES;
-      sm90::mbar_wait(&rawb[slot], par);
-#pragma unroll
-      for (int i = 0; i < C::ROWS; i++) {
-        const int r = tid + 128 * i;
-        const uint4 p0 = *reinterpret_cast<const uint4 *>(sR + r * 32);
-        const uint4 p1 = *reinterpret_cast<const uint4 *>(sR + r * 32 + 16);
-        const uint32_t pw[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
-        uint8_t *row = sB + r * 128;
-#pragma unroll
-        for (int c = 0; c < 8; c++) /* 16-byte chunk c of the row, at the 128-byte swizzle's place */
-          *reinterpret_cast<uint4 *>(row + ((c ^ (r & 7)) << 4)) = dequant8(pw[c], a[i], lut);
-      }
-      asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-      sm90::mbar_arrive(&full[slot]);
     }
     return;
   }
 
-  /* consumers */
-  const int c = wg - 1;
+  /* consumers: both warpgroups dequantize the stage's weight tile (thread ct takes
+   * CH 16-byte chunks of row ct / TPR), wait for each other at a named barrier, then
+   * each runs the stage's wgmma on its 64 rows; the dequantization of stage q + 1
+   * runs while the tensor cores work on stage q */
+  sm90::regs_inc<232>();
+  const int c = wg - 1, ct = threadIdx.x - 128;
   const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  int slot = 0;
-  uint32_t phase = 0;
+  constexpr int TPR = 256 / BN;   /* threads per weight row */
+  constexpr int CH = 8 / TPR;     /* 16-byte chunks (8 weights) a thread writes per stage */
+  const int drow = ct / TPR, dch = (ct % TPR) * CH;
+  const int KB = K / 64;
   float acc[BN / 2];
 #pragma unroll
   for (int i = 0; i < BN / 2; i++) acc[i] = 0.0f;
 
+  float anext = 0.0f;
+  if (Q > 0) anext = block_absmax(absmax, aq, ascale, aoff, (blockIdx.x % tiles_n) * BN + drow, N, KB, 0);
+  int q = 0;
   for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * BN;
     int prev = -1;
-    for (int kt = 0; kt < KT; kt++) {
-      sm90::mbar_wait(&full[slot], phase);
-      const uint8_t *sA = ring + slot * C::STAGE_BYTES + c * 64 * 128;
-      const uint8_t *sB = ring + slot * C::STAGE_BYTES + C::A_BYTES;
+    for (int kt = 0; kt < KT; kt++, q++) {
+      const int slot = q % C::STAGES;
+      const uint32_t par = (uint32_t)(q / C::STAGES) & 1u;
+      const float a = anext;
+      if (q + 1 < Q) { /* the next stage's absmax, loaded while this one is dequantized */
+        const int t1 = blockIdx.x + ((q + 1) / KT) * gridDim.x;
+        anext = block_absmax(absmax, aq, ascale, aoff, (t1 % tiles_n) * BN + drow, N, KB, (q + 1) % KT);
+      }
+      uint8_t *st = ring + slot * C::STAGE_BYTES;
+      uint8_t *sB = st + C::A_BYTES;
+      const uint8_t *sR = sB + C::B_BYTES;
+      sm90::mbar_wait(&full[slot], par);
+      {
+        uint32_t pw[CH];
+        const uint8_t *src = sR + drow * 32 + dch * 4;
+#pragma unroll
+        for (int i = 0; i < CH / 4; i++) {
+          const uint4 p = *reinterpret_cast<const uint4 *>(src + 16 * i);
+          pw[4 * i] = p.x, pw[4 * i + 1] = p.y, pw[4 * i + 2] = p.z, pw[4 * i + 3] = p.w;
+        }
+        uint32_t lo[4], hi[4];
+        block_table(a, lo, hi);
+        uint8_t *row = sB + drow * 128;
+#pragma unroll
+        for (int i = 0; i < CH; i++) /* 16-byte chunk dch + i of the row, at the 128-byte swizzle's place */
+          *reinterpret_cast<uint4 *>(row + (((dch + i) ^ (drow & 7)) << 4)) = dequant8(pw[i], lo, hi);
+      }
+      asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+      sm90::named_sync(1, 256); /* the whole weight tile is in place */
+      const uint8_t *sA = st + c * 64 * 128;
       sm90::wg_fence();
 #pragma unroll
       for (int ks = 0; ks < BK / 16; ks++)
         wgmma_tile<BN>(acc, sm90::desc_sw128(sA + ks * 32), sm90::desc_sw128(sB + ks * 32), (kt | ks) != 0);
       sm90::wg_commit();
-      sm90::wg_wait<1>();
+      sm90::wg_wait<1>(); /* the previous stage's wgmma has read its slot */
       if (prev >= 0 && tid == 0) sm90::mbar_arrive(&empty[prev]);
       prev = slot;
-      if (++slot == C::STAGES) slot = 0, phase ^= 1;
     }
     sm90::wg_wait<0>();
 #pragma unroll

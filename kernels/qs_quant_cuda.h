@@ -120,10 +120,14 @@ int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const float *sw,
  * where available (on an H200 it beats the mma.sync tiles at batch 1 as well: ViT-B's
  * four Linears at M 197 take 33.9 us against 76.9), and qs_int8_splitk_choose then
  * answers 1; call it directly only to pick the tile width: bn 256 (128 x 256
- * tiles), 128 (128 x 128) or 0 (chosen from the shape). Preconditions of
+ * tiles), 128 (128 x 128), QS_SM90_PINGPONG (each consumer warpgroup on its own
+ * 128 x 128 tiles, one's epilogue under the other's main loop) or 0 (chosen from
+ * the shape). Preconditions of
  * qs_int8_gemm_launch, N even, sw 8-byte and bias 4-byte aligned.
  * qs_int8_sm90_available: 1 if the current device can run it. */
 #define QS_INT8_SM90_MIN_M 1
+/* bn of the ping-pong schedule (int8 and fp8 sm_90a kernels) */
+#define QS_SM90_PINGPONG 1
 /* the NF4 wgmma kernel (nf4_gemm_sm90.cu) from this many rows */
 #define QS_NF4_SM90_MIN_M 512
 int qs_int8_sm90_available(void);

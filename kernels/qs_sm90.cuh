@@ -60,6 +60,12 @@ __device__ __forceinline__ void named_sync(int id, int count) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
 }
 
+/* arrive at named barrier `id` without waiting: with named_sync(id, count) in other
+ * warps, one group of warps signals another */
+__device__ __forceinline__ void named_arrive(int id, int count) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+
 /* ---- TMA ------------------------------------------------------------------- */
 /* 2-D tile [box rows][box cols] at (c0 = column, c1 = row) of the tensor map into
  * shared memory; completes `bar`'s transactions. Out-of-range elements are zeros. */

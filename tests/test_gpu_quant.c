@@ -12,7 +12,7 @@
  * outlier columns than the fused epilogue takes, ViT-B / ViT-H shapes, odd M, and
  * a captured CUDA graph replayed on inputs with different outlier sets; on a
  * compute capability 9.0 device the same checks for the wgmma kernel of
- * int8_gemm_sm90.cu at both tile widths.
+ * int8_gemm_sm90.cu at both tile widths and in its ping-pong schedule.
  *
  * NF4: relative L2 error against qs_nf4_linear_ref <= 1e-3 (fp32 accumulation
  * in another order plus one fp16 rounding), with and without double
@@ -588,6 +588,14 @@ int main(void) {
     int8_case(130, 392, 272, 6.0f, few2, 2, 1, 1, 5);
     int8_case(257 * 8, 5120, 1280, 6.0f, few, 3, 1, 1, 3);
     int8_case(197 * 32, 768, 3072, 6.0f, NULL, 0, 1, 0, 4);
+    /* configuration 6: the ping-pong schedule (each warpgroup on its own 128 x 128
+     * tiles; an odd tile count leaves the last CTA's second warpgroup idle) */
+    int8_case(197 * 8, 3072, 768, 6.0f, few, 3, 1, 1, 6);
+    int8_case(1000, 768, 768, 6.0f, many, 80, 0, 0, 6);
+    int8_case(700, 200, 144, 6.0f, NULL, 0, 1, 0, 6);
+    int8_case(130, 392, 272, 6.0f, few2, 2, 1, 1, 6);
+    int8_case(197 * 32, 768, 3072, 0.0f, few, 3, 1, 0, 6);
+    int8_case(197 * 32, 3072, 768, 6.0f, NULL, 0, 1, 1, 6);
     /* fp8: ViT-B's shapes at batch 1 and 32, partial tiles, each tile width, no bias, M 1 */
     fp8_case(197, 2304, 768, 1, 0, 0);
     fp8_case(197 * 32, 3072, 768, 1, 1, 0);
@@ -595,6 +603,9 @@ int main(void) {
     fp8_case(130, 392, 272, 0, 1, 128);
     fp8_case(1, 768, 768, 1, 0, 0);
     fp8_case(700, 200, 6400, 1, 0, 128); /* rows past the register-resident quantization */
+    fp8_case(197 * 32, 3072, 768, 1, 1, QS_SM90_PINGPONG);
+    fp8_case(130, 392, 272, 0, 1, QS_SM90_PINGPONG);
+    fp8_case(197 * 8, 768, 3072, 1, 0, QS_SM90_PINGPONG);
   } else {
     printf("int8 and fp8 sm_90a kernels: not available on this device, their cases skipped\n");
   }
