@@ -25,7 +25,8 @@
  *         dequantization: what the library's IMMA costs before an epilogue
  *   nf4   qs_nf4_gemm (fp16 in, fp16 out, double-quantized absmax off), its heuristic;
  *         n4wg forced to configuration 3 (its wgmma kernel; n/a where refused as
- *         unsupported); n4c0, n4c1, n4w256, n4w128 (--configs) forced to 0, 1, 4, 5
+ *         unsupported); n4c0, n4c1, n4w256, n4w128, n4tall (--configs) forced to 0, 1, 4, 5,
+ *         6 (n4tall: its 256 x 128 tiles)
  *   quant, quanto, outl (--configs) the quantization kernel alone (no outliers, 4
  *         outlier columns) and the outlier launch alone (it exits early)
  * The weights of every format are the quantization of one fp16 matrix (int8 per
@@ -427,7 +428,7 @@ static int lin_K(const model_t *m, int l) { return l == 3 ? m->F : m->D; }
 enum { C_NONE = -1, C_FP32 = 0, C_FP16 = 1, C_INT8 = 2 };
 enum {
   P_FP32, P_FP16, P_INT8, P_INT8O, P_I8MM, P_I8WG, P_I8C0, P_I8C1, P_I8C2, P_I8W256, P_I8W128, P_I8WPP, P_IMMA, P_NF4,
-  P_N4WG, P_N4C0, P_N4C1, P_N4W256, P_N4W128, P_QUANT, P_QUANTO, P_OUTL, NPATH
+  P_N4WG, P_N4C0, P_N4C1, P_N4W256, P_N4W128, P_N4T, P_QUANT, P_QUANTO, P_OUTL, NPATH
 };
 static const struct {
   const char *name;
@@ -440,7 +441,7 @@ static const struct {
     {"i8c2", C_INT8, 1, 1}, {"i8w256", C_INT8, 1, 1}, {"i8w128", C_INT8, 1, 1}, {"i8wpp", C_INT8, 1, 1},
     {"imma", C_INT8, 0, 0},
     {"nf4", C_FP16, 0, 2},    {"n4wg", C_FP16, 0, 2},   {"n4c0", C_FP16, 1, 2},   {"n4c1", C_FP16, 1, 2},
-    {"n4w256", C_FP16, 1, 2}, {"n4w128", C_FP16, 1, 2}, {"quant", C_NONE, 1, 0},  {"quanto", C_NONE, 1, 0},
+    {"n4w256", C_FP16, 1, 2}, {"n4w128", C_FP16, 1, 2}, {"n4tall", C_FP16, 1, 2}, {"quant", C_NONE, 1, 0},  {"quanto", C_NONE, 1, 0},
     {"outl", C_NONE, 1, 0}};
 #define NF4_ERR_MAX 0.15
 static double ceiling_of(int c) { return c == C_FP32 ? g_tf32 : c == C_FP16 ? g_tf16 : c == C_INT8 ? g_ti8 : NAN; }
@@ -934,8 +935,9 @@ static void bench_shape(row_t *row, const lin_w *L, const act_in *X, scratch_t *
   }
 
   /* nf4 (relL2 only: NF4 is another rounding of the weights) */
-  static const int nf4_path[6][2] = {{-1, P_NF4}, {3, P_N4WG}, {0, P_N4C0}, {1, P_N4C1}, {4, P_N4W256}, {5, P_N4W128}};
-  for (int k = 0; k < 6; k++) {
+  static const int nf4_path[7][2] = {{-1, P_NF4},     {3, P_N4WG},     {0, P_N4C0}, {1, P_N4C1},
+                                     {4, P_N4W256}, {5, P_N4W128}, {6, P_N4T}};
+  for (int k = 0; k < 7; k++) {
     const int cfg = nf4_path[k][0], p = nf4_path[k][1];
     if (!path_on(p)) continue;
     WHERE(g_path[p].name);
@@ -1053,7 +1055,7 @@ static void print_header(const struct cudaDeviceProp *p, int dev, const int *mse
          "GEMM (heuristic), n4wg = forced to config 3 (wgmma)%s\n",
          g_sweep ? ", i8c0..2 = forced to mma.sync configs 0..2, i8w256 / i8w128 = wgmma tiles 128x256 / 128x128 "
                    "(configs 4, 5), i8wpp = its ping-pong schedule (6)" : "",
-         g_sweep ? " (n4c0, n4c1, n4w256, n4w128: configs 0, 1, 4, 5); quant, quanto, outl = the quantization (no / 4 outlier columns) and "
+         g_sweep ? " (n4c0, n4c1, n4w256, n4w128, n4tall: configs 0, 1, 4, 5, 6); quant, quanto, outl = the quantization (no / 4 outlier columns) and "
                    "outlier kernels alone" : "");
   printf("# timing: median of %d graph replays of R launches over weight copies >= 128 MB (R in the CSV), per "
          "launch\n",

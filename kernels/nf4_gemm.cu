@@ -535,10 +535,10 @@ extern "C" int qs_nf4_gemm_generic_launch(const uint16_t *x, const qs_nf4_weight
   return QS_OK;
 }
 
-/* Kernel override for the benchmark: -1 heuristic, 0 / 1 tiled configurations, 2 GEMV. */
-/* -1 the heuristic; 0, 1 the tiled mma.sync kernels, 2 the GEMV (M <= 16); 3 the
- * sm_90a wgmma kernel with its own tile width, 4 and 5 that kernel with 128 x 256
- * and 128 x 128 tiles (refused as unsupported where the build lacks it). */
+/* Kernel override for the benchmark and the tests: -1 the heuristic; 0, 1 the tiled
+ * mma.sync kernels, 2 the GEMV (M <= 16); 3 the sm_90a wgmma kernel with its own
+ * tile, 4, 5 and 6 that kernel with 128 x 256, 128 x 128 and 256 x 128 tiles
+ * (refused as unsupported where the build lacks it). */
 extern "C" void qs_nf4_gemm_force_config(int cfg) { g_force_cfg = cfg; }
 
 extern "C" int qs_nf4_gemm_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N, int K,
@@ -555,7 +555,8 @@ extern "C" int qs_nf4_gemm_launch(const uint16_t *x, const qs_nf4_weight *w, con
 #if QS_HAVE_SM90A
   /* Hopper: dequantize each weight tile once into shared memory, fp16 wgmma (nf4_gemm_sm90.cu) */
   if (cfg >= 3 || (cfg < 0 && M >= QS_NF4_SM90_MIN_M && qs_int8_sm90_available()))
-    return qs_nf4_gemm_sm90_launch(x, w, bias, M, N, K, gelu, cfg == 4 ? 256 : cfg == 5 ? 128 : 0, y, s);
+    return qs_nf4_gemm_sm90_launch(x, w, bias, M, N, K, gelu,
+                                   cfg == 4 ? 256 : cfg == 5 ? 128 : cfg == 6 ? QS_NF4_SM90_TALL : 0, y, s);
 #endif
   if (cfg >= 3) return qs_fail(QS_EUNSUPPORTED, "nf4 gemm: unsupported: configuration %d is not in this build", cfg);
   if (cfg < 0) {

@@ -4,17 +4,18 @@
  * (m64nBNk16, fp32 accumulation).
  *
  * Each weight tile is dequantized once, into shared memory, and never exists in
- * device memory. A persistent grid (one CTA per SM) walks the BM x BN output tiles,
+ * device memory. A persistent grid (one CTA per SM) walks the TM x BN output tiles,
  * n fastest. Warpgroup 0 is the producer: its thread 0 issues the TMA loads of the
- * activation tile (128 rows x 64 halves, 128-byte swizzle) and of the packed nibbles
+ * activation tile (TM rows x 64 halves, 128-byte swizzle) and of the packed nibbles
  * of the weight tile (BN rows x 32 bytes) into a ring of STAGES slots. Warpgroups 1
- * and 2 are the consumers (64 rows each): together they turn a slot's nibbles into
- * fp16, w = h(code[idx] * absmax) as quant.h and nf4_gemm.cu, written in the 128-byte
- * swizzled layout the wgmma descriptor reads, meet at a named barrier after a proxy
- * fence, and issue the slot's wgmma; the dequantization of the next slot runs while
- * the tensor cores work on this one (256 threads share it, where one producer
- * warpgroup did it before and was the bottleneck). A slot is released once the wgmma
- * that read it has completed.
+ * and 2 are the consumers (TM / 2 rows each, in m64 halves): together they turn a
+ * slot's nibbles into fp16, w = h(code[idx] * absmax) as quant.h and nf4_gemm.cu
+ * (from a per-block table of the 16 products in registers, looked up four at a time
+ * by byte permutes), written in the 128-byte swizzled layout the wgmma descriptor
+ * reads, meet at a named barrier after a proxy fence, and issue the slot's wgmma;
+ * the dequantization of the next slot runs while the tensor cores work on this one.
+ * A slot is released once the wgmma that read it has completed. The 256 x 128 tile
+ * dequantizes half as many weights per product as 128 x 256.
  *
  * Arithmetic: fp32 accumulation in the tensor cores' order (not the reference's 8
  * lanes), then + h(bias) in fp32, rounded to fp16; with GELU, y = h(gelu(h(v))): the
@@ -31,7 +32,6 @@ extern "C" {
 
 namespace {
 
-constexpr int BM = 128;
 constexpr int BK = 64;  /* halves of K per stage: 128 bytes, one swizzle span; one NF4 block per row */
 constexpr int THREADS = 384;
 
@@ -42,10 +42,13 @@ __device__ constexpr float c_nf4_sm90[16] = {
     0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
     0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
 
-template <int BN>
+/* TM x BN output tiles: 128 x 256, 128 x 128, or 256 x 128 (each consumer warpgroup
+ * 128 rows, two m64 halves: half the dequantization per product of 128 x 256) */
+template <int TM, int BN>
 struct Nf4Sm90Cfg {
-  static constexpr int STAGES = BN == 256 ? 4 : 6;
-  static constexpr int A_BYTES = BM * BK * 2;  /* 16 KB */
+  static constexpr int STAGES = TM * 2 + BN >= 512 ? 4 : 6;
+  static constexpr int NH = TM / 128;          /* m64 halves per consumer warpgroup */
+  static constexpr int A_BYTES = TM * BK * 2;  /* 16 or 32 KB */
   static constexpr int B_BYTES = BN * BK * 2;  /* fp16 weights */
   static constexpr int R_BYTES = BN * BK / 2;  /* packed nibbles */
   static constexpr int STAGE_BYTES = A_BYTES + B_BYTES + R_BYTES;
@@ -116,13 +119,14 @@ __device__ __forceinline__ uint4 dequant8(uint32_t w, const uint32_t (&lo)[4], c
   return make_uint4(a.x, a.y, b.x, b.y);
 }
 
-template <int BN, int GELU>
+template <int TM, int BN, int GELU>
 __global__ void __launch_bounds__(THREADS, 1)
     nf4_gemm_sm90_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmR,
                          const float *__restrict__ absmax, const int8_t *__restrict__ aq,
                          const float *__restrict__ ascale, float aoff, const __half *__restrict__ bias, int M, int N,
                          int K, __half *__restrict__ y) {
-  using C = Nf4Sm90Cfg<BN>;
+  using C = Nf4Sm90Cfg<TM, BN>;
+  constexpr int BM = TM;
   extern __shared__ uint8_t smem_raw[];
   uint8_t *ring = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
   uint64_t *full = (uint64_t *)(ring + C::STAGES * C::STAGE_BYTES);
@@ -175,9 +179,11 @@ __global__ void __launch_bounds__(THREADS, 1)
   constexpr int CH = 8 / TPR;     /* 16-byte chunks (8 weights) a thread writes per stage */
   const int drow = ct / TPR, dch = (ct % TPR) * CH;
   const int KB = K / 64;
-  float acc[BN / 2];
+  float acc[C::NH][BN / 2];
 #pragma unroll
-  for (int i = 0; i < BN / 2; i++) acc[i] = 0.0f;
+  for (int hh = 0; hh < C::NH; hh++)
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) acc[hh][i] = 0.0f;
 
   float anext = 0.0f;
   if (Q > 0) anext = block_absmax(absmax, aq, ascale, aoff, (blockIdx.x % tiles_n) * BN + drow, N, KB, 0);
@@ -214,11 +220,14 @@ __global__ void __launch_bounds__(THREADS, 1)
       }
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
       sm90::named_sync(1, 256); /* the whole weight tile is in place */
-      const uint8_t *sA = st + c * 64 * 128;
+      const uint8_t *sA = st + c * C::NH * 64 * 128;
       sm90::wg_fence();
 #pragma unroll
       for (int ks = 0; ks < BK / 16; ks++)
-        wgmma_tile<BN>(acc, sm90::desc_sw128(sA + ks * 32), sm90::desc_sw128(sB + ks * 32), (kt | ks) != 0);
+#pragma unroll
+        for (int hh = 0; hh < C::NH; hh++)
+          wgmma_tile<BN>(acc[hh], sm90::desc_sw128(sA + hh * 64 * 128 + ks * 32), sm90::desc_sw128(sB + ks * 32),
+                         (kt | ks) != 0);
       sm90::wg_commit();
       sm90::wg_wait<1>(); /* the previous stage's wgmma has read its slot */
       if (prev >= 0 && tid == 0) sm90::mbar_arrive(&empty[prev]);
@@ -226,19 +235,21 @@ __global__ void __launch_bounds__(THREADS, 1)
     }
     sm90::wg_wait<0>();
 #pragma unroll
-    for (int i = 0; i < BN / 2; i++) sm90::reg_fence(acc[i]);
+    for (int hh = 0; hh < C::NH; hh++)
+#pragma unroll
+      for (int i = 0; i < BN / 2; i++) sm90::reg_fence(acc[hh][i]);
     if (prev >= 0 && tid == 0) sm90::mbar_arrive(&empty[prev]);
 
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-      const int gm = m0 + c * 64 + warp * 16 + g + h * 8;
+    for (int h = 0; h < 2 * C::NH; h++) {
+      const int gm = m0 + (c * C::NH + (h >> 1)) * 64 + warp * 16 + g + (h & 1) * 8;
       if (gm >= M) continue;
       __half *yr = y + (size_t)gm * N;
 #pragma unroll
       for (int j = 0; j < BN / 8; j++) {
         const int gn = n0 + 8 * j + 2 * t4;
         if (gn >= N) continue; /* N even */
-        float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
+        float v0 = acc[h >> 1][4 * j + 2 * (h & 1)], v1 = acc[h >> 1][4 * j + 2 * (h & 1) + 1];
         if (bias) {
           const float2 b2 = __half22float2(__ldg(reinterpret_cast<const __half2 *>(bias + gn)));
           v0 = __fadd_rn(v0, b2.x);
@@ -283,20 +294,23 @@ int make_map(CUtensorMap *map, const void *p, CUtensorMapDataType dt, int esize,
   return QS_OK;
 }
 
-template <int BN, int GELU>
-int launch(const CUtensorMap &mA, const CUtensorMap &mR, const qs_nf4_weight *w, const uint16_t *bias, int M, int N,
-           int K, uint16_t *y, int sms, cudaStream_t s) {
-  using C = Nf4Sm90Cfg<BN>;
+template <int TM, int BN, int GELU>
+int launch(const qs_nf4_weight *w, const uint16_t *x, const uint16_t *bias, int M, int N, int K, uint16_t *y, int sms,
+           cudaStream_t s) {
+  using C = Nf4Sm90Cfg<TM, BN>;
   static int attr_set = 0;
   if (!attr_set) {
-    QSQ_CUDA(cudaFuncSetAttribute(nf4_gemm_sm90_kernel<BN, GELU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    QSQ_CUDA(cudaFuncSetAttribute(nf4_gemm_sm90_kernel<TM, BN, GELU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   C::SMEM),
              "nf4 gemm sm90");
     attr_set = 1;
   }
-  const long tiles = (long)((N + BN - 1) / BN) * ((M + BM - 1) / BM);
+  CUtensorMap mA, mR;
+  QS_TRY(make_map(&mA, x, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, M, K, TM, BK, CU_TENSOR_MAP_SWIZZLE_128B));
+  QS_TRY(make_map(&mR, w->packed, CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, N, K / 2, BN, BK / 2, CU_TENSOR_MAP_SWIZZLE_NONE));
+  const long tiles = (long)((N + BN - 1) / BN) * ((M + TM - 1) / TM);
   const unsigned grid = (unsigned)(tiles < sms ? tiles : sms);
-  nf4_gemm_sm90_kernel<BN, GELU><<<grid, THREADS, C::SMEM, s>>>(
+  nf4_gemm_sm90_kernel<TM, BN, GELU><<<grid, THREADS, C::SMEM, s>>>(
       mA, mR, w->absmax, w->absmax ? nullptr : w->absmax_q, w->absmax_scale, w->absmax_offset, (const __half *)bias,
       M, N, K, (__half *)y);
   QSQ_CUDA(cudaGetLastError(), "nf4 gemm sm90");
@@ -305,7 +319,8 @@ int launch(const CUtensorMap &mA, const CUtensorMap &mR, const qs_nf4_weight *w,
 
 }  // namespace
 
-/* bn: 256, 128, or 0 (chosen from the shape, as the int8 kernel chooses). */
+/* bn: 256 (128 x 256 tiles), 128 (128 x 128), QS_NF4_SM90_TALL (256 x 128), or 0
+ * (chosen from the shape). */
 extern "C" int qs_nf4_gemm_sm90_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N,
                                        int K, int gelu, int bn, uint16_t *y, cudaStream_t s) {
   QSQ_REQUIRE(qs_int8_sm90_available(), "nf4 gemm sm90: unsupported: needs a compute capability 9.0 device");
@@ -313,7 +328,8 @@ extern "C" int qs_nf4_gemm_sm90_launch(const uint16_t *x, const qs_nf4_weight *w
               "nf4 gemm sm90: argument: NULL pointer");
   QSQ_REQUIRE(M >= 1 && N >= 2 && N % 2 == 0 && K >= 64 && K % 64 == 0,
               "nf4 gemm sm90: shape: M %d N %d K %d (need K %% 64 == 0, N even)", M, N, K);
-  QSQ_REQUIRE(bn == 0 || bn == 128 || bn == 256, "nf4 gemm sm90: argument: tile width %d", bn);
+  QSQ_REQUIRE(bn == 0 || bn == 128 || bn == 256 || bn == QS_NF4_SM90_TALL, "nf4 gemm sm90: argument: tile width %d",
+              bn);
   QSQ_REQUIRE(((uintptr_t)x & 15) == 0 && ((uintptr_t)w->packed & 15) == 0 && ((uintptr_t)bias & 3) == 0 &&
                   ((uintptr_t)y & 3) == 0,
               "nf4 gemm sm90: alignment: x, packed 16-byte; bias, y 4-byte");
@@ -325,14 +341,16 @@ extern "C" int qs_nf4_gemm_sm90_launch(const uint16_t *x, const qs_nf4_weight *w
     QSQ_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "nf4 gemm sm90");
   }
   if (bn == 0) {
-    const long mt = (M + BM - 1) / BM;
+    /* the tall tile (half the dequantization per product) wherever it leaves no more
+     * waves of work than the 128 x 256 one; else the width with the fewer waves */
+    const long mt = (M + 127) / 128, mt2 = (M + 255) / 256;
     const long w256 = (mt * ((N + 255) / 256) + sms - 1) / sms, w128 = (mt * ((N + 127) / 128) + sms - 1) / sms;
-    bn = (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
+    const long wtall = (mt2 * ((N + 127) / 128) + sms - 1) / sms;
+    bn = wtall <= w256 ? QS_NF4_SM90_TALL : (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
   }
-  CUtensorMap mA, mR;
-  QS_TRY(make_map(&mA, x, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, M, K, BM, BK, CU_TENSOR_MAP_SWIZZLE_128B));
-  QS_TRY(make_map(&mR, w->packed, CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, N, K / 2, bn, BK / 2, CU_TENSOR_MAP_SWIZZLE_NONE));
+  if (bn == QS_NF4_SM90_TALL)
+    return gelu ? launch<256, 128, 1>(w, x, bias, M, N, K, y, sms, s) : launch<256, 128, 0>(w, x, bias, M, N, K, y, sms, s);
   if (bn == 256)
-    return gelu ? launch<256, 1>(mA, mR, w, bias, M, N, K, y, sms, s) : launch<256, 0>(mA, mR, w, bias, M, N, K, y, sms, s);
-  return gelu ? launch<128, 1>(mA, mR, w, bias, M, N, K, y, sms, s) : launch<128, 0>(mA, mR, w, bias, M, N, K, y, sms, s);
+    return gelu ? launch<128, 256, 1>(w, x, bias, M, N, K, y, sms, s) : launch<128, 256, 0>(w, x, bias, M, N, K, y, sms, s);
+  return gelu ? launch<128, 128, 1>(w, x, bias, M, N, K, y, sms, s) : launch<128, 128, 0>(w, x, bias, M, N, K, y, sms, s);
 }

@@ -128,6 +128,8 @@ int qs_int8_gemm_launch(const qs_int8_act *a, const int8_t *wq, const float *sw,
 #define QS_INT8_SM90_MIN_M 1
 /* bn of the ping-pong schedule (int8 and fp8 sm_90a kernels) */
 #define QS_SM90_PINGPONG 1
+/* bn of the NF4 wgmma kernel's 256 x 128 tiles */
+#define QS_NF4_SM90_TALL 2
 /* the NF4 wgmma kernel (nf4_gemm_sm90.cu) from this many rows */
 #define QS_NF4_SM90_MIN_M 512
 int qs_int8_sm90_available(void);
@@ -193,10 +195,12 @@ int qs_nf4_gemm_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t
                        int gelu, uint16_t *y, cudaStream_t s);
 
 /* Hopper (compute capability 9.0, sm_90a build): each weight tile dequantized once
- * into shared memory (w = h(code * absmax), 128-byte swizzled) by a producer
- * warpgroup, fp16 wgmma with fp32 accumulation, the epilogue of qs_nf4_gemm_launch;
- * the same tolerance against the reference. qs_nf4_gemm_launch uses it by itself for
- * M >= QS_INT8_SM90_MIN_M where available; bn 256, 128 or 0 (chosen from the shape).
+ * into shared memory (w = h(code * absmax), 128-byte swizzled) by the consumer
+ * warpgroups, a stage ahead of their fp16 wgmma with fp32 accumulation, the epilogue
+ * of qs_nf4_gemm_launch; the same tolerance against the reference.
+ * qs_nf4_gemm_launch uses it by itself for M >= QS_NF4_SM90_MIN_M where available;
+ * bn 256 (128 x 256 tiles), 128 (128 x 128), QS_NF4_SM90_TALL (256 x 128) or 0
+ * (chosen from the shape).
  * Preconditions of qs_nf4_gemm_launch (K % 64 == 0, block 64, N even). */
 int qs_nf4_gemm_sm90_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N, int K,
                             int gelu, int bn, uint16_t *y, cudaStream_t s);

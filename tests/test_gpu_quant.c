@@ -619,7 +619,7 @@ int main(void) {
   nf4_case(7, 3072, 768, 1, 1, 0, -1, 0);
   nf4_case(16, 768, 3072, 0, 1, 1, -1, 0);
   nf4_case(197 * 32, 3072, 768, 1, 1, 0, -1, 1);
-  /* the sm_90a wgmma kernel (3: its own tile width, 4: 128 x 256, 5: 128 x 128): M and N
+  /* the sm_90a wgmma kernel (3: its own tile, 4: 128 x 256, 5: 128 x 128, 6: 256 x 128): M and N
    * not multiples of the tile, double quantization, GELU, more tiles than SMs */
   if (qs_int8_sm90_available()) {
     nf4_case(197 * 8, 2304, 768, 0, 1, 0, 3, 1);
@@ -629,6 +629,12 @@ int main(void) {
     nf4_case(130, 392, 320, 0, 1, 1, 5, 0);
     nf4_case(257 * 8, 5120, 1280, 0, 1, 1, 3, 0);
     nf4_case(197 * 32, 768, 3072, 1, 1, 0, 4, 0);
+    /* 6: 256 x 128 tiles (two m64 halves a warpgroup) */
+    nf4_case(197 * 8, 3072, 768, 1, 1, 1, 6, 1);
+    nf4_case(700, 200, 192, 1, 0, 0, 6, 0);
+    nf4_case(130, 392, 320, 0, 1, 1, 6, 0);
+    nf4_case(197 * 32, 768, 3072, 0, 1, 0, 6, 0);
+    nf4_case(257 * 8, 5120, 1280, 1, 1, 1, 6, 0);
   } else {
     printf("nf4 sm_90a kernel: not available on this device, its cases skipped\n");
   }
