@@ -341,12 +341,11 @@ extern "C" int qs_nf4_gemm_sm90_launch(const uint16_t *x, const qs_nf4_weight *w
     QSQ_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "nf4 gemm sm90");
   }
   if (bn == 0) {
-    /* the tall tile (half the dequantization per product) wherever it leaves no more
-     * waves of work than the 128 x 256 one; else the width with the fewer waves */
-    const long mt = (M + 127) / 128, mt2 = (M + 255) / 256;
+    /* the width with the fewer waves of work; the 256 x 128 tile (half the
+     * dequantization per product) only when asked for: its speed is not measured yet */
+    const long mt = (M + 127) / 128;
     const long w256 = (mt * ((N + 255) / 256) + sms - 1) / sms, w128 = (mt * ((N + 127) / 128) + sms - 1) / sms;
-    const long wtall = (mt2 * ((N + 127) / 128) + sms - 1) / sms;
-    bn = wtall <= w256 ? QS_NF4_SM90_TALL : (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
+    bn = (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
   }
   if (bn == QS_NF4_SM90_TALL)
     return gelu ? launch<256, 128, 1>(w, x, bias, M, N, K, y, sms, s) : launch<256, 128, 0>(w, x, bias, M, N, K, y, sms, s);

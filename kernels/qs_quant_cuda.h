@@ -199,8 +199,8 @@ int qs_nf4_gemm_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t
  * warpgroups, a stage ahead of their fp16 wgmma with fp32 accumulation, the epilogue
  * of qs_nf4_gemm_launch; the same tolerance against the reference.
  * qs_nf4_gemm_launch uses it by itself for M >= QS_NF4_SM90_MIN_M where available;
- * bn 256 (128 x 256 tiles), 128 (128 x 128), QS_NF4_SM90_TALL (256 x 128) or 0
- * (chosen from the shape).
+ * bn 256 (128 x 256 tiles), 128 (128 x 128), QS_NF4_SM90_TALL (256 x 128: never
+ * chosen by itself until its speed is measured) or 0 (256 or 128, from the shape).
  * Preconditions of qs_nf4_gemm_launch (K % 64 == 0, block 64, N even). */
 int qs_nf4_gemm_sm90_launch(const uint16_t *x, const qs_nf4_weight *w, const uint16_t *bias, int M, int N, int K,
                             int gelu, int bn, uint16_t *y, cudaStream_t s);

@@ -40,7 +40,7 @@ if(TARGET qsweep_cuda)
   # A device fault (illegal address) and a spinning kernel cost one cell each: the worker
   # processes of `qsweep run` on the CUDA backend (tests/gpu_isolate.sh; exits 77 without a GPU).
   string(REPLACE ";" " " _qs_mpiexec_str "${QS_MPIEXEC}")
-  add_test(NAME gpu_isolate COMMAND bash ${QS_TEST_DIR}/gpu_isolate.sh $<TARGET_FILE:qsweep>)
+  add_test(NAME gpu_isolate COMMAND bash ${QS_TEST_DIR}/gpu_isolate.sh $<TARGET_FILE:qsweep> $<TARGET_FILE:qs_h5_keys>)
   set_tests_properties(gpu_isolate PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 600
                        ENVIRONMENT "${QS_MPI_ENV};QSWEEP_MPIEXEC=${_qs_mpiexec_str};QS_FIXTURE_DIR=${QS_FIXTURE_DIR}")
 

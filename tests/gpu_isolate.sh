@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# gpu_isolate.sh QSWEEP - a device fault and a hang cost one cell on the CUDA backend:
+# gpu_isolate.sh QSWEEP H5KEYS - a device fault and a hang cost one cell on the CUDA backend:
 # a cell whose worker launches a kernel storing to an illegal address (a sticky error: the
 # worker's context is lost and it is replaced) and one whose kernel spins forever (killed
 # at the time limit), on 2 ranks (sharing the GPU if there is one): every other cell ok,
 # those two failed / timeout, each cell once, --resume retries only them; then on one
 # rank the cell after each fault is ok in a fresh worker. Exits 77 (skipped) where no
-# CUDA device is visible. Environment: QSWEEP_MPIEXEC, QS_FIXTURE_DIR (tests/fixtures).
+# CUDA device is visible. H5KEYS: tests/h5_keys.c's qs_h5_keys, which reads the results
+# file back (so the test needs no hdf5-tools on the GPU machine). Environment:
+# QSWEEP_MPIEXEC, QS_FIXTURE_DIR (tests/fixtures).
 set -u
 QSWEEP=$1
+H5KEYS=${2:?usage: gpu_isolate.sh QSWEEP H5KEYS}
 MPIEXEC=${QSWEEP_MPIEXEC:-mpiexec --oversubscribe}
 FIX=${QS_FIXTURE_DIR:?QS_FIXTURE_DIR must name tests/fixtures}
 T=$(mktemp -d "${TMPDIR:-/tmp}/qsweep-gpu-isolate.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 unset QSWEEP_INJECT_FAILURE QSWEEP_INJECT_CRASH QSWEEP_INJECT_HANG
 export QSWEEP_ZOO=$FIX/tiny-zoo.json
-# the results are read back with h5dump (Debian's hdf5-tools, one of the README's packages)
-command -v h5dump >/dev/null || { echo "gpu_isolate: needs h5dump (hdf5-tools) to read the results file" >&2; exit 1; }
 if ! "$QSWEEP" forward --backend cuda --model tiny-vit >"$T/probe" 2>&1; then
   if grep -q 'no CUDA device\|not built in' "$T/probe"; then
     echo "gpu_isolate: no CUDA device: skipping ($(tail -1 "$T/probe"))"
@@ -31,8 +32,10 @@ check() { # check DESCRIPTION COMMAND...
   shift
   if "$@"; then pass=$((pass + 1)); else echo "FAIL: $d" >&2; fails=$((fails + 1)); fi
 }
-keys() { h5dump -d /cells "$1" | grep -o '"[^"]*|b[0-9]*|tp[0-9]*"' | tr -d '"'; }
-statuses() { h5dump -d /cells "$1" | grep -oE '"(ok|failed|oom|unsupported|timeout|skipped)"' | tr -d '"'; }
+# the rows of a results file, in row order: "key status backend", and their messages
+keys() { "$H5KEYS" "$1" | awk '{print $1}'; }
+statuses() { "$H5KEYS" "$1" | awk '{print $2}'; }
+messages() { "$H5KEYS" --tp "$1" | sed 's/^[^ ]* [^ ]* [^ ]* [^ ]* [^ ]* | //'; }
 status_of() { paste <(keys "$1") <(statuses "$1") | awk -v k="$2" '$1 == k {print $2}' | tr '\n' ' '; }
 
 # 3 tiny models x fp32, fp16 x batch 1, 2: 12 cells the CUDA kernels take
@@ -58,8 +61,8 @@ check "10 ok, 1 failed, 1 timeout: $(statuses "$T/r.h5" | sort | uniq -c | tr -s
 check "the faulting cell failed ($(status_of "$T/r.h5" "$crash"))" test "$(status_of "$T/r.h5" "$crash")" = "failed "
 check "the spinning cell timed out ($(status_of "$T/r.h5" "$hang"))" test "$(status_of "$T/r.h5" "$hang")" = "timeout "
 check "the CUDA error text" grep -q 'injected crash: .*illegal memory access.*cudaErrorIllegalAddress.*the device context is lost' \
-  <(h5dump -d /cells "$T/r.h5")
-check "the limit is named" grep -q 'cell time limit of 20 s exceeded' <(h5dump -d /cells "$T/r.h5")
+  <(messages "$T/r.h5")
+check "the limit is named" grep -q 'cell time limit of 20 s exceeded' <(messages "$T/r.h5")
 check "summary line" grep -q '12 cells run: 10 ok, 1 failed, 0 oom, 0 unsupported, 1 timeout' "$T/err"
 $MPIEXEC -np 2 "$QSWEEP" run "$T/s.json" -o "$T/r.h5" --backend cuda --share-gpu --resume 2>"$T/err2"
 rc=$?
