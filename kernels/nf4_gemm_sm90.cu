@@ -21,6 +21,7 @@
  * lanes), then + h(bias) in fp32, rounded to fp16; with GELU, y = h(gelu(h(v))): the
  * same epilogue as nf4_gemm.cu's tiled kernel, within its stated tolerance of the
  * reference. */
+#include "nf4_lut.h"
 #include "qs_quant_dev.cuh"
 #include "qs_sm90.cuh"
 
@@ -76,47 +77,21 @@ __device__ __forceinline__ float block_absmax(const float *__restrict__ absmax, 
   return __fadd_rn(__fmul_rn((float)__ldg(aq + b), __ldg(ascale + b / QS_NF4_DQ_GROUP)), aoff);
 }
 
-/* The block's 16 weights, h(code[i] * absmax) (quant.h), as a table in registers:
- * lo[j] holds the low bytes of entries 4 j .. 4 j + 3, hi[j] their high bytes, so
- * that a byte permute looks up four entries at once (no shared-memory lookups:
- * those, two a weight, kept the dequantization behind the tensor cores). */
+/* The block's 16 weights, h(code[i] * absmax) (quant.h), as the two byte tables of
+ * nf4_lut.h in registers (no shared-memory lookups: those, two a weight, kept the
+ * dequantization behind the tensor cores). */
 __device__ __forceinline__ void block_table(float a, uint32_t (&lo)[4], uint32_t (&hi)[4]) {
+  uint32_t p[8];
 #pragma unroll
-  for (int j = 0; j < 4; j++) {
-    const uint32_t p0 = qsq::pack_h2(c_nf4_sm90[4 * j] * a, c_nf4_sm90[4 * j + 1] * a);
-    const uint32_t p1 = qsq::pack_h2(c_nf4_sm90[4 * j + 2] * a, c_nf4_sm90[4 * j + 3] * a);
-    lo[j] = __byte_perm(p0, p1, 0x6420);
-    hi[j] = __byte_perm(p0, p1, 0x7531);
-  }
+  for (int j = 0; j < 8; j++) p[j] = qsq::pack_h2(c_nf4_sm90[2 * j] * a, c_nf4_sm90[2 * j + 1] * a);
+  qs_nf4_lut_split(p, lo, hi);
 }
 
-__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
-  uint32_t d;
-  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
-  return d;
-}
-
-/* Four weights: the low 16 bits r of two packed bytes (element 2 j in the high nibble
- * of byte j) to two half2 words (elements 0, 1 and 2, 3). Nibble k of r indexes byte
- * k of the lookups; its bit 3 picks the table half, through a byte mask made by the
- * permute's sign replication from w (the word r came from) and w << 4: msel copies
- * the sign bit of the byte holding each nibble's bit 3 into all 8 bits. */
-__device__ __forceinline__ uint2 lookup4(uint32_t r, uint32_t w, uint32_t w4, uint32_t msel, const uint32_t (&lo)[4],
-                                         const uint32_t (&hi)[4]) {
-  const uint32_t sel = r & 0x7777u;
-  const uint32_t m = prmt(w, w4, msel);
-  const uint32_t l0 = prmt(lo[0], lo[1], sel), l1 = prmt(lo[2], lo[3], sel);
-  const uint32_t h0 = prmt(hi[0], hi[1], sel), h1 = prmt(hi[2], hi[3], sel);
-  const uint32_t L = (l0 & ~m) | (l1 & m), H = (h0 & ~m) | (h1 & m);
-  return make_uint2(prmt(L, H, 0x4051), prmt(L, H, 0x6273));
-}
-
-/* Eight weights (4 packed bytes) to 8 fp16. */
+/* Eight weights (4 packed bytes, element 2j in the high nibble of byte j) to 8 fp16. */
 __device__ __forceinline__ uint4 dequant8(uint32_t w, const uint32_t (&lo)[4], const uint32_t (&hi)[4]) {
-  const uint32_t w4 = w << 4;
-  const uint2 a = lookup4(w, w, w4, 0x9D8C, lo, hi);       /* nibbles 0-3: bytes 0, 1 */
-  const uint2 b = lookup4(w >> 16, w, w4, 0xBFAE, lo, hi); /* nibbles 4-7: bytes 2, 3 */
-  return make_uint4(a.x, a.y, b.x, b.y);
+  uint32_t o[4];
+  qs_nf4_lookup8(w, lo, hi, o);
+  return make_uint4(o[0], o[1], o[2], o[3]);
 }
 
 template <int TM, int BN, int GELU>

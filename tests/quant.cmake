@@ -5,3 +5,5 @@ qs_add_test(NAME test_fidelity SOURCES test_fidelity.c LABELS unit)
 qs_add_test(NAME test_quant_hopper SOURCES test_quant_hopper.c LABELS unit TIMEOUT 300)
 # The CPU backend's forward in bf16, fp8 and int8dyn on small transformer models.
 qs_add_test(NAME test_forward_hopper SOURCES test_forward_hopper.c LABELS unit TIMEOUT 300)
+# The NF4 wgmma kernel's byte-permute dequantization (kernels/nf4_lut.h) against the reference.
+qs_add_test(NAME test_nf4_lut SOURCES test_nf4_lut.c LABELS unit)
