@@ -4,12 +4,14 @@
 # (sweep/vit-quant.json) with its report, the seed sweep, the gpu tests and the peer
 # table, each stage under its own time limit.
 #
-#   bench/gpu_quant_speed.sh [build] [test] [sass] [layer] [ncu] [sweep] [seed] [ctest] [peer]
+#   bench/gpu_quant_speed.sh [build] [test] [sass] [layer] [ncu] [sweep] [seed] [ctest] [peer] [cells]
 #
 # Default stages: build test sass layer sweep. Environment: OUT (logs and results,
 # default ./gpu-quant-speed), BUILD (build folder, default /tmp/qsweep-build, kept by a
-# warm machine), PEER_ARGS (extra arguments of bench/peer_pytorch.py). Everything lands
-# in $OUT/quant-speed.tgz, the last lines of each stage in $OUT/summary.txt.
+# warm machine), PEER_ARGS (extra arguments of bench/peer_pytorch.py), LAYER_ARGS (of the
+# layer bench), CELLS / OLD_BUILD / CELL_MIN_TIME (the cells stage). Everything lands
+# in $OUT/quant-speed.tgz (remade after each stage), the last lines of each stage in
+# $OUT/summary.txt.
 set -u -o pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$PWD/gpu-quant-speed}
@@ -32,6 +34,9 @@ stage() { # stage NAME LIMIT_S CMD... : run with a limit, log, keep the tail in 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv,noheader 2>&1 |
   tee "$logs/gpu.txt" | sed 's/^/gpu: /' | tee -a "$sum"
 
+# the tarball is remade after every stage, so a call cut short by its time limit still
+# brings back what had finished
+pack() { tar czf "$out/quant-speed.tgz" -C "$out" --exclude quant-speed.tgz --exclude '*.h5' . 2>/dev/null; }
 for s in $steps; do
   case $s in
     build)
@@ -84,8 +89,21 @@ for s in $steps; do
       stage peer 420 env PYTHONUNBUFFERED=1 python3 "$root/bench/peer_pytorch.py" --build "$b" \
         --json "$out/peer.json" ${PEER_ARGS:-}
       tail -40 "$logs/peer.log" | tee -a "$sum" ;;
+    cells) # qsweep bench on CELLS (model:precision:batch ...), side by side with OLD_BUILD's qsweep
+      # when set (the two binaries alternate cell by cell); one CSV row per run in cells.csv
+      for c in ${CELLS:-vit-base-224-production:fp16:32 vit-base-224-production:int8:32 vit-base-224-production:nf4:32}; do
+        IFS=: read -r m p n <<<"$c"
+        for v in new old; do
+          bin=$b/qsweep
+          if [ $v = old ]; then [ -n "${OLD_BUILD:-}" ] || continue; bin=$OLD_BUILD/qsweep; fi
+          row=$(timeout 90 "$bin" bench -m "$m" -p "$p" -n "$n" --min-time "${CELL_MIN_TIME:-0.5}" -f csv 2>&1 | tail -1)
+          echo "$v,$row" >>"$out/cells.csv"
+          say "cell $v $m $p b$n: $(echo "$row" | cut -d, -f5,6)"
+        done
+      done ;;
     *) say "unknown stage $s" ;;
   esac
+  pack
 done
-tar czf "$out/quant-speed.tgz" -C "$out" --exclude quant-speed.tgz --exclude '*.h5' . 2>/dev/null
+pack
 say "results in $out"
