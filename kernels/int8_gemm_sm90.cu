@@ -150,6 +150,54 @@ __device__ __forceinline__ void epilogue_fp8(const float (&acc)[BN / 2], const f
   }
 }
 
+/* The producer thread of both schedules: the TMA loads of the CTA's tiles (n fastest,
+ * BM x TBN, KT k-tiles of BK bytes each) into the STAGES-slot ring, in order, each slot
+ * once its "empty" barrier says the consumers are done with it. */
+template <int STAGES, int TBN, int A_BYTES, int STAGE_BYTES>
+__device__ __forceinline__ void produce(uint8_t *ring, uint64_t *full, uint64_t *empty, const CUtensorMap *tmA,
+                                        const CUtensorMap *tmB, int tiles, int tiles_n, int KT) {
+  sm90::tma_prefetch_desc(tmA);
+  sm90::tma_prefetch_desc(tmB);
+  int stage = 0;
+  uint32_t phase = 0;
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * TBN;
+    for (int kt = 0; kt < KT; kt++) {
+      sm90::mbar_wait(&empty[stage], phase ^ 1);
+      uint8_t *sA = ring + stage * STAGE_BYTES;
+      sm90::mbar_arrive_expect_tx(&full[stage], STAGE_BYTES);
+      sm90::tma_load_2d(sA, tmA, kt * BK, m0, &full[stage]);
+      sm90::tma_load_2d(sA + A_BYTES, tmB, kt * BK, n0, &full[stage]);
+      if (++stage == STAGES) stage = 0, phase ^= 1;
+    }
+  }
+}
+
+/* The raw accumulators of one consumer thread's rows gm0 and gm0 + 8 (the fragment
+ * layout of epilogue_f16) as 32-bit words: int32 sums, or the fp32 sums' bits (fp8). */
+__device__ __forceinline__ int acc_bits(int a) { return a; }
+__device__ __forceinline__ int acc_bits(float a) { return __float_as_int(a); }
+template <int BN, typename Acc>
+__device__ __forceinline__ void store_acc(const Acc (&acc)[BN / 2], int gm0, int n0, int t4, int M, int N,
+                                          int32_t *__restrict__ y) {
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const int gm = gm0 + h * 8;
+    if (gm >= M) continue;
+    int32_t *yi = y + (size_t)gm * N;
+#pragma unroll
+    for (int j = 0; j < BN / 8; j++) {
+      const int gn = n0 + 8 * j + 2 * t4;
+      const int a0 = acc_bits(acc[4 * j + 2 * h]), a1 = acc_bits(acc[4 * j + 2 * h + 1]);
+      if (gn + 1 < N) {
+        *reinterpret_cast<int2 *>(yi + gn) = make_int2(a0, a1);
+      } else if (gn < N) {
+        yi[gn] = a0;
+      }
+    }
+  }
+}
+
 /* MODE: QS_INT8_OUT_F16, QS_INT8_OUT_F16_GELU or QS_INT8_OUT_ACC, a template
  * parameter so each instance carries only its own epilogue (the epilogue is unrolled
  * over the accumulator registers: its code is large, and instruction fetch is what
@@ -182,23 +230,8 @@ __global__ void __launch_bounds__(THREADS, 1)
 
   if (wg == 0) { /* producer */
     sm90::regs_dec<40>();
-    if (tid == 0) {
-      sm90::tma_prefetch_desc(&tmA);
-      sm90::tma_prefetch_desc(&tmB);
-      int stage = 0;
-      uint32_t phase = 0;
-      for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * BN;
-        for (int kt = 0; kt < KT; kt++) {
-          sm90::mbar_wait(&empty[stage], phase ^ 1);
-          uint8_t *sA = ring + stage * C::STAGE_BYTES;
-          sm90::mbar_arrive_expect_tx(&full[stage], C::STAGE_BYTES);
-          sm90::tma_load_2d(sA, &tmA, kt * BK, m0, &full[stage]);
-          sm90::tma_load_2d(sA + C::A_BYTES, &tmB, kt * BK, n0, &full[stage]);
-          if (++stage == C::STAGES) stage = 0, phase ^= 1;
-        }
-      }
-    }
+    if (tid == 0)
+      produce<C::STAGES, BN, C::A_BYTES, C::STAGE_BYTES>(ring, full, empty, &tmA, &tmB, tiles, tiles_n, KT);
     return;
   }
 
@@ -260,24 +293,7 @@ __global__ void __launch_bounds__(THREADS, 1)
     /* epilogue: thread (warp, g, t4) holds rows r0 = 16 warp + g and r0 + 8 of this
      * warpgroup's 64, columns 8 j + 2 t4 + {0, 1}: acc[4 j + 2 h + e] */
     if (MODE == QS_INT8_OUT_ACC) {
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        const int gm = gm0 + h * 8;
-        if (gm >= M) continue;
-        int32_t *yi = (int32_t *)y + (size_t)gm * N;
-#pragma unroll
-        for (int j = 0; j < BN / 8; j++) {
-          const int gn = n0 + 8 * j + 2 * t4;
-          /* fp8: the fp32 sums' bits */
-          const int a0 = F8 ? __float_as_int(acc[4 * j + 2 * h]) : (int)acc[4 * j + 2 * h];
-          const int a1 = F8 ? __float_as_int(acc[4 * j + 2 * h + 1]) : (int)acc[4 * j + 2 * h + 1];
-          if (gn + 1 < N) {
-            *reinterpret_cast<int2 *>(yi + gn) = make_int2(a0, a1);
-          } else if (gn < N) {
-            yi[gn] = a0;
-          }
-        }
-      }
+      store_acc<BN>(acc, gm0, n0, t4, M, N, (int32_t *)y);
       continue;
     }
     sm90::cp_async_wait_all();
@@ -331,23 +347,8 @@ __global__ void __launch_bounds__(THREADS, 1)
 
   if (wg == 0) { /* producer */
     sm90::regs_dec<40>();
-    if (tid == 0) {
-      sm90::tma_prefetch_desc(&tmA);
-      sm90::tma_prefetch_desc(&tmB);
-      int stage = 0;
-      uint32_t phase = 0;
-      for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const int m0 = (tile / tiles_n) * BM, n0 = (tile % tiles_n) * PP_BN;
-        for (int kt = 0; kt < KT; kt++) {
-          sm90::mbar_wait(&empty[stage], phase ^ 1);
-          uint8_t *sA = ring + stage * PP_STAGE_BYTES;
-          sm90::mbar_arrive_expect_tx(&full[stage], PP_STAGE_BYTES);
-          sm90::tma_load_2d(sA, &tmA, kt * BK, m0, &full[stage]);
-          sm90::tma_load_2d(sA + BM * BK, &tmB, kt * BK, n0, &full[stage]);
-          if (++stage == PP_STAGES) stage = 0, phase ^= 1;
-        }
-      }
-    }
+    if (tid == 0)
+      produce<PP_STAGES, PP_BN, BM * BK, PP_STAGE_BYTES>(ring, full, empty, &tmA, &tmB, tiles, tiles_n, KT);
     return;
   }
 
@@ -413,27 +414,8 @@ __global__ void __launch_bounds__(THREADS, 1)
 
     const int gm0 = m0 + warp * 16 + g;
     if (MODE == QS_INT8_OUT_ACC) {
-#pragma unroll
-      for (int half = 0; half < 2; half++) {
-        const Acc *acc = half ? acc1 : acc0;
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-          const int gm = gm0 + 64 * half + h * 8;
-          if (gm >= M) continue;
-          int32_t *yi = (int32_t *)y + (size_t)gm * N;
-#pragma unroll
-          for (int j = 0; j < PP_BN / 8; j++) {
-            const int gn = n0 + 8 * j + 2 * t4;
-            const int a0 = F8 ? __float_as_int(acc[4 * j + 2 * h]) : (int)acc[4 * j + 2 * h];
-            const int a1 = F8 ? __float_as_int(acc[4 * j + 2 * h + 1]) : (int)acc[4 * j + 2 * h + 1];
-            if (gn + 1 < N) {
-              *reinterpret_cast<int2 *>(yi + gn) = make_int2(a0, a1);
-            } else if (gn < N) {
-              yi[gn] = a0;
-            }
-          }
-        }
-      }
+      store_acc<PP_BN>(acc0, gm0, n0, t4, M, N, (int32_t *)y);
+      store_acc<PP_BN>(acc1, gm0 + 64, n0, t4, M, N, (int32_t *)y);
       continue;
     }
     sm90::cp_async_wait_all();
