@@ -323,8 +323,10 @@ extern "C" int qs_nf4_gemm_sm90_launch(const uint16_t *x, const qs_nf4_weight *w
     bn = (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
   }
   if (bn == QS_NF4_SM90_TALL)
-    return gelu ? launch<256, 128, 1>(w, x, bias, M, N, K, y, sms, s) : launch<256, 128, 0>(w, x, bias, M, N, K, y, sms, s);
+    return gelu ? launch<256, 128, 1>(w, x, bias, M, N, K, y, sms, s)
+                : launch<256, 128, 0>(w, x, bias, M, N, K, y, sms, s);
   if (bn == 256)
-    return gelu ? launch<128, 256, 1>(w, x, bias, M, N, K, y, sms, s) : launch<128, 256, 0>(w, x, bias, M, N, K, y, sms, s);
+    return gelu ? launch<128, 256, 1>(w, x, bias, M, N, K, y, sms, s)
+                : launch<128, 256, 0>(w, x, bias, M, N, K, y, sms, s);
   return gelu ? launch<128, 128, 1>(w, x, bias, M, N, K, y, sms, s) : launch<128, 128, 0>(w, x, bias, M, N, K, y, sms, s);
 }

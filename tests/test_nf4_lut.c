@@ -46,7 +46,10 @@ static void test_prmt(void) {
 static void test_exhaustive(void) {
   /* 16 distinct words whose low and high bytes all differ, so a wrong entry shows */
   uint16_t T[16];
-  for (int i = 0; i < 16; i++) T[i] = (uint16_t)(0x1000u * (unsigned)i + 0x0100u * (unsigned)(15 - i) + 0x11u * (unsigned)i);
+  for (int i = 0; i < 16; i++) {
+    const unsigned u = (unsigned)i;
+    T[i] = (uint16_t)(0x1000u * u + 0x0100u * (15u - u) + 0x11u * u);
+  }
   uint32_t lo[4], hi[4];
   tables(T, lo, hi);
   long bad = 0;
