@@ -1285,7 +1285,7 @@ int main(int argc, char **argv) {
   printf("# check: #wrong %lld of %lld compared int8 outputs (int8, i8mm, i8wg%s vs the IMMA-based reference)%s; "
          "int8 relL2 vs fp16 max %.2e (limit 2e-02, %d over); nf4 relL2 max %.2e (bound %.2f, %d over); failed "
          "launches %d; shapes without a reference %d: %s\n",
-         g_wrong_total, g_checked_total, g_sweep ? ", i8c0..2, i8w256, i8w128" : "", g_checked_total ? "" : " (none compared)",
+         g_wrong_total, g_checked_total, g_sweep ? ", i8c0..2, i8w256, i8w128, i8wpp" : "", g_checked_total ? "" : " (none compared)",
          g_err_max, g_err_bad, g_nf4_max, NF4_ERR_MAX, g_nf4_bad, g_launch_bad, g_ref_bad, ok ? "OK" : "FAIL");
   printf("# runtime %.1f s\n", now_s() - t_start);
   fprintf(stderr, "quant_gemm_bench: %s in %.1f s\n", ok ? "OK" : "FAIL", now_s() - t_start);
