@@ -316,11 +316,15 @@ extern "C" int qs_nf4_gemm_sm90_launch(const uint16_t *x, const qs_nf4_weight *w
     QSQ_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "nf4 gemm sm90");
   }
   if (bn == 0) {
-    /* the width with the fewer waves of work; the 256 x 128 tile (half the
-     * dequantization per product) only when asked for: its speed is not measured yet */
+    /* 128 x 256 wherever its tiles fill the chip (on an H200 it was as fast or faster
+     * than 128 x 128 on 15 of the 16 ViT-B/H Linears at batch 32 and 128, and within 1.5%
+     * on the last: bench/README.md); else the width with the fewer waves of work. The
+     * 256 x 128 tile (half the dequantization per product) only when asked for: its
+     * speed is not measured yet. */
     const long mt = (M + 127) / 128;
-    const long w256 = (mt * ((N + 255) / 256) + sms - 1) / sms, w128 = (mt * ((N + 127) / 128) + sms - 1) / sms;
-    bn = (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
+    const long t256 = mt * ((N + 255) / 256);
+    const long w256 = (t256 + sms - 1) / sms, w128 = (mt * ((N + 127) / 128) + sms - 1) / sms;
+    bn = t256 >= sms || (double)w256 <= 0.56 * (double)w128 ? 256 : 128;
   }
   if (bn == QS_NF4_SM90_TALL)
     return gelu ? launch<256, 128, 1>(w, x, bias, M, N, K, y, sms, s)
